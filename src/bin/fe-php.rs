@@ -1,0 +1,2 @@
+//! `fe-php`: the harness binary.
+fn main() {}

@@ -1,0 +1,15 @@
+//! The CGI layer, shared by every backend and surface: the ONE place that turns an HTTP
+//! request into the params PHP sees, resolves the script inside the document root (and refuses
+//! what must never run), and parses the CGI response head PHP sends back.
+
+mod body;
+mod head;
+mod params;
+mod request;
+mod resolve;
+
+pub use body::{BodyPart, RequestBody};
+pub use head::{HeadParse, ResponseHead};
+pub use params::Params;
+pub use request::{build_params, HttpRequest};
+pub use resolve::{Script, Site};

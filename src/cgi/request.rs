@@ -1,0 +1,238 @@
+//! [`HttpRequest`] and [`build_params`]: the CGI params PHP sees, built the same way for every
+//! backend (the set nginx's `fastcgi_params` gives, plus the script fields and `HTTP_*`).
+
+use std::net::SocketAddr;
+
+use super::{Params, Script, Site};
+
+/// The parts of an HTTP request the CGI layer needs. Surfaces fill it from their own request
+/// type (hyper, nginx, the C ABI).
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The raw request target as received: `/path?query`.
+    pub uri: String,
+    /// `HTTP/1.1`, `HTTP/1.0`, `HTTP/2.0`.
+    pub protocol: String,
+    /// Request headers in arrival order, names as received.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Client address (`REMOTE_ADDR`, `REMOTE_PORT`).
+    pub remote_addr: Option<SocketAddr>,
+    /// Local address the request came in on (`SERVER_ADDR`, `SERVER_PORT`).
+    pub local_addr: Option<SocketAddr>,
+    /// `SERVER_NAME`; defaults to the `Host` header without port.
+    pub server_name: Option<String>,
+    /// True when the client connection is TLS (`HTTPS=on`, `REQUEST_SCHEME=https`).
+    pub https: bool,
+    /// Extra params set by the surface (nginx `fephp_param`), applied last so they override.
+    pub extra_params: Params,
+}
+
+impl HttpRequest {
+    /// A request with the given method and target and nothing else set.
+    pub fn new(method: &str, uri: &str) -> Self {
+        HttpRequest {
+            method: method.to_string(),
+            uri: uri.to_string(),
+            protocol: "HTTP/1.1".to_string(),
+            headers: Vec::new(),
+            remote_addr: None,
+            local_addr: None,
+            server_name: None,
+            https: false,
+            extra_params: Params::default(),
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+
+    /// The query string (after `?`, without the fragment).
+    pub fn query(&self) -> &str {
+        match self.uri.find('?') {
+            Some(q) => self.uri[q + 1..].split('#').next().unwrap_or(""),
+            None => "",
+        }
+    }
+}
+
+/// `SERVER_SOFTWARE` reported to PHP.
+pub const SERVER_SOFTWARE: &str = concat!("fe-php/", env!("CARGO_PKG_VERSION"));
+
+/// Builds the params for `req` running `script` of `site`, with a body of `content_length`
+/// bytes. Header rules follow nginx: each header becomes `HTTP_` + upper-case name with `-` →
+/// `_`; names with other characters than letters, digits and `-` are dropped (so `X_Forwarded`
+/// can't spoof `HTTP_X_FORWARDED`); `Proxy` is dropped (httpoxy); repeated headers are joined
+/// with `, ` (`; ` for `Cookie`).
+pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_length: u64) -> Params {
+    let mut p = Params::with_capacity(32 + req.headers.len());
+    let root = site.root().to_string_lossy();
+    let mut itoa_buf = itoa_fmt::Buffer::default();
+
+    p.push("GATEWAY_INTERFACE", "CGI/1.1");
+    p.push("SERVER_SOFTWARE", SERVER_SOFTWARE);
+    p.push("QUERY_STRING", req.query());
+    p.push("REQUEST_METHOD", &req.method);
+    p.push("CONTENT_TYPE", req.header("content-type").unwrap_or(b""));
+    if content_length > 0 || req.header("content-length").is_some() {
+        p.push("CONTENT_LENGTH", itoa_buf.format(content_length));
+    } else {
+        p.push("CONTENT_LENGTH", "");
+    }
+    p.push("SCRIPT_FILENAME", script.filename.to_string_lossy().as_bytes());
+    p.push("SCRIPT_NAME", &script.script_name);
+    if !script.path_info.is_empty() {
+        p.push("PATH_INFO", &script.path_info);
+    }
+    p.push("REQUEST_URI", &req.uri);
+    p.push_with(|b| b.extend_from_slice(b"DOCUMENT_URI"), format!("{}{}", script.script_name, script.path_info).as_bytes());
+    p.push("DOCUMENT_ROOT", root.as_bytes());
+    p.push("SERVER_PROTOCOL", &req.protocol);
+    p.push("REQUEST_SCHEME", if req.https { "https" } else { "http" });
+    if req.https {
+        p.push("HTTPS", "on");
+    }
+    if let Some(addr) = req.remote_addr {
+        p.push("REMOTE_ADDR", addr.ip().to_string());
+        p.push("REMOTE_PORT", itoa_buf.format(addr.port()));
+    }
+    if let Some(addr) = req.local_addr {
+        p.push("SERVER_ADDR", addr.ip().to_string());
+        p.push("SERVER_PORT", itoa_buf.format(addr.port()));
+    }
+    let host = req.header("host").map(|h| String::from_utf8_lossy(h).into_owned());
+    let server_name = req
+        .server_name
+        .clone()
+        .or_else(|| host.as_deref().map(|h| strip_port(h).to_string()))
+        .unwrap_or_else(|| "localhost".to_string());
+    p.push("SERVER_NAME", server_name);
+    p.push("REDIRECT_STATUS", "200");
+
+    push_http_headers(&mut p, &req.headers);
+
+    for (name, value) in req.extra_params.iter() {
+        p.remove(name);
+        p.push(name, value);
+    }
+    p
+}
+
+fn push_http_headers(p: &mut Params, headers: &[(String, Vec<u8>)]) {
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || name.eq_ignore_ascii_case("proxy")
+        {
+            continue;
+        }
+        if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            continue; // joined into the first occurrence below
+        }
+        let sep: &[u8] = if name.eq_ignore_ascii_case("cookie") { b"; " } else { b", " };
+        let repeats = headers[i + 1..].iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let mut joined: Option<Vec<u8>> = None;
+        for (_, more) in repeats {
+            let j = joined.get_or_insert_with(|| value.clone());
+            j.extend_from_slice(sep);
+            j.extend_from_slice(more);
+        }
+        let value = joined.as_deref().unwrap_or(value);
+        p.push_with(
+            |b| {
+                b.extend_from_slice(b"HTTP_");
+                b.extend(name.bytes().map(|c| if c == b'-' { b'_' } else { c.to_ascii_uppercase() }));
+            },
+            value,
+        );
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| &host[..h.len() + 1]).unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+/// Integer formatting into a reusable stack buffer (no allocation).
+mod itoa_fmt {
+    #[derive(Default)]
+    pub struct Buffer([u8; 20], usize);
+
+    impl Buffer {
+        pub fn format(&mut self, n: impl Into<u64>) -> &[u8] {
+            let mut n: u64 = n.into();
+            let mut i = self.0.len();
+            loop {
+                i -= 1;
+                self.0[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            self.1 = i;
+            &self.0[i..]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_fastcgi_params() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.php"), "<?php").unwrap();
+        let site = Site::new(dir.path(), "index.php", &[".php".into()], true, false).unwrap();
+        let mut req = HttpRequest::new("POST", "/a.php/x/y?q=1&r=2");
+        req.headers = vec![
+            ("Host".into(), b"example.org:8080".to_vec()),
+            ("Content-Type".into(), b"text/plain".to_vec()),
+            ("X-Forwarded-For".into(), b"1.1.1.1".to_vec()),
+            ("x-forwarded-for".into(), b"2.2.2.2".to_vec()),
+            ("Cookie".into(), b"a=1".to_vec()),
+            ("Cookie".into(), b"b=2".to_vec()),
+            ("X_Spoof".into(), b"bad".to_vec()),
+            ("Proxy".into(), b"http://evil".to_vec()),
+        ];
+        req.remote_addr = Some("10.0.0.1:5555".parse().unwrap());
+        req.local_addr = Some("127.0.0.1:8080".parse().unwrap());
+        req.extra_params.push("SERVER_NAME", "override");
+        let script = site.resolve(&req.uri).unwrap();
+        let p = build_params(&req, &site, &script, 5);
+        let get = |n: &str| p.get_str(n).unwrap_or_else(|| panic!("missing {n}"));
+        assert_eq!(get("QUERY_STRING"), "q=1&r=2");
+        assert_eq!(get("REQUEST_METHOD"), "POST");
+        assert_eq!(get("CONTENT_LENGTH"), "5");
+        assert_eq!(get("CONTENT_TYPE"), "text/plain");
+        assert_eq!(get("SCRIPT_NAME"), "/a.php");
+        assert_eq!(get("PATH_INFO"), "/x/y");
+        assert_eq!(get("DOCUMENT_URI"), "/a.php/x/y");
+        assert_eq!(get("REQUEST_URI"), "/a.php/x/y?q=1&r=2");
+        assert!(get("SCRIPT_FILENAME").ends_with("/a.php"));
+        assert_eq!(get("REMOTE_ADDR"), "10.0.0.1");
+        assert_eq!(get("REMOTE_PORT"), "5555");
+        assert_eq!(get("SERVER_PORT"), "8080");
+        assert_eq!(get("SERVER_NAME"), "override");
+        assert_eq!(get("HTTP_HOST"), "example.org:8080");
+        assert_eq!(get("HTTP_X_FORWARDED_FOR"), "1.1.1.1, 2.2.2.2");
+        assert_eq!(get("HTTP_COOKIE"), "a=1; b=2");
+        assert_eq!(get("REQUEST_SCHEME"), "http");
+        assert!(p.get(b"HTTP_X_SPOOF").is_none());
+        assert!(p.get(b"HTTP_PROXY").is_none());
+        assert!(p.get(b"HTTPS").is_none());
+    }
+
+    #[test]
+    fn server_name_from_host_without_port() {
+        assert_eq!(strip_port("a.org:80"), "a.org");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("a.org"), "a.org");
+    }
+}

@@ -1,0 +1,334 @@
+//! `config.toml`: the harness's and the C ABI's configuration, parsed with serde + toml.
+//!
+//! Unknown keys and bad values are errors that name the dotted key and the reason
+//! ([`ConfigError`]). See the committed `config.toml` for every key, documented.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`: where the harness listens and which files it serves.
+    pub server: ServerConfig,
+    /// `[php]`: which backend runs PHP and its limits.
+    #[serde(default)]
+    pub php: PhpConfig,
+}
+
+/// `[server]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `listen`: socket address of the harness (`127.0.0.1:8080`).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `document_root`: directory holding the PHP scripts. Relative paths are relative to the
+    /// config file's directory.
+    pub document_root: PathBuf,
+    /// `index`: file served for a request that names a directory.
+    #[serde(default = "default_index")]
+    pub index: String,
+    /// `script_extensions`: extensions allowed to run as PHP (FPM's `security.limit_extensions`).
+    #[serde(default = "default_extensions")]
+    pub script_extensions: Vec<String>,
+    /// `split_path_info`: split `/a.php/extra` into SCRIPT_NAME `/a.php` + PATH_INFO `/extra`.
+    #[serde(default = "default_true")]
+    pub split_path_info: bool,
+    /// `allow_symlinks_outside_root`: like nginx `disable_symlinks off` (default: refuse).
+    #[serde(default)]
+    pub allow_symlinks_outside_root: bool,
+    /// `https`: set `HTTPS=on` in the params (when a TLS terminator sits in front).
+    #[serde(default)]
+    pub https: bool,
+    /// `shutdown_timeout_ms`: on SIGTERM, how long in-flight requests may take to finish.
+    #[serde(default = "default_shutdown_ms")]
+    pub shutdown_timeout_ms: u64,
+}
+
+/// `[php]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PhpConfig {
+    /// `use_fpm`: `true` → PHP-FPM over FastCGI; `false` → embedded libphp.
+    #[serde(default)]
+    pub use_fpm: bool,
+    /// `fpm_socket`: `unix:/path/to.sock` or `host:port` of PHP-FPM.
+    #[serde(default = "default_fpm_socket")]
+    pub fpm_socket: String,
+    /// `worker_pool_size`: most FastCGI connections open at once (FPM), per process.
+    #[serde(default = "default_pool_size")]
+    pub worker_pool_size: u32,
+    /// `worker_max_requests`: requests a connection (FPM) or a worker process (embedded) serves
+    /// before it is replaced; 0 = unlimited.
+    #[serde(default)]
+    pub worker_max_requests: u64,
+    /// `queue_size`: requests that may wait for a busy backend before new ones get 503.
+    #[serde(default = "default_queue_size")]
+    pub queue_size: u32,
+    /// `queue_timeout_ms`: how long a request waits in the queue before 503.
+    #[serde(default = "default_queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
+    /// `connect_timeout_ms`: FastCGI connect timeout (→ 504).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// `send_timeout_ms`: FastCGI send timeout, between two successful writes (→ 504).
+    #[serde(default = "default_io_timeout_ms")]
+    pub send_timeout_ms: u64,
+    /// `read_timeout_ms`: FastCGI read timeout, between two successful reads (→ 504).
+    #[serde(default = "default_io_timeout_ms")]
+    pub read_timeout_ms: u64,
+    /// `ini_file`: php.ini loaded by the embedded backend (none by default).
+    #[serde(default)]
+    pub ini_file: Option<PathBuf>,
+    /// `[php.ini]`: ini settings for the embedded backend, applied over `ini_file`.
+    #[serde(default)]
+    pub ini: BTreeMap<String, IniValue>,
+}
+
+/// A `[php.ini]` value: TOML strings, integers and booleans are accepted.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum IniValue {
+    /// `memory_limit = "128M"`
+    Str(String),
+    /// `max_execution_time = 30`
+    Int(i64),
+    /// `display_errors = false`
+    Bool(bool),
+}
+
+impl IniValue {
+    /// The value as php.ini text (`true` → `1`, `false` → `0`).
+    pub fn to_ini_string(&self) -> String {
+        match self {
+            IniValue::Str(s) => s.clone(),
+            IniValue::Int(i) => i.to_string(),
+            IniValue::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        }
+    }
+}
+
+fn default_listen() -> String { "127.0.0.1:8080".into() }
+fn default_index() -> String { "index.php".into() }
+fn default_extensions() -> Vec<String> { vec![".php".into()] }
+fn default_true() -> bool { true }
+fn default_shutdown_ms() -> u64 { 10_000 }
+fn default_fpm_socket() -> String { "unix:/run/php/php8.2-fpm.sock".into() }
+fn default_pool_size() -> u32 { 16 }
+fn default_queue_size() -> u32 { 1024 }
+fn default_queue_timeout_ms() -> u64 { 5_000 }
+fn default_connect_timeout_ms() -> u64 { 5_000 }
+fn default_io_timeout_ms() -> u64 { 60_000 }
+
+impl Default for PhpConfig {
+    fn default() -> Self {
+        PhpConfig {
+            use_fpm: false,
+            fpm_socket: default_fpm_socket(),
+            worker_pool_size: default_pool_size(),
+            worker_max_requests: 0,
+            queue_size: default_queue_size(),
+            queue_timeout_ms: default_queue_timeout_ms(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+            send_timeout_ms: default_io_timeout_ms(),
+            read_timeout_ms: default_io_timeout_ms(),
+            ini_file: None,
+            ini: BTreeMap::new(),
+        }
+    }
+}
+
+impl PhpConfig {
+    /// `connect_timeout_ms` as a [`Duration`].
+    pub fn connect_timeout(&self) -> Duration { Duration::from_millis(self.connect_timeout_ms) }
+    /// `send_timeout_ms` as a [`Duration`].
+    pub fn send_timeout(&self) -> Duration { Duration::from_millis(self.send_timeout_ms) }
+    /// `read_timeout_ms` as a [`Duration`].
+    pub fn read_timeout(&self) -> Duration { Duration::from_millis(self.read_timeout_ms) }
+    /// `queue_timeout_ms` as a [`Duration`].
+    pub fn queue_timeout(&self) -> Duration { Duration::from_millis(self.queue_timeout_ms) }
+}
+
+impl Config {
+    /// Parses and validates a TOML document. Relative paths stay relative (see [`Config::load`]).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a file; relative `document_root` / `ini_file` are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
+        let mut config = Config::parse(&text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if config.server.document_root.is_relative() {
+            config.server.document_root = base.join(&config.server.document_root);
+        }
+        if let Some(ini) = &config.php.ini_file {
+            if ini.is_relative() {
+                config.php.ini_file = Some(base.join(ini));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(
+                "server.listen",
+                format!("`{}` is not an IP:port socket address", self.server.listen),
+            ));
+        }
+        if self.server.document_root.as_os_str().is_empty() {
+            return Err(ConfigError::new("server.document_root", "must not be empty"));
+        }
+        if self.server.index.is_empty() || self.server.index.contains('/') {
+            return Err(ConfigError::new("server.index", "must be a file name without `/`"));
+        }
+        if self.server.script_extensions.is_empty() {
+            return Err(ConfigError::new("server.script_extensions", "must list at least one extension"));
+        }
+        for ext in &self.server.script_extensions {
+            if !ext.starts_with('.') || ext.len() < 2 || ext.contains('/') {
+                return Err(ConfigError::new(
+                    "server.script_extensions",
+                    format!("`{ext}` must look like `.php`"),
+                ));
+            }
+        }
+        let php = &self.php;
+        if php.use_fpm {
+            crate::pool::Address::parse(&php.fpm_socket)
+                .map_err(|reason| ConfigError::new("php.fpm_socket", reason))?;
+        }
+        let positive = [
+            ("php.worker_pool_size", php.worker_pool_size as u64),
+            ("php.connect_timeout_ms", php.connect_timeout_ms),
+            ("php.send_timeout_ms", php.send_timeout_ms),
+            ("php.read_timeout_ms", php.read_timeout_ms),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be greater than 0"));
+            }
+        }
+        if php.worker_pool_size > 65_535 {
+            return Err(ConfigError::new("php.worker_pool_size", "must be at most 65535"));
+        }
+        if let Some(ini) = &php.ini_file {
+            if !php.use_fpm && !ini.is_file() {
+                return Err(ConfigError::new(
+                    "php.ini_file",
+                    format!("{} does not exist or is not a file", ini.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns a toml/serde error into a [`ConfigError`] naming the dotted key at the error's span.
+fn toml_error(text: &str, err: &toml::de::Error) -> ConfigError {
+    let reason = err.message().trim().to_string();
+    let key = err.span().map(|span| key_at(text, span.start)).unwrap_or_default();
+    ConfigError::new(key, reason)
+}
+
+/// The dotted key (`section.key`) whose line holds byte offset `at`.
+fn key_at(text: &str, at: usize) -> String {
+    let at = at.min(text.len());
+    let mut section = String::new();
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let within = at >= line_start && at < line_start + line.len().max(1);
+        if trimmed.starts_with('[') && trimmed.ends_with(']') {
+            section = trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            if within {
+                return section;
+            }
+        } else if within {
+            let key = trimmed.split('=').next().unwrap_or("").trim().trim_matches('"');
+            return match (section.is_empty(), key.is_empty()) {
+                (_, true) => section,
+                (true, false) => key.to_string(),
+                (false, false) => format!("{section}.{key}"),
+            };
+        }
+        line_start += line.len();
+    }
+    section
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[server]\ndocument_root = \"/srv/app\"\n";
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.server.index, "index.php");
+        assert!(!c.php.use_fpm);
+        assert_eq!(c.php.worker_pool_size, 16);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[server]\ndocument_root = \"/x\"\nlisten_port = 80\n").unwrap_err();
+        assert_eq!(err.key, "server.listen_port");
+        assert!(err.reason.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let text = "[server]\ndocument_root = \"/x\"\n[php]\nworker_pool_size = \"many\"\n";
+        let err = Config::parse(text).unwrap_err();
+        assert_eq!(err.key, "php.worker_pool_size");
+        assert!(err.reason.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            ("[server]\ndocument_root=\"/x\"\nlisten=\"nope\"\n", "server.listen"),
+            ("[server]\ndocument_root=\"/x\"\nindex=\"a/b\"\n", "server.index"),
+            ("[server]\ndocument_root=\"/x\"\nscript_extensions=[\"php\"]\n", "server.script_extensions"),
+            ("[server]\ndocument_root=\"/x\"\n[php]\nworker_pool_size=0\n", "php.worker_pool_size"),
+            ("[server]\ndocument_root=\"/x\"\n[php]\nuse_fpm=true\nfpm_socket=\"nowhere\"\n", "php.fpm_socket"),
+            ("[server]\ndocument_root=\"/x\"\n[php]\nread_timeout_ms=0\n", "php.read_timeout_ms"),
+        ];
+        for (text, key) in cases {
+            let err = Config::parse(text).unwrap_err();
+            assert_eq!(err.key, key, "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_section_is_reported() {
+        let err = Config::parse("[php]\nuse_fpm = true\n").unwrap_err();
+        assert!(err.reason.contains("server"), "{err}");
+    }
+
+    #[test]
+    fn ini_table_accepts_scalars() {
+        let text = "[server]\ndocument_root=\"/x\"\n[php.ini]\nmemory_limit=\"64M\"\nmax_execution_time=5\ndisplay_errors=false\n";
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.php.ini["memory_limit"].to_ini_string(), "64M");
+        assert_eq!(c.php.ini["max_execution_time"].to_ini_string(), "5");
+        assert_eq!(c.php.ini["display_errors"].to_ini_string(), "0");
+    }
+}

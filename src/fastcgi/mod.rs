@@ -1,0 +1,1 @@
+//! FastCGI record codec without I/O (being written: see issue 2).

@@ -1,0 +1,1 @@
+//! The `fe-php` harness: `serve` (hyper server over the engine) and `bench` (load generator).
