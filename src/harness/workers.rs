@@ -107,7 +107,7 @@ fn install_handlers() -> Result<(), ServeError> {
         // waitpid returns EINTR and the loop sees STOP.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop_signal as usize;
+            action.sa_sigaction = on_stop_signal as *const () as usize;
             libc::sigemptyset(&mut action.sa_mask);
             if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
                 return Err(ServeError::Runtime(format!("sigaction: {}", std::io::Error::last_os_error())));
