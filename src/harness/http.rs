@@ -27,6 +27,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub struct Service {
     engine: Arc<Engine>,
     site: Arc<Site>,
+    https: bool,
     requests: Arc<AtomicU64>,
 }
 
@@ -39,9 +40,9 @@ pub struct ConnService {
 }
 
 impl Service {
-    /// A service over `engine` for `site`.
-    pub fn new(engine: Arc<Engine>, site: Arc<Site>) -> Self {
-        Service { engine, site, requests: Arc::new(AtomicU64::new(0)) }
+    /// A service over `engine` for `site`; `https` reports `HTTPS=on` to PHP.
+    pub fn new(engine: Arc<Engine>, site: Arc<Site>, https: bool) -> Self {
+        Service { engine, site, https, requests: Arc::new(AtomicU64::new(0)) }
     }
 
     /// The service for one accepted connection.
@@ -107,6 +108,7 @@ impl ConnService {
         http.headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())).collect();
         http.remote_addr = Some(self.peer);
         http.local_addr = self.local;
+        http.https = self.inner.https;
         let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) => {

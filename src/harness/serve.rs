@@ -54,6 +54,7 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
     listener.set_nonblocking(true).map_err(|e| ServeError::Bind(listen.clone(), e))?;
     let shutdown = Duration::from_millis(config.server.shutdown_timeout_ms);
     let max_requests = config.php.worker_max_requests;
+    let https = config.server.https;
 
     match backend {
         BackendConfig::Fpm(_) => {
@@ -62,7 +63,7 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                 .enable_all()
                 .build()
                 .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
-            runtime.block_on(serve_process(listener, backend, site, shutdown, 0))
+            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, https))
         }
         #[cfg(feature = "embed")]
         BackendConfig::Embedded(_) => {
@@ -74,7 +75,7 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                     .build()
                     .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
                 let listener = listener.try_clone().map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
-                runtime.block_on(serve_process(listener, backend.clone(), site.clone(), shutdown, max_requests))
+                runtime.block_on(serve_process(listener, backend.clone(), site.clone(), shutdown, max_requests, https))
             })
         }
     }
@@ -88,9 +89,10 @@ async fn serve_process(
     site: crate::cgi::Site,
     drain_timeout: Duration,
     max_requests: u64,
+    https: bool,
 ) -> Result<(), ServeError> {
     let engine = Engine::new(backend).map_err(|e| ServeError::Engine(e.to_string()))?;
-    let service = Service::new(Arc::new(engine), Arc::new(site));
+    let service = Service::new(Arc::new(engine), Arc::new(site), https);
     let listener = TcpListener::from_std(listener).map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
     let local = listener.local_addr().ok();
     let graceful = GracefulShutdown::new();
