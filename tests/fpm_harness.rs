@@ -311,3 +311,20 @@ fn sigterm_finishes_in_flight_request_and_exits_zero() {
     let r = slow.join().unwrap();
     assert_eq!((r.status, r.text().as_str()), (200, "slept 1\n"));
 }
+
+#[test]
+fn pool_larger_than_fpm_children_does_not_stall() {
+    // FPM children block on an idle kept-alive connection; a pool bigger than FPM's static
+    // pool must release idle connections while a fresh one waits to be accepted.
+    let fpm = Fpm::start_unix(2);
+    let toml = format!("use_fpm = true\nfpm_socket = \"{}\"\nworker_pool_size = 8\nread_timeout_ms = 10000\n", fpm.address);
+    let h = Harness::start(&scripts_dir(), &toml);
+    for _round in 0..3 {
+        let addr = h.addr;
+        let threads: Vec<_> = (0..12)
+            .map(|_| std::thread::spawn(move || http(addr, "GET", "/sleep.php?s=0.05", &[], b"").status))
+            .collect();
+        let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}\n{}", h.log());
+    }
+}
