@@ -60,7 +60,7 @@ main_config, http_config, config, user_files, request (incl. C<eval>,
 array of requests), raw_request, pipelined_requests, more_headers,
 error_code, response_body, response_body_like, response_body_unlike,
 response_headers, response_headers_like, error_log, no_error_log, timeout,
-wait, must_die, log_level, ignore_response.  No-op sections: no_check_leak,
+abort, wait, must_die, log_level, ignore_response.  No-op sections: no_check_leak,
 no_shuffle.  Any other section makes the block fail ("unsupported section"),
 so an assertion we do not implement can never pass silently.
 
@@ -180,7 +180,7 @@ my %KnownSections = map { $_ => 1 } qw(
     request raw_request pipelined_requests more_headers
     error_code response_body response_body_like response_body_unlike
     response_headers response_headers_like
-    error_log no_error_log timeout wait must_die log_level ignore_response
+    error_log no_error_log timeout abort wait must_die log_level ignore_response
     no_check_leak no_shuffle
 );
 my %InternalKeys = map { $_ => 1 } qw(
@@ -503,6 +503,16 @@ END {
     _stop_nginx() if $NginxPid;
 }
 
+# Do not leave nginx behind when the test is interrupted.
+for my $sig (qw(INT TERM HUP)) {
+    next if defined $SIG{$sig} && $SIG{$sig} ne '' && $SIG{$sig} ne 'DEFAULT';
+    $SIG{$sig} = sub {
+        _stop_nginx() if $NginxPid;
+        $SIG{$sig} = 'DEFAULT';
+        kill $sig, $$;
+    };
+}
+
 # ---------------------------------------------------------------- requests
 
 # Turns one "--- request"-style string into [bytes, method].
@@ -788,13 +798,20 @@ sub _check_response {
 
     my $body = $res ? $res->{body} : undef;
     if (defined(my $exp = _expected_for($block, 'response_body', $i))) {
+        $exp =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
         _is_str($body, $exp, "$name - response_body - response is expected$tag");
     }
     if (defined(my $pat = _expected_for($block, 'response_body_like', $i))) {
+        # like upstream: unanchored, /s, trailing newline of the section dropped
+        if (!ref $pat) {
+            chomp $pat;
+            $pat =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
+        }
         my $re = ref $pat eq 'Regexp' ? $pat : qr/$pat/s;
         Test::More::like($body, $re, "$name - response_body_like - response is expected$tag");
     }
     if (defined(my $pat = _expected_for($block, 'response_body_unlike', $i))) {
+        chomp $pat unless ref $pat;
         my $re = ref $pat eq 'Regexp' ? $pat : qr/$pat/s;
         Test::More::unlike($body // '', $re, "$name - response_body_unlike - response is expected$tag");
     }
@@ -913,8 +930,8 @@ sub _run_block {
         for my $conn (@conns) {
             my $n = @{$conn->{methods}};
             my ($res, $err) = _do_connection($conn, $timeout);
-            if ($err) {
-                Test::More::diag("$rname - ERROR: $err");
+            if ($err && !defined _sec($block, 'abort')) {
+                Test::More::fail("$rname - ERROR: $err");
             }
             for my $i (0 .. $n - 1) {
                 _check_response($block, $rname, $idx, $res->[$i], $total);
