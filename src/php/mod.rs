@@ -109,6 +109,13 @@ impl PhpOptions {
     }
 }
 
+/// The most recent lines PHP logged in this process (errors and warnings when `error_log` is
+/// unset, startup problems), oldest first, as `[level] php: message`. Each line is also written
+/// to stderr as it happens.
+pub fn recent_log() -> Vec<String> {
+    log::recent()
+}
+
 /// Handle to this process's single PHP thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Php {
@@ -247,12 +254,6 @@ impl Php {
             busy: s.busy.load(Ordering::SeqCst),
             alive: s.alive.load(Ordering::SeqCst),
         }
-    }
-
-    /// The most recent lines PHP logged (errors, warnings when `error_log` is unset), oldest
-    /// first; each is also written to stderr as it happens.
-    pub fn recent_log(&self) -> Vec<String> {
-        log::recent()
     }
 
     /// The name scripts see in `php_sapi_name()` (`"fe-php"`).

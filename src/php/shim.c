@@ -238,8 +238,16 @@ int fephp_startup(const fephp_callbacks *callbacks, const char *ini_entries, con
     if (sapi_module.startup(&sapi_module) == FAILURE) {
         return -1;
     }
-    /* opcache has looked at the name (accel_startup); from now on scripts see ours. */
+    /* opcache has looked at the name (accel_startup); from now on scripts see ours, through
+     * php_sapi_name() and the PHP_SAPI constant (registered during startup with the old name). */
     sapi_module.name = (char *) FEPHP_SAPI_NAME;
+    {
+        zend_constant *c = zend_hash_str_find_ptr(EG(zend_constants), "PHP_SAPI", sizeof("PHP_SAPI") - 1);
+        if (c && Z_TYPE(c->value) == IS_STRING) {
+            /* The old value is an interned startup string: left alone. */
+            ZVAL_STR(&c->value, zend_string_init(FEPHP_SAPI_NAME, sizeof(FEPHP_SAPI_NAME) - 1, 1));
+        }
+    }
 
 #ifdef ZEND_SIGNALS
     /* Don't take over the host's SIGTERM/SIGHUP/SIGINT/SIGUSR* handlers at each request. */
@@ -297,6 +305,9 @@ static void fephp_restore_state(fephp_saved_state *s)
 static void fephp_fill_request_info(const fephp_request *req)
 {
     SG(server_context) = (void *) req;
+    /* sapi_activate() leaves the status to the SAPI (FPM sets 200 the same way); PHP's
+     * "fatal error -> 500" rule only applies while it is 200. */
+    SG(sapi_headers).http_response_code = 200;
     SG(request_info).request_method = req->method;
     SG(request_info).query_string = (char *) req->query_string;
     SG(request_info).request_uri = (char *) req->request_uri;
