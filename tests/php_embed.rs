@@ -197,6 +197,16 @@ mod serde_json_lite {
 }
 
 #[test]
+fn basic_auth_fills_php_auth_vars() {
+    let _s = serial();
+    script("auth.php", "<?php echo $_SERVER['PHP_AUTH_USER'] ?? '-', '|', $_SERVER['PHP_AUTH_PW'] ?? '-';");
+    let mut http = req("GET", "/auth.php");
+    http.headers.push(("Authorization".into(), b"Basic dXNlcjpzZWNyZXQ=".to_vec())); // user:secret
+    let (status, _, body) = get_full(http, b"");
+    assert_eq!((status, body.as_str()), (200, "user|secret"));
+}
+
+#[test]
 fn multipart_upload_fills_files_and_the_temp_file_is_removed() {
     let _s = serial();
     script(

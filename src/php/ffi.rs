@@ -129,7 +129,7 @@ pub(crate) struct Request {
     pub request_uri: Vec<u8>,
     /// CONTENT_TYPE (None when empty).
     pub content_type: Option<Vec<u8>>,
-    /// CONTENT_LENGTH (-1 when absent).
+    /// CONTENT_LENGTH (0 when absent, like FPM).
     pub content_length: i64,
     /// SCRIPT_FILENAME.
     pub script_filename: Vec<u8>,

@@ -85,7 +85,7 @@ impl Job {
 fn c_request(params: &Params, script: &Script) -> ffi::Request {
     let get = |name: &str| params.get(name.as_bytes()).unwrap_or(b"");
     let non_empty = |name: &str| params.get(name.as_bytes()).filter(|v| !v.is_empty()).map(c_bytes);
-    let content_length = std::str::from_utf8(get("CONTENT_LENGTH")).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1);
+    let content_length = std::str::from_utf8(get("CONTENT_LENGTH")).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let script_filename = params
         .get(b"SCRIPT_FILENAME")
         .map(c_bytes)

@@ -40,7 +40,7 @@ typedef struct fephp_request {
     const char *query_string;
     const char *request_uri;
     const char *content_type;     /* NULL when absent */
-    int64_t content_length;       /* -1 when absent */
+    int64_t content_length;       /* 0 when absent (like FPM) */
     const char *script_filename;  /* SCRIPT_FILENAME, also PATH_TRANSLATED */
     const char *cookie;           /* HTTP_COOKIE, NULL when absent */
     const char *authorization;    /* HTTP_AUTHORIZATION, NULL when absent */
