@@ -21,6 +21,8 @@ struct World {
 }
 
 const QUEUE_SIZE: usize = 2;
+/// Long enough for any test request to reach the PHP thread; short enough to wait out once.
+const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 static WORLD: Lazy<World> = Lazy::new(|| {
     let dir = tempfile::tempdir().unwrap().keep();
@@ -35,7 +37,7 @@ static WORLD: Lazy<World> = Lazy::new(|| {
         ("session.save_path".to_string(), dir.join("sessions").display().to_string()),
         ("upload_tmp_dir".to_string(), dir.join("uploads").display().to_string()),
     ];
-    let opts = PhpOptions { ini_file: None, ini, queue_size: QUEUE_SIZE, queue_timeout: std::time::Duration::from_secs(120) };
+    let opts = PhpOptions { ini_file: None, ini, queue_size: QUEUE_SIZE, queue_timeout: QUEUE_TIMEOUT };
     let engine = Engine::new(BackendConfig::Embedded(opts)).expect("embedded PHP starts");
     let site = Site::new(&root, "index.php", &[".php".to_string()], true, false).unwrap();
     World { engine, site, dir }
@@ -440,7 +442,7 @@ fn output_streams_before_the_script_ends() {
     script(
         "stream.php",
         &format!(
-            "<?php echo 'first'; flush();
+            "<?php ob_start(); echo 'first'; ob_flush(); flush();
             for ($i = 0; $i < 4000 && !file_exists('{go}'); $i++) {{ usleep(5000); }}
             echo file_exists('{go}') ? 'second' : 'timeout';"
         ),
@@ -511,6 +513,43 @@ fn full_queue_is_overloaded() {
             assert_eq!(read_all(&mut resp).await, "ok");
         }
     });
+}
+
+#[test]
+fn waiting_past_the_queue_timeout_is_overloaded() {
+    let _s = serial();
+    let release = state("timeout-release");
+    let _ = std::fs::remove_file(&release);
+    script(
+        "block2.php",
+        &format!(
+            "<?php echo 'blocking'; flush();
+            for ($i = 0; $i < 6000 && !file_exists('{release}'); $i++) {{ usleep(5000); }}
+            echo 'released';"
+        ),
+    );
+    script("ok.php", "<?php echo 'ok';");
+    rt().block_on(async {
+        let mut running = send(req("GET", "/block2.php"), b"").await.unwrap();
+        // While a script runs, PHP's process-wide SIGPROF timer is not armed (the watchdog
+        // measures the PHP thread's own CPU clock instead).
+        let mut timer = libc::itimerval {
+            it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
+            it_value: libc::timeval { tv_sec: 0, tv_usec: 0 },
+        };
+        // SAFETY: getitimer only writes the valid out-param.
+        assert_eq!(unsafe { libc::getitimer(libc::ITIMER_PROF, &mut timer) }, 0);
+        assert_eq!((timer.it_value.tv_sec, timer.it_value.tv_usec), (0, 0), "ITIMER_PROF is armed");
+        // The PHP thread holds block2.php until the release file exists (at most ~30 s, far
+        // past QUEUE_TIMEOUT), so this request can only end by giving up in the queue.
+        match send(req("GET", "/ok.php"), b"").await {
+            Err(EngineError::Overloaded(m)) => assert!(m.contains("waited more than"), "{m}"),
+            other => panic!("expected Overloaded, got {:?}", other.map(|r| r.head)),
+        }
+        std::fs::write(&release, "go").unwrap();
+        assert_eq!(read_all(&mut running).await, "blockingreleased");
+    });
+    hello_ok(); // the abandoned job was skipped, the thread serves on
 }
 
 #[test]
