@@ -102,7 +102,7 @@ impl PhpOptions {
     pub fn from_config(php: &PhpConfig) -> PhpOptions {
         PhpOptions {
             ini_file: php.ini_file.clone(),
-            ini: php.ini.iter().map(|(k, v)| (k.clone(), v.to_ini_string())).collect(),
+            ini: php.ini_entries(),
             queue_size: php.queue_size as usize,
             queue_timeout: php.queue_timeout(),
         }
