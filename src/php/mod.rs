@@ -128,6 +128,15 @@ struct Inner {
     queue_timeout: Duration,
 }
 
+/// On drop, cancels a job the PHP thread has not taken yet (no-op once it runs).
+struct CancelIfQueued(Arc<std::sync::atomic::AtomicU8>);
+
+impl Drop for CancelIfQueued {
+    fn drop(&mut self) {
+        let _ = self.0.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
 static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// The streaming body of one PHP response. Dropping it before the end tells PHP the client is
@@ -215,6 +224,8 @@ impl Php {
                 mpsc::error::TrySendError::Closed(_) => EngineError::Internal("the PHP thread is not running".into()),
             });
         }
+        // A caller that stops waiting (client gone) takes its job out of the queue with it.
+        let _cancel = CancelIfQueued(Arc::clone(&handle.state));
         let mut head = handle.head;
         let result = if self.inner.queue_timeout.is_zero() {
             head.await
