@@ -111,6 +111,7 @@ fn corpus() -> Vec<Case> {
         get("/header_after_output.php"),
         get("/sapi_info.php"),
         get("/opcache.php"),
+        get("/env_isolation.php"),
         with("DELETE", "/method_echo.php", &[], b""),
         with("PATCH", "/method_echo.php", &[("Content-Type", "text/plain")], b"patched"),
         get("/flush_chunks.php"),

@@ -36,7 +36,10 @@ static WATCHDOG: OnceCell<Arc<Watchdog>> = OnceCell::new();
 pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
     let mut ini = String::new();
     if opts.ini_file.is_none() {
-        ini.push_str("zend_extension=opcache.so\n");
+        // Without a php.ini: load opcache, and keep the host's environment out of $_ENV
+        // (PHP's built-in default is EGPCS; php-fpm with clear_env shows none). Both can be
+        // overridden by the configured entries below.
+        ini.push_str("zend_extension=opcache.so\nvariables_order=GPCS\n");
     }
     for (k, v) in &opts.ini {
         ini.push_str(k);
