@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fastcgi;
+pub mod log;
 pub mod metrics;
 pub mod pool;
 

@@ -1,2 +1,5 @@
-//! `fe-php`: the harness binary.
-fn main() {}
+//! `fe-php`: the harness binary (`fe-php serve --config config.toml`, `fe-php bench ...`).
+
+fn main() -> std::process::ExitCode {
+    fephp::harness::cli::main()
+}

@@ -97,3 +97,10 @@ impl RequestBody {
         Ok(())
     }
 }
+
+impl RequestBody {
+    /// The parts, in order, without taking them.
+    pub fn parts(&self) -> &[BodyPart] {
+        &self.parts
+    }
+}

@@ -1,15 +1,39 @@
 //! The FastCGI connection pool to PHP-FPM (tokio).
+//!
+//! - At most `size` connections are open; a request that finds them all busy waits in a
+//!   bounded queue for `queue_timeout`, then gets 503 ([`EngineError::Overloaded`]).
+//! - Connections are kept alive (`FCGI_KEEP_CONN`) and reused newest-first; a connection goes
+//!   back to the pool only from its guard's `Drop`, and only after a clean `END_REQUEST`.
+//!   It is closed instead after a protocol error, an early drop of the body (client abort),
+//!   `max_requests` requests, or while a fresh connection is waiting for FPM to accept it
+//!   (FPM children block on idle kept-alive connections and report no capacity, so keeping
+//!   every idle connection could starve a new one forever).
+//! - A reused connection that turns out stale before any response byte is retried once on a
+//!   fresh connection.
+//! - The response body is read from the socket only as the caller asks for it ([`FpmBody`]).
 
 mod address;
+mod body;
+mod conn;
+mod exchange;
+mod stream;
 
 pub use address::Address;
+pub use body::FpmBody;
+pub use stream::Stream;
 
-use bytes::Bytes;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::cgi::{Params, RequestBody, ResponseHead};
 use crate::config::PhpConfig;
 use crate::error::{ConfigError, EngineError};
-use std::time::Duration;
+use conn::{Conn, Idle};
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -46,52 +70,190 @@ impl PoolConfig {
             read_timeout: php.read_timeout(),
         })
     }
-}
 
-/// The pool (stub until the pool lands).
-pub struct Pool {
-    cfg: PoolConfig,
-}
-
-/// A streaming FastCGI response body.
-#[derive(Debug)]
-pub struct FpmBody {}
-
-impl FpmBody {
-    /// The next chunk.
-    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
-        None
+    /// Defaults for `address`: 16 connections, 1024 queued for 5 s, 5 s connect, 60 s I/O.
+    pub fn new(address: Address) -> PoolConfig {
+        PoolConfig::from_config(&PhpConfig::default()).map(|c| PoolConfig { address, ..c }).unwrap_or_else(|_| unreachable!())
     }
 }
 
-/// Pool gauges.
-#[derive(Debug, Default, Clone)]
-pub struct PoolStats {}
+/// A pool of FastCGI connections to one PHP-FPM address. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    cfg: PoolConfig,
+    permits: Arc<Semaphore>,
+    idle: Mutex<Vec<Idle>>,
+    open: AtomicUsize,
+    in_use: AtomicUsize,
+    waiting: AtomicUsize,
+    /// Fresh connections that sent a request and have not seen a response byte yet.
+    fresh_pending: AtomicUsize,
+    opened_total: AtomicU64,
+    reused_total: AtomicU64,
+    retried_total: AtomicU64,
+}
+
+/// A snapshot of the pool's gauges and counters.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (idle + in use).
+    pub open: usize,
+    /// Connections serving a request.
+    pub in_use: usize,
+    /// Connections kept alive, waiting for a request.
+    pub idle: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+    /// Connections opened since start.
+    pub opened_total: u64,
+    /// Requests that reused a kept-alive connection.
+    pub reused_total: u64,
+    /// Requests retried on a fresh connection after a stale one failed.
+    pub retried_total: u64,
+}
 
 impl PoolStats {
-    /// Appends Prometheus text.
-    pub fn render(&self, _out: &mut String) {}
+    /// Appends the Prometheus text of these values to `out`.
+    pub fn render(&self, out: &mut String) {
+        let gauges = [
+            ("fephp_pool_connections_open", "FastCGI connections open.", self.open),
+            ("fephp_pool_connections_in_use", "FastCGI connections serving a request.", self.in_use),
+            ("fephp_pool_connections_idle", "FastCGI connections kept alive and idle.", self.idle),
+            ("fephp_pool_requests_waiting", "Requests waiting for a FastCGI connection.", self.waiting),
+        ];
+        for (name, help, v) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let counters = [
+            ("fephp_pool_connections_opened_total", "FastCGI connections opened.", self.opened_total),
+            ("fephp_pool_connections_reused_total", "Requests sent on a kept-alive connection.", self.reused_total),
+            ("fephp_pool_retries_total", "Requests retried after a stale kept-alive connection.", self.retried_total),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+    }
+}
+
+/// Decrements the waiting gauge even when the waiting future is dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Pool {
-    /// A pool that connects lazily.
+    /// A pool that connects lazily, on the first request.
     pub fn new(cfg: PoolConfig) -> Pool {
-        Pool { cfg }
+        let size = cfg.size.max(1);
+        Pool {
+            shared: Arc::new(Shared {
+                permits: Arc::new(Semaphore::new(size)),
+                idle: Mutex::new(Vec::with_capacity(size)),
+                cfg,
+                open: AtomicUsize::new(0),
+                in_use: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+                fresh_pending: AtomicUsize::new(0),
+                opened_total: AtomicU64::new(0),
+                reused_total: AtomicU64::new(0),
+                retried_total: AtomicU64::new(0),
+            }),
+        }
     }
-    /// The FPM address.
+
+    /// The PHP-FPM address.
     pub fn address(&self) -> &Address {
-        &self.cfg.address
+        &self.shared.cfg.address
     }
-    /// Sends one request.
-    pub async fn send(&self, _params: &Params, _body: RequestBody) -> Result<(ResponseHead, FpmBody), EngineError> {
-        Err(EngineError::Internal("pool not written yet".into()))
+
+    /// The pool's settings.
+    pub fn config(&self) -> &PoolConfig {
+        &self.shared.cfg
     }
-    /// Probes FPM.
+
+    /// Sends one request (params + body) and returns the parsed response head with the body
+    /// still to be read. Errors: [`EngineError::Overloaded`] (queue full or timed out, 503),
+    /// [`EngineError::Unreachable`] (refused, reset, closed early: 502),
+    /// [`EngineError::Protocol`] (garbage: 502), [`EngineError::Timeout`] (504).
+    pub async fn send(&self, params: &Params, body: RequestBody) -> Result<(ResponseHead, FpmBody), EngineError> {
+        let permit = self.acquire().await?;
+        exchange::run(self, permit, params, body).await
+    }
+
+    /// Opens a fresh connection and asks FPM for `FCGI_MPXS_CONNS` (GET_VALUES): Ok when FPM
+    /// answers within the connect timeout. Does not touch the pooled connections.
     pub async fn probe(&self) -> Result<(), EngineError> {
-        Err(EngineError::Internal("pool not written yet".into()))
+        exchange::probe(&self.shared.cfg).await
     }
-    /// Gauges.
+
+    /// Current gauges and counters.
     pub fn stats(&self) -> PoolStats {
-        PoolStats {}
+        let s = &self.shared;
+        PoolStats {
+            open: s.open.load(Relaxed),
+            in_use: s.in_use.load(Relaxed),
+            idle: s.idle.lock().len(),
+            waiting: s.waiting.load(Relaxed),
+            opened_total: s.opened_total.load(Relaxed),
+            reused_total: s.reused_total.load(Relaxed),
+            retried_total: s.retried_total.load(Relaxed),
+        }
+    }
+
+    /// Waits (bounded) for the right to use a connection.
+    async fn acquire(&self) -> Result<OwnedSemaphorePermit, EngineError> {
+        let s = &self.shared;
+        if let Ok(permit) = s.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if s.waiting.fetch_add(1, Relaxed) >= s.cfg.queue_size {
+            s.waiting.fetch_sub(1, Relaxed);
+            return Err(EngineError::Overloaded(format!(
+                "all {} FastCGI connections busy and {} requests already waiting",
+                s.cfg.size, s.cfg.queue_size
+            )));
+        }
+        let _waiting = Waiting(&s.waiting);
+        match tokio::time::timeout(s.cfg.queue_timeout, s.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(EngineError::Internal("pool closed".into())),
+            Err(_) => Err(EngineError::Overloaded(format!(
+                "no FastCGI connection free within {:?} ({} busy)",
+                s.cfg.queue_timeout, s.cfg.size
+            ))),
+        }
+    }
+
+    /// A connection for a request: the newest live idle one, else a fresh one.
+    async fn checkout(&self, permit: OwnedSemaphorePermit) -> Result<Conn, (EngineError, OwnedSemaphorePermit)> {
+        loop {
+            let idle = self.shared.idle.lock().pop();
+            match idle {
+                Some(idle) if idle.stream.is_stale() => Conn::discard_idle(&self.shared, idle),
+                Some(idle) => {
+                    self.shared.reused_total.fetch_add(1, Relaxed);
+                    return Ok(Conn::reused(self.shared.clone(), idle, permit));
+                }
+                None => break,
+            }
+        }
+        self.connect_fresh(permit).await
+    }
+
+    async fn connect_fresh(&self, permit: OwnedSemaphorePermit) -> Result<Conn, (EngineError, OwnedSemaphorePermit)> {
+        match Stream::connect(&self.shared.cfg.address, self.shared.cfg.connect_timeout).await {
+            Ok(stream) => {
+                self.shared.opened_total.fetch_add(1, Relaxed);
+                Ok(Conn::fresh(self.shared.clone(), stream, permit))
+            }
+            Err(e) => Err((e, permit)),
+        }
     }
 }

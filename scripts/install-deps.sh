@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages fe-php needs to build and test (as root; idempotent: prints
+# nothing and touches nothing when everything is already installed).
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config
+  php8.2-fpm libphp8.2-embed php8.2-dev php8.2-opcache php8.2-sqlite3
+  libclang-dev libpcre2-dev zlib1g-dev libssl-dev
+  libtest-base-perl libtest-longstring-perl libtext-diff-perl liburi-perl libwww-perl
+  libipc-run-perl liblist-moreutils-perl
+  wrk valgrind golang-go curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run this script as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-o DPkg::Lock::Timeout=600 -y -qq)
+apt-get "${apt_opts[@]}" update >/dev/null
+apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,230 @@
+//! The hyper service: `/_health`, `/_metrics`, and everything else through the engine.
+//! Translates hyper requests/responses to the engine's types; no PHP logic here.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request as HyperRequest, Response as HyperResponse, StatusCode};
+
+use crate::cgi::{HttpRequest, RequestBody, Site};
+use crate::engine::{Engine, Request, ResponseBody};
+use crate::error::EngineError;
+
+/// Largest request body the harness accepts (413 beyond).
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Shared state of the service: the engine, the site, a request counter.
+#[derive(Clone)]
+pub struct Service {
+    engine: Arc<Engine>,
+    site: Arc<Site>,
+    https: bool,
+    requests: Arc<AtomicU64>,
+}
+
+/// The per-connection service handed to hyper.
+#[derive(Clone)]
+pub struct ConnService {
+    inner: Service,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+}
+
+impl Service {
+    /// A service over `engine` for `site`; `https` reports `HTTPS=on` to PHP.
+    pub fn new(engine: Arc<Engine>, site: Arc<Site>, https: bool) -> Self {
+        Service { engine, site, https, requests: Arc::new(AtomicU64::new(0)) }
+    }
+
+    /// The service for one accepted connection.
+    pub fn for_connection(&self, peer: SocketAddr, local: Option<SocketAddr>) -> ConnService {
+        ConnService { inner: self.clone(), peer, local }
+    }
+
+    /// PHP requests started so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Relaxed)
+    }
+}
+
+type Reply = HyperResponse<HarnessBody>;
+
+impl hyper::service::Service<HyperRequest<Incoming>> for ConnService {
+    type Response = Reply;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Reply, Infallible>> + Send>>;
+
+    fn call(&self, req: HyperRequest<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(req).await) })
+    }
+}
+
+impl ConnService {
+    async fn handle(self, req: HyperRequest<Incoming>) -> Reply {
+        match req.uri().path() {
+            "/_health" => return self.health().await,
+            "/_metrics" => {
+                let text = self.inner.engine.render_metrics();
+                return simple(StatusCode::OK, "text/plain; version=0.0.4", text.into());
+            }
+            _ => {}
+        }
+        self.inner.requests.fetch_add(1, Relaxed);
+        let method = req.method().as_str().to_string();
+        let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+        let started = std::time::Instant::now();
+        let reply = match self.to_engine_request(req).await {
+            Ok(request) => match self.inner.engine.serve(&self.inner.site, request).await {
+                Ok(resp) => from_engine(resp.head.status, resp.head.headers, resp.body),
+                Err(e) => error_reply(&e),
+            },
+            Err(reply) => reply,
+        };
+        crate::log!(Debug, "access", "{} {method} {target} {} {:?}", self.peer, reply.status().as_u16(), started.elapsed());
+        reply
+    }
+
+    async fn health(&self) -> Reply {
+        let h = self.inner.engine.health().await;
+        let body = serde_json::json!({ "backend": h.backend, "ok": h.ok, "detail": h.detail }).to_string();
+        let status = if h.ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        simple(status, "application/json", body.into())
+    }
+
+    async fn to_engine_request(&self, req: HyperRequest<Incoming>) -> Result<Request, Reply> {
+        let (parts, body) = req.into_parts();
+        let mut http = HttpRequest::new(parts.method.as_str(), parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+        http.protocol = format!("{:?}", parts.version);
+        http.headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())).collect();
+        http.remote_addr = Some(self.peer);
+        http.local_addr = self.local;
+        http.https = self.inner.https;
+        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+                return Err(if too_large {
+                    simple(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request body too large\n".into())
+                } else {
+                    simple(StatusCode::BAD_REQUEST, "text/plain", "could not read the request body\n".into())
+                });
+            }
+        };
+        Ok(Request { http, body: RequestBody::from_bytes(body) })
+    }
+}
+
+fn simple(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
+    let mut r = HyperResponse::new(HarnessBody::Full(Full::new(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn error_reply(e: &EngineError) -> Reply {
+    match e {
+        EngineError::Forbidden(_) | EngineError::NotFound(_) | EngineError::BadRequest(_) => {
+            crate::log!(Info, "serve", "{e}")
+        }
+        _ => crate::log!(Error, "serve", "{e}"),
+    }
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let text = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    simple(status, "text/plain", text.into())
+}
+
+fn from_engine(status: u16, headers: Vec<(String, String)>, body: ResponseBody) -> Reply {
+    let mut r = HyperResponse::new(HarnessBody::stream(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let map = r.headers_mut();
+    for (name, value) in headers {
+        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) else {
+            crate::log!(Warn, "serve", "dropping invalid response header from PHP");
+            continue;
+        };
+        if name == CONTENT_LENGTH && value.to_str().ok().and_then(|v| v.parse::<u64>().ok()).is_none() {
+            continue;
+        }
+        map.append(name, value);
+    }
+    r
+}
+
+type ChunkFuture = Pin<Box<dyn Future<Output = (ResponseBody, Option<Result<Bytes, EngineError>>)> + Send>>;
+
+/// Response body: a fixed buffer, or the engine's stream pulled one chunk at a time (so a slow
+/// client slows PHP down, and a closed connection drops — and aborts — the engine body).
+pub enum HarnessBody {
+    /// A buffered body (health, metrics, error pages).
+    Full(Full<Bytes>),
+    /// The engine body, or the future reading its next chunk.
+    Stream { body: Option<ResponseBody>, next: Option<ChunkFuture> },
+}
+
+impl HarnessBody {
+    fn stream(body: ResponseBody) -> Self {
+        HarnessBody::Stream { body: Some(body), next: None }
+    }
+}
+
+impl Body for HarnessBody {
+    type Data = Bytes;
+    type Error = EngineError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, EngineError>>> {
+        match self.get_mut() {
+            HarnessBody::Full(full) => Pin::new(full).poll_frame(cx).map_err(|never| match never {}),
+            HarnessBody::Stream { body, next } => {
+                if next.is_none() {
+                    let Some(mut b) = body.take() else { return Poll::Ready(None) };
+                    *next = Some(Box::pin(async move {
+                        let chunk = b.next_chunk().await;
+                        (b, chunk)
+                    }));
+                }
+                let fut = next.as_mut().expect("set above");
+                match fut.as_mut().poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready((b, chunk)) => {
+                        *next = None;
+                        match chunk {
+                            Some(Ok(data)) => {
+                                *body = Some(b);
+                                Poll::Ready(Some(Ok(Frame::data(data))))
+                            }
+                            Some(Err(e)) => {
+                                crate::log!(Error, "serve", "response truncated: {e}");
+                                Poll::Ready(Some(Err(e)))
+                            }
+                            None => Poll::Ready(None),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            HarnessBody::Full(full) => full.is_end_stream(),
+            HarnessBody::Stream { body, next } => body.is_none() && next.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            HarnessBody::Full(full) => full.size_hint(),
+            HarnessBody::Stream { .. } => SizeHint::default(),
+        }
+    }
+}

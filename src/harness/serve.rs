@@ -1,0 +1,138 @@
+//! `fe-php serve`: bind the listener, then serve with the configured backend. FPM mode runs
+//! one multi-threaded process; embedded mode forks `--workers` processes (PHP is NTS: one PHP
+//! thread per process) that share the listener, supervised by [`super::workers`].
+
+use std::fmt;
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use super::http::Service;
+use crate::engine::{BackendConfig, Engine};
+use crate::error::ConfigError;
+use crate::Config;
+
+/// Why `serve` could not start.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The configuration is invalid (names the key).
+    Config(ConfigError),
+    /// The listen socket could not be bound.
+    Bind(String, std::io::Error),
+    /// The engine could not start (e.g. embedded PHP failed to initialise).
+    Engine(String),
+    /// Runtime or process management failure.
+    Runtime(String),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Config(e) => write!(f, "{e}"),
+            ServeError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            ServeError::Engine(e) => write!(f, "cannot start the engine: {e}"),
+            ServeError::Runtime(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// Loads the config and serves until SIGTERM / Ctrl-C.
+pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError> {
+    let config = Config::load(config_path).map_err(ServeError::Config)?;
+    let site = Engine::site(&config).map_err(ServeError::Config)?;
+    let backend = Engine::backend_config(&config).map_err(ServeError::Config)?;
+    let listen = config.server.listen.clone();
+    let listener = StdListener::bind(&listen).map_err(|e| ServeError::Bind(listen.clone(), e))?;
+    listener.set_nonblocking(true).map_err(|e| ServeError::Bind(listen.clone(), e))?;
+    let shutdown = Duration::from_millis(config.server.shutdown_timeout_ms);
+    let max_requests = config.php.worker_max_requests;
+    let https = config.server.https;
+
+    match backend {
+        BackendConfig::Fpm(_) => {
+            crate::log!(Info, "serve", "listening on http://{listen} (PHP-FPM at {})", config.php.fpm_socket);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
+            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, https))
+        }
+        #[cfg(feature = "embed")]
+        BackendConfig::Embedded(_) => {
+            let n = workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+            crate::log!(Info, "serve", "listening on http://{listen} (embedded PHP, {n} worker processes)");
+            super::workers::supervise(n, move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
+                let listener = listener.try_clone().map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
+                runtime.block_on(serve_process(listener, backend.clone(), site.clone(), shutdown, max_requests, https))
+            })
+        }
+    }
+}
+
+/// Serves on `listener` in this process until a shutdown signal, or until `max_requests`
+/// requests when non-zero (embedded worker recycling), then drains in-flight requests.
+async fn serve_process(
+    listener: StdListener,
+    backend: BackendConfig,
+    site: crate::cgi::Site,
+    drain_timeout: Duration,
+    max_requests: u64,
+    https: bool,
+) -> Result<(), ServeError> {
+    let engine = Engine::new(backend).map_err(|e| ServeError::Engine(e.to_string()))?;
+    let service = Service::new(Arc::new(engine), Arc::new(site), https);
+    let listener = TcpListener::from_std(listener).map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
+    let local = listener.local_addr().ok();
+    let graceful = GracefulShutdown::new();
+    let mut served: u64 = 0;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| ServeError::Runtime(format!("signal handler: {e}")))?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        crate::log!(Warn, "serve", "accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = service.for_connection(peer, local);
+                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        crate::log!(Debug, "serve", "connection from {peer}: {e}");
+                    }
+                });
+                served += 1;
+                if max_requests > 0 && service.requests() >= max_requests {
+                    crate::log!(Info, "serve", "worker {} served {} requests: recycling", std::process::id(), service.requests());
+                    break;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    drop(listener);
+    crate::log!(Info, "serve", "process {} shutting down ({served} connections accepted); draining", std::process::id());
+    if tokio::time::timeout(drain_timeout, graceful.shutdown()).await.is_err() {
+        crate::log!(Warn, "serve", "in-flight requests still running after {drain_timeout:?}; exiting anyway");
+    }
+    Ok(())
+}

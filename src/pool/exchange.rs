@@ -1,0 +1,238 @@
+//! One FastCGI request/response exchange on a pooled connection: write BEGIN_REQUEST, PARAMS
+//! and STDIN, then read records until the CGI response head is complete.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::conn::Conn;
+use super::{FpmBody, Pool, PoolConfig, Stream};
+use crate::cgi::{BodyPart, HeadParse, Params, RequestBody, ResponseHead};
+use crate::error::EngineError;
+use crate::fastcgi::{self, Event, ResponseDecoder};
+
+/// FastCGI request id: one request at a time per connection.
+pub(super) const REQUEST_ID: u16 = 1;
+
+/// Bodies up to this size are encoded with the params into one buffer, so a stale kept-alive
+/// connection can be retried with the same bytes.
+const BUFFERED_BODY_MAX: u64 = 256 * 1024;
+
+/// STDIN chunk size when streaming a large body.
+const STDIN_CHUNK: usize = 64 * 1024 - 8;
+
+/// Why an attempt failed, and whether a retry on a fresh connection is allowed.
+struct Failure {
+    error: EngineError,
+    /// No response byte was seen and the request bytes can be sent again.
+    retryable: bool,
+}
+
+pub(super) async fn run(
+    pool: &Pool,
+    permit: OwnedSemaphorePermit,
+    params: &Params,
+    body: RequestBody,
+) -> Result<(ResponseHead, FpmBody), EngineError> {
+    let cfg = &pool.shared.cfg;
+    let mut head = BytesMut::with_capacity(1024 + params.len() * 48);
+    fastcgi::encode_begin_request(&mut head, REQUEST_ID, true);
+    fastcgi::encode_params(&mut head, REQUEST_ID, params);
+
+    let buffered = body.len() <= BUFFERED_BODY_MAX && body_in_memory(&body);
+    let mut streamed = None;
+    if buffered {
+        for part in body.into_parts() {
+            if let BodyPart::Bytes(b) = part {
+                fastcgi::encode_stdin(&mut head, REQUEST_ID, &b);
+            }
+        }
+        fastcgi::encode_stdin_end(&mut head, REQUEST_ID);
+    } else {
+        streamed = Some(body);
+    }
+    let request = head.freeze();
+
+    let conn = pool.checkout(permit).await.map_err(|(e, _)| e)?;
+    match attempt(cfg, conn, &request, streamed.take()).await {
+        Ok(ok) => Ok(ok),
+        Err((failure, Some(conn))) if failure.retryable && conn.reused && buffered => {
+            crate::log!(Debug, "fpm", "stale kept-alive connection ({}), retrying on a fresh one", failure.error);
+            pool.shared.retried_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let conn = pool.connect_fresh(conn.into_permit()).await.map_err(|(e, _)| e)?;
+            attempt(cfg, conn, &request, None).await.map_err(|(f, _)| f.error)
+        }
+        Err((failure, _)) => Err(failure.error),
+    }
+}
+
+fn body_in_memory(body: &RequestBody) -> bool {
+    // RequestBody exposes parts only by value; a body is "in memory" when it has no file parts.
+    // Checked through a cheap debug-free walk of the length bookkeeping: file parts are rare.
+    body.is_empty() || body.parts().iter().all(|p| matches!(p, BodyPart::Bytes(_)))
+}
+
+async fn attempt(
+    cfg: &PoolConfig,
+    mut conn: Conn,
+    request: &Bytes,
+    streamed: Option<RequestBody>,
+) -> Result<(ResponseHead, FpmBody), (Failure, Option<Conn>)> {
+    conn.start_request();
+    let send = async {
+        write_all(conn.stream(), request, cfg.send_timeout).await?;
+        if let Some(body) = streamed {
+            send_body(conn.stream(), body, cfg.send_timeout).await?;
+        }
+        Ok::<(), EngineError>(())
+    };
+    if let Err(error) = send.await {
+        let retryable = !matches!(error, EngineError::Timeout(_));
+        return Err((Failure { error, retryable }, Some(conn)));
+    }
+
+    let mut decoder = ResponseDecoder::new(REQUEST_ID);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut head_buf = BytesMut::new();
+    let mut got_bytes = false;
+    loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(Event::Stdout(data))) => {
+                    head_buf.extend_from_slice(&data);
+                    match ResponseHead::parse(&head_buf) {
+                        Ok(HeadParse::Complete { head, body_start }) => {
+                            let rest = head_buf.split_off(body_start).freeze();
+                            let body = FpmBody::new(conn, decoder, buf, rest, cfg.read_timeout);
+                            return Ok((head, body));
+                        }
+                        Ok(HeadParse::Incomplete) => {}
+                        Err(error) => return Err((Failure { error, retryable: false }, None)),
+                    }
+                }
+                Ok(Some(Event::Stderr(text))) => log_stderr(&text),
+                Ok(Some(Event::EndRequest { app_status, .. })) => {
+                    let error = EngineError::Protocol(format!(
+                        "PHP-FPM ended the request (app status {app_status}) before a complete response head"
+                    ));
+                    return Err((Failure { error, retryable: false }, None));
+                }
+                Ok(Some(Event::GetValuesResult(_))) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    let error = EngineError::Protocol(format!("bad FastCGI record from PHP-FPM: {e}"));
+                    return Err((Failure { error, retryable: false }, None));
+                }
+            }
+        }
+        match read_some(conn.stream(), &mut buf, cfg.read_timeout).await {
+            Ok(0) => {
+                let error = EngineError::Unreachable("PHP-FPM closed the connection before responding".into());
+                return Err((Failure { error, retryable: !got_bytes }, Some(conn)));
+            }
+            Ok(_) => {
+                if !got_bytes {
+                    got_bytes = true;
+                    conn.got_first_byte();
+                }
+            }
+            Err(error) => {
+                let retryable = !got_bytes && !matches!(error, EngineError::Timeout(_));
+                return Err((Failure { error, retryable }, Some(conn)));
+            }
+        }
+    }
+}
+
+/// Logs what PHP wrote to FastCGI STDERR (PHP warnings, notices), one event per line.
+pub(super) fn log_stderr(text: &[u8]) {
+    for line in String::from_utf8_lossy(text).lines().filter(|l| !l.trim().is_empty()) {
+        crate::log!(Warn, "fpm", "stderr: {line}");
+    }
+}
+
+async fn write_all(stream: &mut Stream, data: &[u8], timeout: Duration) -> Result<(), EngineError> {
+    match tokio::time::timeout(timeout, stream.write_all(data)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(EngineError::from_io("send to PHP-FPM", &e)),
+        Err(_) => Err(EngineError::Timeout(format!("send to PHP-FPM timed out after {timeout:?}"))),
+    }
+}
+
+/// Streams a large body as STDIN records (files read in chunks, never whole).
+async fn send_body(stream: &mut Stream, body: RequestBody, timeout: Duration) -> Result<(), EngineError> {
+    let mut out = BytesMut::with_capacity(STDIN_CHUNK + 16);
+    for part in body.into_parts() {
+        match part {
+            BodyPart::Bytes(b) => {
+                for piece in b.chunks(STDIN_CHUNK) {
+                    out.clear();
+                    fastcgi::encode_stdin(&mut out, REQUEST_ID, piece);
+                    write_all(stream, &out, timeout).await?;
+                }
+            }
+            BodyPart::File { file, offset, len } => {
+                use tokio::io::AsyncSeekExt;
+                let mut file = tokio::fs::File::from_std(file);
+                file.seek(std::io::SeekFrom::Start(offset))
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("request body file: {e}")))?;
+                let mut left = len;
+                let mut chunk = vec![0u8; STDIN_CHUNK];
+                while left > 0 {
+                    let want = (left as usize).min(chunk.len());
+                    let got = file
+                        .read(&mut chunk[..want])
+                        .await
+                        .map_err(|e| EngineError::Internal(format!("request body file: {e}")))?;
+                    if got == 0 {
+                        return Err(EngineError::Internal("request body file shorter than announced".into()));
+                    }
+                    out.clear();
+                    fastcgi::encode_stdin(&mut out, REQUEST_ID, &chunk[..got]);
+                    write_all(stream, &out, timeout).await?;
+                    left -= got as u64;
+                }
+            }
+        }
+    }
+    out.clear();
+    fastcgi::encode_stdin_end(&mut out, REQUEST_ID);
+    write_all(stream, &out, timeout).await
+}
+
+/// Reads more bytes into `buf` within `timeout`; Ok(0) at EOF.
+pub(super) async fn read_some(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration) -> Result<usize, EngineError> {
+    if buf.capacity() - buf.len() < 8 * 1024 {
+        buf.reserve(16 * 1024);
+    }
+    match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(EngineError::from_io("read from PHP-FPM", &e)),
+        Err(_) => Err(EngineError::Timeout(format!("read from PHP-FPM timed out after {timeout:?}"))),
+    }
+}
+
+/// Opens a fresh connection, sends GET_VALUES and waits for GET_VALUES_RESULT.
+pub(super) async fn probe(cfg: &PoolConfig) -> Result<(), EngineError> {
+    let mut stream = Stream::connect(&cfg.address, cfg.connect_timeout).await?;
+    let mut out = BytesMut::new();
+    fastcgi::encode_get_values(&mut out, &["FCGI_MPXS_CONNS"]);
+    write_all(&mut stream, &out, cfg.connect_timeout).await?;
+    let mut decoder = ResponseDecoder::new(0);
+    let mut buf = BytesMut::with_capacity(256);
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(Event::GetValuesResult(_))) => return Ok(()),
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if read_some(&mut stream, &mut buf, cfg.connect_timeout).await? == 0 {
+                    return Err(EngineError::Unreachable("PHP-FPM closed the connection during GET_VALUES".into()));
+                }
+            }
+            Err(e) => return Err(EngineError::Protocol(format!("bad GET_VALUES answer: {e}"))),
+        }
+    }
+}

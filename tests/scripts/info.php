@@ -1,0 +1,1 @@
+<?php echo $_SERVER["PATH_INFO"] ?? "none";
