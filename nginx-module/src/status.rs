@@ -196,7 +196,7 @@ mod tests {
         let h = Health { backend: "fpm", ok: false, detail: "a \"b\"\n".into() };
         assert_eq!(
             health_json(7, &[("fpm x".into(), h)]),
-            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"detail\":\"a \\\"b\\\"\\n\"}]}\n"
+            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"detail\":\"a \\\"b\\\"\\u000a\"}]}\n"
         );
     }
 }
