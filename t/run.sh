@@ -68,6 +68,7 @@ for _ in $(seq 100); do
 done
 [ -S "$tmp/php-fpm.sock" ] || { echo "t/run.sh: php-fpm did not listen" >&2; exit 1; }
 export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
+export TEST_NGINX_FEPHP_PARAMS=$root/nginx-module/fephp_params
 
 if [ $# -eq 0 ]; then
     set -- -r t/

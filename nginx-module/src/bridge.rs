@@ -59,6 +59,10 @@ use crate::Module;
 /// Events a task may have queued for one request before it waits for nginx to pull them.
 const QUEUE_DEPTH: usize = 8;
 
+/// The idle guard fires this long after `fephp_read_timeout`, so the engine's own timeout (with
+/// its precise error) wins when it has one (FPM); the guard covers embedded PHP.
+const GUARD_MARGIN: Duration = Duration::from_secs(1);
+
 /// What a spawned future produces.
 pub enum Output {
     /// An engine response with a streaming body.
@@ -397,7 +401,7 @@ fn msec(d: Duration) -> ngx_msec_t {
 
 unsafe fn arm_guard(ctx: &mut ReqCtx) {
     // SAFETY: the guard event lives as long as `ctx`; the cleanup deletes the timer.
-    unsafe { ngx_add_timer(&mut ctx.guard, msec(ctx.settings.read_timeout)) };
+    unsafe { ngx_add_timer(&mut ctx.guard, msec(ctx.settings.read_timeout + GUARD_MARGIN)) };
 }
 
 unsafe fn disarm_guard(ctx: &mut ReqCtx) {
@@ -415,7 +419,7 @@ unsafe extern "C" fn on_guard_timeout(ev: *mut ngx_event_t) {
             let ctx = (*ev).data as *mut ReqCtx;
             let r = (*ctx).r;
             let c = (*r).connection;
-            ngx_log_error!(NGX_LOG_ERR, (*c).log, "fephp: backend timed out (fephp_read_timeout) while serving \"{}\"", uri(r));
+            ngx_log_error!(NGX_LOG_ERR, (*c).log, "fephp: backend timeout: nothing received within fephp_read_timeout while serving \"{}\"", uri(r));
             let rc = if (*ctx).header_sent { NGX_ERROR as ngx_int_t } else { NGX_HTTP_GATEWAY_TIME_OUT as ngx_int_t };
             finish(ctx, rc);
             ngx_http_run_posted_requests(c);
