@@ -281,3 +281,19 @@ GET /s/a.php/extra
 --- error_code: 403
 --- error_log
 fephp: forbidden
+
+
+
+=== TEST 14: fephp_status: Prometheus text by default, health JSON on ?json
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location = /status { fephp_status; }
+--- request eval
+["GET /status", "GET /status?json"]
+--- response_body_like eval
+[qr/# fephp_status of nginx worker pid \d+.*fephp_requests_total\{engine="fpm unix:[^"]+",class="2xx"\} \d+/s, qr/^\{"pid":\d+,"ok":true,"engines":\[\{"engine":"fpm unix:[^"]+","backend":"fpm","ok":true/]
+--- no_error_log
+[error]
