@@ -81,7 +81,7 @@ impl Fpm {
         let user = if is_root() { "user = root\ngroup = root\n" } else { "" };
         let text = format!(
             "[global]\nerror_log = {log}\ndaemonize = no\nlog_level = notice\n\n[www]\nlisten = {listen}\n{user}\
-             pm = static\npm.max_children = {n}\nclear_env = no\ncatch_workers_output = yes\n\
+             pm = static\npm.max_children = {n}\nclear_env = yes\ncatch_workers_output = yes\n\
              decorate_workers_output = no\nphp_admin_value[session.save_path] = {dir}\n{extra}\n",
             log = self.dir.path().join("fpm.log").display(),
             n = self.children,
