@@ -154,3 +154,209 @@ pub fn encode_get_values(buf: &mut BytesMut, names: &[&str]) {
     }
     w.close();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fastcgi::record::FCGI_VERSION_1;
+    use crate::fastcgi::test_support::{decode_request, parse_records};
+
+    fn pairs(p: &Params) -> Vec<(Vec<u8>, Vec<u8>)> {
+        p.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect()
+    }
+
+    #[test]
+    fn begin_request_bytes() {
+        let mut buf = BytesMut::new();
+        encode_begin_request(&mut buf, 0x0102, true);
+        assert_eq!(&buf[..], &[1, 1, 1, 2, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
+        buf.clear();
+        encode_begin_request(&mut buf, 7, false);
+        assert_eq!(&buf[..], &[1, 1, 0, 7, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        let side = decode_request(&buf, 7);
+        assert_eq!(side.begin, Some((ROLE_RESPONDER, 0)));
+    }
+
+    #[test]
+    fn abort_and_stdin_end_are_empty_records() {
+        let mut buf = BytesMut::new();
+        encode_abort_request(&mut buf, 3);
+        assert_eq!(&buf[..], &[1, 2, 0, 3, 0, 0, 0, 0]);
+        buf.clear();
+        encode_stdin_end(&mut buf, 3);
+        assert_eq!(&buf[..], &[1, 5, 0, 3, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn small_params_are_one_record_plus_terminator_with_padding() {
+        let mut p = Params::with_capacity(1);
+        p.push("A", "bc"); // 5 content bytes -> 3 padding
+        let mut buf = BytesMut::new();
+        encode_params(&mut buf, 1, &p);
+        assert_eq!(
+            &buf[..],
+            &[1, 4, 0, 1, 0, 5, 3, 0, 1, 2, b'A', b'b', b'c', 0, 0, 0, 1, 4, 0, 1, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn empty_params_write_only_the_terminator() {
+        let mut buf = BytesMut::new();
+        encode_params(&mut buf, 9, &Params::default());
+        assert_eq!(&buf[..], &[1, 4, 0, 9, 0, 0, 0, 0]);
+        let side = decode_request(&buf, 9);
+        assert!(side.params_ended && side.params().is_empty());
+    }
+
+    #[test]
+    fn params_with_one_and_four_byte_lengths_round_trip() {
+        let mut p = Params::with_capacity(4);
+        p.push("SHORT", "x");
+        p.push("EXACTLY_127", vec![b'a'; 127]);
+        p.push("EXACTLY_128", vec![b'b'; 128]);
+        p.push(vec![b'N'; 200], "long name");
+        let mut buf = BytesMut::new();
+        encode_params(&mut buf, 1, &p);
+        let recs = parse_records(&buf);
+        assert_eq!(recs.len(), 2);
+        let side = decode_request(&buf, 1);
+        assert!(side.params_ended);
+        assert_eq!(pairs(&side.params()), pairs(&p));
+        // The 127-byte value has a 1-byte length, the 128-byte one a 4-byte length.
+        let s = &side.params_stream;
+        assert_eq!(&s[..8], b"\x05\x01SHORTx");
+        assert_eq!(&s[8..10], &[11, 127]);
+        assert_eq!(&s[8 + 2 + 11 + 127..][..5], &[11, 0x80, 0, 0, 128]);
+    }
+
+    #[test]
+    fn a_70000_byte_value_straddles_records() {
+        let mut p = Params::with_capacity(3);
+        p.push("BEFORE", "1");
+        p.push("HTTP_COOKIE", vec![b'c'; 70_000]);
+        p.push("AFTER", "2");
+        let mut buf = BytesMut::new();
+        encode_params(&mut buf, 42, &p);
+        let recs = parse_records(&buf);
+        // 9 + (1+4+11+70000) + 8 = 70033 content bytes: 65535 + 4498, then the terminator.
+        let lens: Vec<_> = recs.iter().map(|r| r.header.content_length).collect();
+        assert_eq!(lens, vec![65535, (70033 - 65535) as u16, 0]);
+        assert_eq!(recs[0].header.padding_length, 1);
+        assert!(recs.iter().all(|r| r.header.record_type == RecordType::Params as u8));
+        let side = decode_request(&buf, 42);
+        assert_eq!(pairs(&side.params()), pairs(&p));
+    }
+
+    #[test]
+    fn a_pair_header_may_straddle_records() {
+        // First pair fills the record to 65533 bytes, so the next pair's 4-byte name length
+        // is cut after 2 bytes.
+        let mut p = Params::with_capacity(2);
+        p.push("F", vec![b'f'; 65533 - 6]); // 1 + 4 + 1 + 65527 = 65533
+        p.push(vec![b'n'; 300], "v");
+        let mut buf = BytesMut::new();
+        encode_params(&mut buf, 1, &p);
+        let recs = parse_records(&buf);
+        assert_eq!(recs[0].header.content_length, 65535);
+        assert_eq!(&recs[0].content[65533..], &[0x80, 0]);
+        assert_eq!(&recs[1].content[..2], &[0x01, 0x2c]);
+        assert_eq!(pairs(&decode_request(&buf, 1).params()), pairs(&p));
+    }
+
+    #[test]
+    fn content_of_exactly_65535_has_no_empty_data_record() {
+        let mut p = Params::with_capacity(1);
+        p.push("K", vec![b'v'; 65535 - 6]); // 1 + 4 + 1 + 65529 = 65535
+        let mut buf = BytesMut::new();
+        encode_params(&mut buf, 1, &p);
+        let lens: Vec<_> = parse_records(&buf).iter().map(|r| r.header.content_length).collect();
+        assert_eq!(lens, vec![65535, 0]);
+    }
+
+    #[test]
+    fn many_params_round_trip() {
+        let mut p = Params::with_capacity(5000);
+        for i in 0..5000 {
+            p.push(format!("HTTP_X_HEADER_{i}"), "v".repeat(i % 300));
+        }
+        let mut buf = BytesMut::new();
+        encode_params(&mut buf, 65535, &p);
+        let side = decode_request(&buf, 65535);
+        assert!(side.records > 2);
+        assert_eq!(pairs(&side.params()), pairs(&p));
+    }
+
+    #[test]
+    fn stdin_splits_at_65535() {
+        for (len, expected) in [
+            (1usize, vec![1u16]),
+            (65535, vec![65535]),
+            (65536, vec![65535, 1]),
+            (200_000, vec![65535, 65535, 65535, (200_000 - 3 * 65535) as u16]),
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut buf = BytesMut::new();
+            encode_stdin(&mut buf, 5, &data);
+            let recs = parse_records(&buf);
+            let lens: Vec<_> = recs.iter().map(|r| r.header.content_length).collect();
+            assert_eq!(lens, expected, "len {len}");
+            encode_stdin_end(&mut buf, 5);
+            let side = decode_request(&buf, 5);
+            assert!(side.stdin_ended);
+            assert_eq!(side.stdin, data);
+        }
+    }
+
+    #[test]
+    fn empty_stdin_writes_nothing() {
+        let mut buf = BytesMut::new();
+        encode_stdin(&mut buf, 5, b"");
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn encoders_append_after_existing_bytes() {
+        let mut buf = BytesMut::from(&b"prefix"[..]);
+        encode_stdin(&mut buf, 1, &[7u8; 70_000]);
+        assert_eq!(&buf[..6], b"prefix");
+        let side = decode_request(&buf[6..], 1);
+        assert_eq!(side.stdin, vec![7u8; 70_000]);
+    }
+
+    #[test]
+    fn get_values_is_management_record_with_empty_values() {
+        let mut buf = BytesMut::new();
+        encode_get_values(&mut buf, &["FCGI_MAX_CONNS", "FCGI_MPXS_CONNS"]);
+        let recs = parse_records(&buf);
+        assert_eq!(recs.len(), 1);
+        let h = recs[0].header;
+        assert_eq!((h.version, h.record_type, h.request_id), (FCGI_VERSION_1, RecordType::GetValues as u8, 0));
+        let got = crate::fastcgi::decode_name_values(&recs[0].content).unwrap();
+        assert_eq!(
+            pairs(&got),
+            vec![(b"FCGI_MAX_CONNS".to_vec(), vec![]), (b"FCGI_MPXS_CONNS".to_vec(), vec![])]
+        );
+        buf.clear();
+        encode_get_values(&mut buf, &[]);
+        assert_eq!(&buf[..], &[1, 9, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_whole_request_parses_back() {
+        let mut p = Params::with_capacity(2);
+        p.push("SCRIPT_FILENAME", "/srv/www/index.php");
+        p.push("REQUEST_METHOD", "POST");
+        let mut buf = BytesMut::new();
+        encode_begin_request(&mut buf, 1, true);
+        encode_params(&mut buf, 1, &p);
+        encode_stdin(&mut buf, 1, b"a=1&b=2");
+        encode_stdin_end(&mut buf, 1);
+        encode_abort_request(&mut buf, 1);
+        assert_eq!(buf.len() % 8, 0);
+        let side = decode_request(&buf, 1);
+        assert_eq!(side.begin, Some((ROLE_RESPONDER, FLAG_KEEP_CONN)));
+        assert_eq!(pairs(&side.params()), pairs(&p));
+        assert_eq!(side.stdin, b"a=1&b=2");
+        assert!(side.params_ended && side.stdin_ended && side.aborted);
+    }
+}

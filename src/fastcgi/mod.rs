@@ -22,6 +22,8 @@ mod name_value;
 mod record;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod test_support;
 
 pub use decode::{Event, ResponseDecoder};
