@@ -47,9 +47,10 @@ typedef enum fephp_result {
    */
   FEPHP_ERR_CONFIG = 3,
   /**
-   * An embedded-PHP engine already exists in this process: PHP is built non-thread-safe
-   * (NTS), so a process holds at most one embedded engine at a time. FPM engines are not
-   * limited.
+   * An embedded-PHP engine was already created in this process: PHP is built
+   * non-thread-safe (NTS) and starts once per process, so a process gets one embedded
+   * engine (share it between threads; freeing it does not allow a new one). FPM engines
+   * are not limited.
    */
   FEPHP_ERR_ALREADY_EMBEDDED = 4,
   /**
@@ -203,8 +204,8 @@ enum fephp_result fephp_engine_new_from_file(const char *path, struct fephp_engi
 /**
  * Frees an engine: cancels its in-flight asynchronous requests (each one's `on_complete` is
  * called with `FEPHP_ERR_CANCELLED`, possibly on the calling thread), stops its threads and
- * closes its FastCGI connections (or shuts embedded PHP down, after which another embedded
- * engine may be created). NULL is ignored.
+ * closes its FastCGI connections (or releases embedded PHP; PHP starts once per process, so
+ * no other embedded engine can be created afterwards). NULL is ignored.
  *
  * Must not be called while another thread is inside a call on the same engine, nor from
  * inside one of its callbacks.

@@ -28,7 +28,12 @@ ln -sfn "libfephp.so.$abi" "$prefix/lib/libfephp.so"
 install -m 0644 "$FEPHP_LIB_DIR/libfephp.a" "$prefix/lib/libfephp.a"
 install -m 0644 "$root/include/fephp.h" "$prefix/include/fephp.h"
 
-# Libs.private: what a static link of libfephp.a needs (rustc --print native-static-libs).
+# Libs.private: what a static link of libfephp.a needs (rustc --print native-static-libs), plus
+# libphp when the library was built with the embedded backend (feature `embed`).
+php_libs=""
+if nm "$FEPHP_LIB_DIR/libfephp.a" 2>/dev/null | grep ' U php_module_startup$' >/dev/null; then  # no -q: pipefail + SIGPIPE
+  php_libs="-L${FEPHP_PHP_LIBDIR:-/usr/lib} -lphp8.2 "
+fi
 cat > "$prefix/lib/pkgconfig/fephp.pc" <<PC
 prefix=$prefix
 libdir=\${prefix}/lib
@@ -39,6 +44,6 @@ Description: fe-php: serve PHP (PHP-FPM over FastCGI, or embedded libphp) from a
 Version: $version
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lfephp
-Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+Libs.private: ${php_libs}-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PC
 echo "installed fe-php C API $version (ABI $abi) into $prefix"

@@ -19,8 +19,9 @@ const MAX_BLOCKING_THREADS: usize = 8;
 /// How long `fephp_engine_free` waits for blocking work to stop.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// True while an embedded-PHP engine exists in this process (PHP is NTS: one at a time).
-static EMBEDDED_LIVE: AtomicBool = AtomicBool::new(false);
+/// Set once an embedded-PHP engine has been created: PHP is NTS and its module startup runs
+/// once per process ([`crate::php::Php::start`]), so a process gets one embedded engine, ever.
+static EMBEDDED_CLAIMED: AtomicBool = AtomicBool::new(false);
 
 /// A PHP engine: the backend chosen by the configuration (a FastCGI connection pool to
 /// PHP-FPM, or embedded PHP), the site it serves (document root, script rules) and the tokio
@@ -42,15 +43,6 @@ pub(crate) struct Shared {
     pub(crate) site: Site,
     /// `server.https`: default of every request's `HTTPS` param.
     pub(crate) https: bool,
-    embedded: bool,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if self.embedded {
-            EMBEDDED_LIVE.store(false, Ordering::Release);
-        }
-    }
 }
 
 impl fephp_engine {
@@ -67,15 +59,17 @@ impl fephp_engine {
         let backend = Engine::backend_config(&config).map_err(config_err)?;
         let site = Engine::site(&config).map_err(config_err)?;
         let embedded = !matches!(backend, BackendConfig::Fpm(_));
-        if embedded && EMBEDDED_LIVE.swap(true, Ordering::AcqRel) {
+        if embedded && EMBEDDED_CLAIMED.swap(true, Ordering::AcqRel) {
             return Err(Failure::new(
                 fephp_result::FEPHP_ERR_ALREADY_EMBEDDED,
-                "an embedded-PHP engine already exists in this process (PHP is NTS: free it first, or use php.use_fpm = true)",
+                "an embedded-PHP engine was already created in this process (PHP is NTS and starts once per \
+                 process: share that engine, or use php.use_fpm = true)",
             ));
         }
+        // A failed start gives the claim back (PHP itself may still refuse a second start).
         let release = |f: Failure| {
             if embedded {
-                EMBEDDED_LIVE.store(false, Ordering::Release);
+                EMBEDDED_CLAIMED.store(false, Ordering::Release);
             }
             f
         };
@@ -91,7 +85,7 @@ impl fephp_engine {
             Engine::new(backend)
         }
         .map_err(|e| release(Failure::new(fephp_result::FEPHP_ERR_BACKEND_START, format!("cannot start the backend: {e}"))))?;
-        let shared = Arc::new(Shared { engine, site, https: config.server.https, embedded });
+        let shared = Arc::new(Shared { engine, site, https: config.server.https });
         Ok(fephp_engine { runtime: Some(runtime), shared: Some(shared) })
     }
 
@@ -167,8 +161,8 @@ pub extern "C" fn fephp_engine_new_from_file(path: *const c_char, out: *mut *mut
 
 /// Frees an engine: cancels its in-flight asynchronous requests (each one's `on_complete` is
 /// called with `FEPHP_ERR_CANCELLED`, possibly on the calling thread), stops its threads and
-/// closes its FastCGI connections (or shuts embedded PHP down, after which another embedded
-/// engine may be created). NULL is ignored.
+/// closes its FastCGI connections (or releases embedded PHP; PHP starts once per process, so
+/// no other embedded engine can be created afterwards). NULL is ignored.
 ///
 /// Must not be called while another thread is inside a call on the same engine, nor from
 /// inside one of its callbacks.

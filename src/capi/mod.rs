@@ -64,9 +64,10 @@ pub enum fephp_result {
     /// The configuration was refused; the message names the dotted key (`php.fpm_socket`) and
     /// the reason.
     FEPHP_ERR_CONFIG = 3,
-    /// An embedded-PHP engine already exists in this process: PHP is built non-thread-safe
-    /// (NTS), so a process holds at most one embedded engine at a time. FPM engines are not
-    /// limited.
+    /// An embedded-PHP engine was already created in this process: PHP is built
+    /// non-thread-safe (NTS) and starts once per process, so a process gets one embedded
+    /// engine (share it between threads; freeing it does not allow a new one). FPM engines
+    /// are not limited.
     FEPHP_ERR_ALREADY_EMBEDDED = 4,
     /// fe-php panicked (a bug); the panic was caught at the boundary. Objects passed in keep
     /// the ownership rules of the function that panicked.
