@@ -18,6 +18,10 @@
 //!   between threads, not shared);
 //! - the last-error message is thread-local.
 #![allow(non_camel_case_types)]
+// The entry points are called from C, where `unsafe fn` means nothing: their pointer
+// contracts are documented on each function (and so in fephp.h), NULL is checked by
+// `ffi_fn!`, and every dereference has its own `// SAFETY:` comment.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use std::any::Any;
 use std::cell::RefCell;
