@@ -71,7 +71,7 @@ pub(crate) enum Outcome {
 
 extern "C" {
     fn fephp_startup(callbacks: *const Callbacks, ini_entries: *const c_char, ini_path: *const c_char) -> c_int;
-    fn fephp_execute(req: *const RawRequest) -> c_int;
+    fn fephp_shim_execute(req: *const RawRequest) -> c_int;
     fn fephp_timeout_fire();
     fn fephp_sapi_name() -> *const c_char;
 }
@@ -178,7 +178,7 @@ pub(crate) fn execute(req: &Request, sapi: &mut dyn Sapi) -> Outcome {
     // SAFETY: every pointer in `raw` points into `req`, `names`, `values`, `lens` or
     // `sapi_ref`, all alive until this call returns; the shim keeps none of them afterwards.
     // Bailouts are caught inside the shim, so no longjmp crosses this frame.
-    match unsafe { fephp_execute(&raw) } {
+    match unsafe { fephp_shim_execute(&raw) } {
         0 => Outcome::Ok,
         1 => Outcome::StartupFailed,
         _ => Outcome::NotStarted,

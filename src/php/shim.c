@@ -326,7 +326,7 @@ static void fephp_fill_request_info(const fephp_request *req)
     }
 }
 
-fephp_outcome fephp_execute(const fephp_request *req)
+fephp_outcome fephp_shim_execute(const fephp_request *req)
 {
     fephp_outcome outcome = FEPHP_OK;
     fephp_saved_state saved;

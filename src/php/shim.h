@@ -33,7 +33,7 @@ typedef struct fephp_callbacks {
     void (*set_timer)(int64_t seconds);
 } fephp_callbacks;
 
-/* One request. Every string is NUL-terminated and lives until fephp_execute() returns. */
+/* One request. Every string is NUL-terminated and lives until fephp_shim_execute() returns. */
 typedef struct fephp_request {
     void *ctx;
     const char *method;
@@ -51,7 +51,7 @@ typedef struct fephp_request {
     size_t param_count;
 } fephp_request;
 
-/* Outcome of fephp_execute(). */
+/* Outcome of fephp_shim_execute(). */
 typedef enum fephp_outcome {
     FEPHP_OK = 0,               /* the script ran (it may have failed in PHP: that is a response) */
     FEPHP_STARTUP_FAILED = 1,   /* php_request_startup() failed */
@@ -66,7 +66,7 @@ typedef enum fephp_outcome {
 int fephp_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path);
 
 /* Runs one request to the end (startup, script, shutdown). */
-fephp_outcome fephp_execute(const fephp_request *req);
+fephp_outcome fephp_shim_execute(const fephp_request *req);
 
 /* Called from the watchdog thread: the time limit passed, make the VM raise PHP's timeout fatal. */
 void fephp_timeout_fire(void);
