@@ -19,7 +19,11 @@ fn root() -> &'static Path {
 fn artifact_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // …/release/deps/x → …/release
-    assert!(dir.join("libfephp.so").is_file(), "no libfephp.so in {}", dir.display());
+    assert!(
+        dir.join("libfephp.so").is_file(),
+        "no libfephp.so in {}: `cargo test` does not build the cdylib; run `cargo build --release` first (scripts/test.sh does)",
+        dir.display()
+    );
     assert!(dir.join("libfephp.a").is_file(), "no libfephp.a in {}", dir.display());
     dir
 }
