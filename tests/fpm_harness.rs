@@ -398,3 +398,39 @@ fn stale_keepalive_connection_is_retried_once_on_a_fresh_one() {
     let metrics = h.get("/_metrics").text();
     assert_eq!(metric(&metrics, "fephp_pool_retries_total"), 3.0, "{metrics}");
 }
+
+/// Peak resident memory of a process, in KiB (VmHWM).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_200_mb_response_to_a_slow_client_is_streamed_not_buffered() {
+    let fpm = Fpm::start_unix(1);
+    let h = Harness::start(&scripts_dir(), &fpm_toml(&fpm));
+    let before = peak_rss_kib(h.pid());
+    let mut s = TcpStream::connect(h.addr).unwrap();
+    s.write_all(b"GET /big_output.php?mb=200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    // A slow client first: read little for a while, so PHP-FPM must wait on the harness.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0usize;
+    for _ in 0..20 {
+        total += s.read(&mut buf[..4096]).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert!(total > 200 * 1024 * 1024, "read {total} bytes");
+    let grown_mib = (peak_rss_kib(h.pid()).saturating_sub(before)) / 1024;
+    assert!(grown_mib < 50, "harness peak RSS grew by {grown_mib} MiB for a 200 MiB response");
+}
