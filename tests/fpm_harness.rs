@@ -434,3 +434,23 @@ fn a_200_mb_response_to_a_slow_client_is_streamed_not_buffered() {
     let grown_mib = (peak_rss_kib(h.pid()).saturating_sub(before)) / 1024;
     assert!(grown_mib < 50, "harness peak RSS grew by {grown_mib} MiB for a 200 MiB response");
 }
+
+#[test]
+fn client_abort_mid_response_drops_the_fastcgi_connection() {
+    let fpm = Fpm::start_unix(2);
+    let h = Harness::start(&scripts_dir(), &fpm_toml(&fpm));
+    assert_eq!(h.get("/hello.php").status, 200);
+    let metrics = h.get("/_metrics").text();
+    assert_eq!(metric(&metrics, "fephp_pool_connections_open"), 1.0, "{metrics}");
+    {
+        let mut s = TcpStream::connect(h.addr).unwrap();
+        s.write_all(b"GET /big_output.php?mb=50 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut buf = [0u8; 8192];
+        let _ = s.read(&mut buf).unwrap();
+    } // the client goes away mid-response
+    support::wait_until("the aborted response's connection to be closed", Duration::from_secs(10), || {
+        let m = h.get("/_metrics").text();
+        metric(&m, "fephp_pool_connections_in_use") == 0.0 && metric(&m, "fephp_pool_connections_open") == 0.0
+    });
+    assert_eq!(h.get("/hello.php").status, 200);
+}
