@@ -10,6 +10,7 @@ packages=(
   libtest-base-perl libtest-longstring-perl libtext-diff-perl liburi-perl libwww-perl
   libipc-run-perl liblist-moreutils-perl
   wrk valgrind golang-go curl
+  dokuwiki
 )
 
 missing=()

@@ -122,3 +122,85 @@ unknown "no_such_variable_here" variable
 --- must_die
 --- error_log
 invalid number of arguments in "fephp_status" directive
+
+
+
+=== TEST 14: fephp_queue 0
+--- config
+    location /a { fephp_queue 0; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_queue" directive: invalid number "0"
+
+
+
+=== TEST 15: fephp_queue with a bad timeout
+--- config
+    location /a { fephp_queue 4 timeout=never; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_queue" directive: invalid time in "timeout=never"
+
+
+
+=== TEST 16: fephp_queue with an unknown parameter
+--- config
+    location /a { fephp_queue 4 wait=1s; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_queue" directive: invalid parameter "wait=1s"
+
+
+
+=== TEST 17: two embedded locations with different fephp_queue
+--- config
+    location /a { fephp_queue 4; fephp_pass embedded; }
+    location /b { fephp_queue 8; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_queue" directive: locations with "fephp_pass embedded" share one PHP thread
+
+
+
+=== TEST 18: fephp_split_path_info regex without two captures
+--- config
+    location /a { fephp_split_path_info "^(.+\.php)$"; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_split_path_info" directive: invalid value "^(.+\.php)$": regex "^(.+\\.php)$" needs two captures
+
+
+
+=== TEST 19: fephp_split_path_info regex that does not compile
+--- config
+    location /a { fephp_split_path_info "^((.+\.php)(/.*)$"; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_split_path_info" directive: invalid value "^((.+\.php)(/.*)$": invalid regex
+
+
+
+=== TEST 20: fephp_intercept_errors takes on or off
+--- config
+    location /a { fephp_intercept_errors maybe; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_intercept_errors" directive: invalid value "maybe"
+
+
+
+=== TEST 21: fephp_connect_timeout 0
+--- config
+    location /a { fephp_connect_timeout 0; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_connect_timeout" directive: invalid time "0"
+
+
+
+=== TEST 22: fephp_index twice
+--- config
+    location /a { fephp_index a.php; fephp_index b.php; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_index" directive: is duplicate

@@ -5,8 +5,11 @@
 #   2. starts php-fpm8.2 in the foreground (-F) with a generated pool config in a temp dir,
 #      listening on a unix socket (mode 0666; -R and user root when run as root), and exports
 #      TEST_NGINX_FPM_SOCKET=/that/socket;
-#   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm.
-# Usage: t/run.sh [prove args / test files...]
+#   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
+#   4. without arguments, then runs the real-application test t/realapp/dokuwiki.sh (DokuWiki
+#      through fephp_pass embedded, fephp_pass to php-fpm and plain fastcgi_pass; it starts its
+#      own php-fpm). A `t/realapp/*.sh` argument runs that script instead of prove.
+# Usage: t/run.sh [prove args / test files... / t/realapp/*.sh]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -70,7 +73,18 @@ done
 export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
 export TEST_NGINX_FEPHP_PARAMS=$root/nginx-module/fephp_params
 
+scripts=() args=()
+for a in "$@"; do
+    case "$a" in t/realapp/*.sh) scripts+=("$a") ;; *) args+=("$a") ;; esac
+done
 if [ $# -eq 0 ]; then
-    set -- -r t/
+    args=(-r t/)
+    scripts=(t/realapp/dokuwiki.sh)
 fi
-prove "$@"
+if [ ${#args[@]} -gt 0 ]; then
+    prove "${args[@]}"
+fi
+for s in "${scripts[@]}"; do
+    echo "== $s"
+    bash "$s"
+done

@@ -10,12 +10,13 @@
 //! | `fephp_pass embedded \| unix:/path \| host:port;` | location, if in location | — |
 //! | `fephp_param NAME VALUE [if_not_empty];` | http, server, location | — |
 //! | `fephp_index NAME;` | http, server, location | `index.php` |
-//! | `fephp_split_path_info on \| off;` | http, server, location | `on` |
+//! | `fephp_split_path_info on \| off \| REGEX;` | http, server, location | `on` |
 //! | `fephp_connect_timeout TIME;` | http, server, location | `60s` |
 //! | `fephp_send_timeout TIME;` | http, server, location | `60s` |
 //! | `fephp_read_timeout TIME;` | http, server, location | `60s` |
 //! | `fephp_keepalive N;` (FPM connections per worker) | http, server, location | `16` |
 //! | `fephp_max_requests N;` (per FPM connection, 0 = no limit) | http, server, location | `0` |
+//! | `fephp_queue N [timeout=TIME];` (requests waiting for PHP) | http, server, location | `1024`, FPM: connect timeout, embedded: `60s` |
 //! | `fephp_intercept_errors on \| off;` | http, server, location | `off` |
 //! | `fephp_status;` | location | — |
 //! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
@@ -24,6 +25,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::time::Duration;
 
+use fephp::cgi::SplitRule;
 use fephp::pool::{Address, PoolConfig};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
@@ -88,6 +90,10 @@ pub struct PoolKey {
     pub max_requests: u64,
     /// Timeouts in milliseconds: connect, send, read.
     pub timeouts_ms: [u64; 3],
+    /// `fephp_queue N`: requests that may wait for a free connection.
+    pub queue_size: usize,
+    /// `fephp_queue timeout=`, in milliseconds (default: the connect timeout).
+    pub queue_timeout_ms: u64,
 }
 
 impl PoolKey {
@@ -98,8 +104,8 @@ impl PoolKey {
             address: Address::parse(&self.address)?,
             size: self.size,
             max_requests: self.max_requests,
-            queue_size: DEFAULT_QUEUE_SIZE,
-            queue_timeout: connect,
+            queue_size: self.queue_size,
+            queue_timeout: Duration::from_millis(self.queue_timeout_ms),
             connect_timeout: connect,
             send_timeout: send,
             read_timeout: read,
@@ -116,6 +122,28 @@ pub struct MainConf {
     pub embedded: bool,
     /// Distinct FPM pools; each worker creates one engine per entry.
     pub pools: Vec<PoolKey>,
+    /// `fephp_queue` of the locations using `fephp_pass embedded` (they share the worker's one
+    /// PHP thread, so they must agree); `None` means the defaults.
+    pub embedded_queue: Option<Queue>,
+}
+
+/// `fephp_queue N [timeout=TIME]`: how many requests may wait for PHP, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queue {
+    /// Requests that may wait (beyond those running); one more gets 503.
+    pub size: usize,
+    /// How long one may wait before it gets 503; `None`: the backend's default.
+    pub timeout: Option<Duration>,
+}
+
+impl Queue {
+    /// The embedded engine's queue size and timeout (defaults: 1024, 60s).
+    pub fn embedded(queue: Option<Queue>) -> (usize, Duration) {
+        match queue {
+            Some(q) => (q.size, q.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+            None => (DEFAULT_QUEUE_SIZE, DEFAULT_TIMEOUT),
+        }
+    }
 }
 
 /// Location-level configuration (also created at `http` and `server` level).
@@ -130,7 +158,7 @@ pub struct LocConf {
     /// `fephp_index`.
     pub index: Option<String>,
     /// `fephp_split_path_info`.
-    pub split_path_info: Option<bool>,
+    pub split_path_info: Option<SplitRule>,
     /// `fephp_connect_timeout`.
     pub connect_timeout: Option<Duration>,
     /// `fephp_send_timeout`.
@@ -143,6 +171,8 @@ pub struct LocConf {
     pub max_requests: Option<u64>,
     /// `fephp_intercept_errors`.
     pub intercept_errors: Option<bool>,
+    /// `fephp_queue`.
+    pub queue: Option<Queue>,
 }
 
 impl LocConf {
@@ -151,9 +181,9 @@ impl LocConf {
         self.index.as_deref().unwrap_or(DEFAULT_INDEX)
     }
 
-    /// `fephp_split_path_info`, default on.
-    pub fn split_path_info(&self) -> bool {
-        self.split_path_info.unwrap_or(true)
+    /// `fephp_split_path_info`, default on ([`SplitRule::Extension`]).
+    pub fn split_path_info(&self) -> SplitRule {
+        self.split_path_info.clone().unwrap_or(SplitRule::Extension)
     }
 
     /// `fephp_read_timeout`, default 60s (also the bridge's idle guard for embedded PHP).
@@ -173,11 +203,14 @@ impl LocConf {
 
     fn pool_key(&self, address: &Address) -> PoolKey {
         let ms = |d: Option<Duration>| d.unwrap_or(DEFAULT_TIMEOUT).as_millis() as u64;
+        let connect = ms(self.connect_timeout);
         PoolKey {
             address: address.to_string(),
             size: self.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
             max_requests: self.max_requests.unwrap_or(0),
-            timeouts_ms: [ms(self.connect_timeout), ms(self.send_timeout), ms(self.read_timeout)],
+            timeouts_ms: [connect, ms(self.send_timeout), ms(self.read_timeout)],
+            queue_size: self.queue.map_or(DEFAULT_QUEUE_SIZE, |q| q.size),
+            queue_timeout_ms: self.queue.and_then(|q| q.timeout).map_or(connect, |t| t.as_millis() as u64),
         }
     }
 }
@@ -204,6 +237,7 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
     inherit(&mut conf.keepalive, &prev.keepalive);
     inherit(&mut conf.max_requests, &prev.max_requests);
     inherit(&mut conf.intercept_errors, &prev.intercept_errors);
+    inherit(&mut conf.queue, &prev.queue);
 
     // SAFETY: `cf` is a valid http-context configuration (caller contract).
     let Some(main) = Module::main_conf_mut(unsafe { &*cf }) else {
@@ -213,6 +247,19 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
         None => None,
         Some(Pass::Embedded) => {
             main.embedded = true;
+            if let Some(queue) = conf.queue {
+                match main.embedded_queue {
+                    Some(other) if other != queue => {
+                        ngx_conf_log_error!(
+                            NGX_LOG_EMERG,
+                            cf,
+                            "\"fephp_queue\" directive: locations with \"fephp_pass embedded\" share one PHP thread per worker and must use the same fephp_queue"
+                        );
+                        return CONF_ERROR;
+                    }
+                    _ => main.embedded_queue = Some(queue),
+                }
+            }
             Some(Backend::Embedded)
         }
         Some(Pass::Fpm(address)) => {
@@ -367,8 +414,24 @@ fn flag(cf: *mut ngx_conf_t, a: &[ngx_str_t], slot: &mut Option<bool>) -> *mut c
 }
 
 setter!(
-    /// `fephp_split_path_info on | off;`: split `/a.php/extra` into SCRIPT_NAME and PATH_INFO.
-    set_split_path_info, LocConf, |cf, a, conf| { flag(cf, a, &mut conf.split_path_info) }
+    /// `fephp_split_path_info on | off | REGEX;`: how `/a.php/extra` splits into SCRIPT_NAME and
+    /// PATH_INFO. The rule itself lives in the core ([`SplitRule`]); a REGEX (two captures, like
+    /// `fastcgi_split_path_info`) is compiled here, at configuration time.
+    set_split_path_info, LocConf, |cf, a, conf| {
+        if conf.split_path_info.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let value = text(&a[1]);
+        conf.split_path_info = Some(match value.as_str() {
+            "on" => SplitRule::Extension,
+            "off" => SplitRule::Off,
+            pattern => match SplitRule::regex(pattern) {
+                Ok(rule) => rule,
+                Err(why) => return fail(cf, format_args!("invalid value \"{value}\": {why} (expected on, off or a regex)")),
+            },
+        });
+        CONF_OK
+    }
 );
 
 setter!(
@@ -435,6 +498,35 @@ setter!(
             Ok(n) => conf.max_requests = Some(n),
             Err(e) => return e,
         }
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_queue N [timeout=TIME];`: at most N requests wait for PHP (a free FPM connection,
+    /// or the embedded PHP thread), each for at most TIME; more, or longer, get 503.
+    set_queue, LocConf, |cf, a, conf| {
+        if conf.queue.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let size = match number(cf, a, 1) {
+            Ok(n) => n as usize,
+            Err(e) => return e,
+        };
+        let mut timeout = None;
+        if let Some(arg) = a.get(2) {
+            let Some(value) = arg.as_bytes().strip_prefix(b"timeout=") else {
+                return fail(cf, format_args!("invalid parameter \"{}\" (expected timeout=TIME)", text(arg)));
+            };
+            let mut value = ngx_str_t { len: value.len(), data: value.as_ptr() as *mut u8 };
+            // SAFETY: `value` points into the directive's argument; ngx_parse_time only reads it.
+            let ms = unsafe { ngx_parse_time(&mut value, 0) };
+            if ms == NGX_ERROR as isize || ms <= 0 {
+                return fail(cf, format_args!("invalid time in \"{}\"", text(arg)));
+            }
+            timeout = Some(Duration::from_millis(ms as u64));
+        }
+        conf.queue = Some(Queue { size, timeout });
         CONF_OK
     }
 );

@@ -78,7 +78,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Some(root) => root,
             None => return fail(r, EngineError::Internal("cannot map the document root".into())),
         };
-        let site = match worker.site(&root, lcf.index(), lcf.split_path_info()) {
+        let site = match worker.site(&root, lcf.index(), &lcf.split_path_info()) {
             Ok(s) => s,
             Err(e) => return fail(r, e),
         };

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fephp::cgi::Site;
+use fephp::cgi::{Site, SplitRule};
 use fephp::engine::BackendConfig;
 use fephp::php::PhpOptions;
 use fephp::{Engine, EngineError};
@@ -17,7 +17,7 @@ use ngx::ffi::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ALERT, NGX_LOG_NOTIC
 use ngx::http::HttpModuleMainConf;
 use ngx::ngx_log_error;
 
-use crate::conf::{Backend, DEFAULT_QUEUE_SIZE, DEFAULT_TIMEOUT};
+use crate::conf::{Backend, Queue};
 use crate::{bridge, Module};
 
 /// An engine, or why it could not start (requests to it fail with 500 and an error line).
@@ -29,7 +29,7 @@ pub struct Worker {
     pub embedded: Option<EngineSlot>,
     /// One FPM engine per [`crate::conf::MainConf::pools`] entry, same order.
     pub pools: Vec<(String, EngineSlot)>,
-    sites: RefCell<HashMap<(Vec<u8>, String, bool), Arc<Site>>>,
+    sites: RefCell<HashMap<(Vec<u8>, String, SplitRule), Arc<Site>>>,
 }
 
 thread_local! {
@@ -67,21 +67,21 @@ impl Worker {
 
     /// The [`Site`] for a document root and script rules, created on first use (the root is
     /// canonicalized once; a missing root is a 404 like nginx's static handler).
-    pub fn site(&self, root: &[u8], index: &str, split_path_info: bool) -> Result<Arc<Site>, EngineError> {
-        let key = (root.to_vec(), index.to_string(), split_path_info);
+    pub fn site(&self, root: &[u8], index: &str, split: &SplitRule) -> Result<Arc<Site>, EngineError> {
+        let key = (root.to_vec(), index.to_string(), split.clone());
         if let Some(site) = self.sites.borrow().get(&key) {
             return Ok(site.clone());
         }
         use std::os::unix::ffi::OsStrExt;
         let path = std::path::Path::new(std::ffi::OsStr::from_bytes(root));
-        let site = Site::new(path, index, &[".php".to_string()], split_path_info, false).map_err(|e| {
+        let site = Site::new(path, index, &[".php".to_string()], true, false).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 EngineError::NotFound(e.to_string())
             } else {
                 EngineError::Internal(e.to_string())
             }
         })?;
-        let site = Arc::new(site);
+        let site = Arc::new(site.with_split_rule(split.clone()));
         self.sites.borrow_mut().insert(key, site.clone());
         Ok(site)
     }
@@ -113,12 +113,8 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         return ngx::ffi::NGX_ERROR as ngx_int_t;
     }
     let embedded = main.embedded.then(|| {
-        let opts = PhpOptions {
-            ini_file: None,
-            ini: main.php_ini.clone(),
-            queue_size: DEFAULT_QUEUE_SIZE,
-            queue_timeout: DEFAULT_TIMEOUT,
-        };
+        let (queue_size, queue_timeout) = Queue::embedded(main.embedded_queue);
+        let opts = PhpOptions { ini_file: None, ini: main.php_ini.clone(), queue_size, queue_timeout };
         let slot = bridge::in_runtime(|| Engine::new(BackendConfig::Embedded(opts)))
             .map(Arc::new)
             .map_err(|e| format!("embedded PHP did not start: {e}"));

@@ -5,7 +5,59 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use regex::Regex;
+
 use crate::error::EngineError;
+
+/// How a request path splits into `SCRIPT_NAME` and `PATH_INFO` (`fastcgi_split_path_info`).
+#[derive(Debug, Clone)]
+pub enum SplitRule {
+    /// No split: the whole path is the script (`/a.php/x` looks for a file named `x`).
+    Off,
+    /// Split after the first segment ending in an allowed extension and followed by `/`, like
+    /// `fastcgi_split_path_info ^(.+?\.php)(/.*)$` (the default).
+    Extension,
+    /// A regular expression with two captures, matched against the decoded, normalized path:
+    /// capture 1 is `SCRIPT_NAME`, capture 2 `PATH_INFO`. No match: the whole path is the script.
+    Regex(Regex),
+}
+
+impl SplitRule {
+    /// Compiles `pattern` (regex crate syntax: no look-around or backreferences) into a
+    /// [`SplitRule::Regex`]. Errors when the pattern does not compile or has fewer than two
+    /// capture groups.
+    pub fn regex(pattern: &str) -> Result<SplitRule, String> {
+        let re = Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
+        if re.captures_len() < 3 {
+            return Err(format!("regex {pattern:?} needs two captures (script name, path info)"));
+        }
+        Ok(SplitRule::Regex(re))
+    }
+
+    /// A stable text form: `off`, `on` or the regex source (a cache key, a log label).
+    pub fn as_str(&self) -> &str {
+        match self {
+            SplitRule::Off => "off",
+            SplitRule::Extension => "on",
+            SplitRule::Regex(re) => re.as_str(),
+        }
+    }
+}
+
+impl PartialEq for SplitRule {
+    fn eq(&self, other: &SplitRule) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SplitRule {}
+
+impl std::hash::Hash for SplitRule {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        self.as_str().hash(state);
+    }
+}
 
 /// Where scripts live and which of them may run: the document root plus the rules nginx +
 /// PHP-FPM operators set with `root`, `index`, `fastcgi_split_path_info`, `disable_symlinks`
@@ -15,7 +67,7 @@ pub struct Site {
     root: PathBuf,
     index: String,
     extensions: Vec<String>,
-    split_path_info: bool,
+    split: SplitRule,
     allow_symlinks_outside_root: bool,
 }
 
@@ -32,7 +84,8 @@ pub struct Script {
 
 impl Site {
     /// A site rooted at `root` (which must exist; it is canonicalized once here).
-    /// `extensions` are like `[".php"]`.
+    /// `extensions` are like `[".php"]`. `split_path_info` picks [`SplitRule::Extension`] or
+    /// [`SplitRule::Off`]; [`Site::with_split_rule`] sets any rule.
     pub fn new(
         root: &Path,
         index: &str,
@@ -47,9 +100,20 @@ impl Site {
             root,
             index: index.to_string(),
             extensions: extensions.to_vec(),
-            split_path_info,
+            split: if split_path_info { SplitRule::Extension } else { SplitRule::Off },
             allow_symlinks_outside_root,
         })
+    }
+
+    /// This site with `rule` deciding how paths split into `SCRIPT_NAME` and `PATH_INFO`.
+    pub fn with_split_rule(mut self, rule: SplitRule) -> Site {
+        self.split = rule;
+        self
+    }
+
+    /// How this site splits paths.
+    pub fn split_rule(&self) -> &SplitRule {
+        &self.split
     }
 
     /// The canonical document root (`DOCUMENT_ROOT`).
@@ -77,7 +141,7 @@ impl Site {
             .map_err(|_| EngineError::Forbidden(format!("request path {raw_path:?} is not UTF-8")))?;
         let path = normalize(&decoded)?;
 
-        let (mut script_name, path_info) = self.split(&path);
+        let (mut script_name, path_info) = self.split(&path)?;
         if script_name.ends_with('/') {
             script_name.push_str(&self.index);
         }
@@ -105,20 +169,39 @@ impl Site {
         Ok(Script { filename, script_name, path_info })
     }
 
-    /// Splits `/a/b.php/c/d` into (`/a/b.php`, `/c/d`) at the first segment that ends with
-    /// an allowed extension and is followed by `/`, like `fastcgi_split_path_info ^(.+?\.php)(/.*)$`.
-    fn split(&self, path: &str) -> (String, String) {
-        if self.split_path_info {
-            let mut at = 0;
-            while let Some(slash) = path[at + 1..].find('/').map(|i| i + at + 1) {
-                let candidate = &path[..slash];
-                if self.has_script_extension(candidate) {
-                    return (candidate.to_string(), path[slash..].to_string());
+    /// Splits the normalized `path` into (script name, path info) by the site's [`SplitRule`].
+    /// With [`SplitRule::Extension`], `/a/b.php/c/d` gives (`/a/b.php`, `/c/d`): the first
+    /// segment that ends with an allowed extension and is followed by `/`. A regex's script
+    /// capture is normalized again (it must start with `/` and may not contain `..`), so no
+    /// pattern can point outside the root.
+    fn split(&self, path: &str) -> Result<(String, String), EngineError> {
+        match &self.split {
+            SplitRule::Off => {}
+            SplitRule::Extension => {
+                let mut at = 0;
+                while let Some(slash) = path[at + 1..].find('/').map(|i| i + at + 1) {
+                    let candidate = &path[..slash];
+                    if self.has_script_extension(candidate) {
+                        return Ok((candidate.to_string(), path[slash..].to_string()));
+                    }
+                    at = slash;
                 }
-                at = slash;
+            }
+            SplitRule::Regex(re) => {
+                if let Some(caps) = re.captures(path) {
+                    let script = caps.get(1).map_or("", |m| m.as_str());
+                    let info = caps.get(2).map_or("", |m| m.as_str());
+                    if !script.starts_with('/') {
+                        return Err(EngineError::Forbidden(format!(
+                            "split_path_info regex gave script name {script:?} (not starting with /)"
+                        )));
+                    }
+                    let script = normalize(script)?;
+                    return Ok((script, info.to_string()));
+                }
             }
         }
-        (path.to_string(), String::new())
+        Ok((path.to_string(), String::new()))
     }
 
     fn has_script_extension(&self, name: &str) -> bool {
@@ -251,5 +334,54 @@ mod tests {
         let dir = tree();
         let s = Site::new(&dir.path().join("root"), "index.php", &[".php".into()], false, false).unwrap();
         assert!(matches!(s.resolve("/a.php/extra"), Err(EngineError::Forbidden(_))));
+    }
+
+    #[test]
+    fn split_regex_like_fastcgi_split_path_info() {
+        let dir = tree();
+        let root = dir.path().join("root");
+        let s = site(&root).with_split_rule(SplitRule::regex(r"^(.+?\.php)(/.*)$").unwrap());
+        let r = s.resolve("/a.php/extra/path?q").unwrap();
+        assert_eq!((r.script_name.as_str(), r.path_info.as_str()), ("/a.php", "/extra/path"));
+        // no match: the whole path is the script
+        assert_eq!(s.resolve("/a.php").unwrap().path_info, "");
+        assert_eq!(s.resolve("/sub/").unwrap().script_name, "/sub/index.php");
+        // a greedy pattern splits at the last `.php/`
+        std::fs::create_dir_all(root.join("d.php")).unwrap();
+        std::fs::write(root.join("d.php/x.php"), "<?php").unwrap();
+        let greedy = site(&root).with_split_rule(SplitRule::regex(r"^(.+\.php)(/.*)$").unwrap());
+        let r = greedy.resolve("/d.php/x.php/y").unwrap();
+        assert_eq!((r.script_name.as_str(), r.path_info.as_str()), ("/d.php/x.php", "/y"));
+        // a pattern whose PATH_INFO may be empty
+        let opt = site(&root).with_split_rule(SplitRule::regex(r"^(.+\.php)(.*)$").unwrap());
+        assert_eq!(opt.resolve("/a.php").unwrap().script_name, "/a.php");
+    }
+
+    #[test]
+    fn split_regex_cannot_escape_or_run_non_php() {
+        let dir = tree();
+        let root = dir.path().join("root");
+        std::fs::write(root.join("..a.php"), "<?php").unwrap();
+        // capture 1 = "/.." of "/..a.php": normalized again, refused
+        let s = site(&root).with_split_rule(SplitRule::regex(r"^(/\.\.)(.*)$").unwrap());
+        assert!(matches!(s.resolve("/..a.php"), Err(EngineError::Forbidden(_))));
+        // capture 1 not starting with /: refused
+        let s = site(&root).with_split_rule(SplitRule::regex(r"^/(.+?\.php)(/.*)$").unwrap());
+        assert!(matches!(s.resolve("/a.php/x"), Err(EngineError::Forbidden(_))));
+        // a capture that is not a PHP script is still refused
+        let s = site(&root).with_split_rule(SplitRule::regex(r"^(.+?\.jpg)(/.*)$").unwrap());
+        assert!(matches!(s.resolve("/uploads/image.jpg/x.php"), Err(EngineError::Forbidden(_))));
+        // traversal is refused before the regex sees the path
+        let s = site(&root).with_split_rule(SplitRule::regex(r"^(.+?\.php)(/.*)$").unwrap());
+        assert!(matches!(s.resolve("/../secret.php/x"), Err(EngineError::Forbidden(_))));
+    }
+
+    #[test]
+    fn split_rule_regex_needs_two_captures() {
+        assert!(SplitRule::regex(r"^(.+\.php)$").unwrap_err().contains("two captures"));
+        assert!(SplitRule::regex(r"^((").unwrap_err().contains("invalid regex"));
+        assert_eq!(SplitRule::regex(r"^(a)(b)$").unwrap().as_str(), "^(a)(b)$");
+        assert_eq!(SplitRule::Extension, SplitRule::Extension);
+        assert_ne!(SplitRule::Off, SplitRule::Extension);
     }
 }

@@ -1,0 +1,100 @@
+# FPM connection pool directives: fephp_keepalive (connections kept per worker and pool),
+# fephp_max_requests (requests per connection), pool sharing. They have no embedded
+# counterpart (embedded PHP has no connections); fephp_status's counters show the effect.
+use Test::Nginx::Socket;
+
+plan tests => repeat_each() * (blocks() * 3);
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: fephp_keepalive: sequential requests reuse one kept-alive FastCGI connection
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_keepalive 1;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> a.php
+<?php echo "a\n";
+--- request eval
+["GET /a.php", "GET /a.php", "GET /a.php", "GET /status"]
+--- response_body_like eval
+[qr/^a$/, qr/^a$/, qr/^a$/, qr/fephp_pool_connections_opened_total\{engine="[^"]+"\} 1\n.*fephp_pool_connections_reused_total\{engine="[^"]+"\} 2\n/s]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: fephp_max_requests 1: every request gets a fresh FastCGI connection
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_keepalive 1;
+        fephp_max_requests 1;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> a.php
+<?php echo "a\n";
+--- request eval
+["GET /a.php", "GET /a.php", "GET /a.php", "GET /status"]
+--- response_body_like eval
+[qr/^a$/, qr/^a$/, qr/^a$/, qr/fephp_pool_connections_opened_total\{engine="[^"]+"\} 3\n.*fephp_pool_connections_reused_total\{engine="[^"]+"\} 0\n/s]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: fephp_max_requests 2: a connection serves two requests, then a new one opens
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_keepalive 1;
+        fephp_max_requests 2;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> a.php
+<?php echo "a\n";
+--- request eval
+["GET /a.php", "GET /a.php", "GET /a.php", "GET /status"]
+--- response_body_like eval
+[qr/^a$/, qr/^a$/, qr/^a$/, qr/fephp_pool_connections_opened_total\{engine="[^"]+"\} 2\n.*fephp_pool_connections_reused_total\{engine="[^"]+"\} 1\n/s]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: locations with the same FPM address and settings share a pool; other settings get their own
+--- config
+    location /a/ {
+        root html;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location /b/ {
+        root html;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location /c/ {
+        root html;
+        fephp_keepalive 2;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location /e/ {
+        root html;
+        fephp_pass embedded;
+    }
+    location = /status { fephp_status; }
+--- request
+GET /status?json
+--- response_body_like
+^\{"pid":\d+,"ok":true,"engines":\[\{"engine":"embedded",[^\]]*\{"engine":"fpm unix:[^"]+",[^\]]*\{"engine":"fpm unix:[^"]+",[^{]*\}\]\}$
+--- no_error_log
+[error]
