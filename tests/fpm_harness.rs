@@ -454,3 +454,17 @@ fn client_abort_mid_response_drops_the_fastcgi_connection() {
     });
     assert_eq!(h.get("/hello.php").status, 200);
 }
+
+#[test]
+fn health_answers_while_a_kept_alive_connection_holds_the_only_fpm_child() {
+    // The idle kept-alive connection occupies FPM's single child: a fresh probe connection
+    // would wait in FPM's backlog. The probe uses the idle connection instead.
+    let fpm = Fpm::start_unix(1);
+    let h = Harness::start(&scripts_dir(), &fpm_toml(&fpm));
+    for _ in 0..3 {
+        assert_eq!(h.get("/hello.php").status, 200);
+        let health = h.get("/_health");
+        assert_eq!(health.status, 200, "{}", health.text());
+    }
+    assert_eq!(h.get("/hello.php").status, 200);
+}

@@ -276,7 +276,8 @@ typedef struct fephp_saved_state {
     char *locale;
 } fephp_saved_state;
 
-static void fephp_save_state(fephp_saved_state *s)
+/* Not inlined: its locals must not share the setjmp frame of fephp_shim_execute(). */
+static __attribute__((noinline)) void fephp_save_state(fephp_saved_state *s)
 {
     const char *loc;
     s->cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -328,7 +329,10 @@ static void fephp_fill_request_info(const fephp_request *req)
 
 fephp_outcome fephp_shim_execute(const fephp_request *req)
 {
-    fephp_outcome outcome = FEPHP_OK;
+    /* Written inside zend_first_try and read after a possible longjmp: volatile. */
+    volatile fephp_outcome outcome = FEPHP_OK;
+    volatile int have_file = 0;
+    zend_file_handle file;
     fephp_saved_state saved;
 
     if (!fephp_started) {
@@ -342,17 +346,22 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
         if (php_request_startup() == FAILURE) {
             outcome = FEPHP_STARTUP_FAILED;
         } else {
-            zend_file_handle file;
             /* php_request_startup() armed PHP's ITIMER_PROF; the watchdog replaces it. */
             zend_unset_timeout();
             if (fephp_cb.set_timer) {
                 fephp_cb.set_timer((int64_t) EG(timeout_seconds));
             }
             zend_stream_init_filename(&file, req->script_filename);
+            have_file = 1;
             php_execute_script(&file);
-            zend_destroy_file_handle(&file);
         }
     } zend_end_try();
+
+    /* Also after exit()/a fatal error (a bailout skips the rest of the try block), and while
+     * the request's memory manager is still up, like the CLI SAPI does. */
+    if (have_file) {
+        zend_destroy_file_handle(&file);
+    }
 
     zend_try {
         php_request_shutdown(NULL);

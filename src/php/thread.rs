@@ -36,10 +36,15 @@ static WATCHDOG: OnceCell<Arc<Watchdog>> = OnceCell::new();
 pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
     let mut ini = String::new();
     if opts.ini_file.is_none() {
-        // Without a php.ini: load opcache, and keep the host's environment out of $_ENV
-        // (PHP's built-in default is EGPCS; php-fpm with clear_env shows none). Both can be
-        // overridden by the configured entries below.
-        ini.push_str("zend_extension=opcache.so\nvariables_order=GPCS\n");
+        // Without a php.ini: load opcache, and start from php.ini-production's choices where
+        // PHP's built-in defaults are unsafe for a web server: errors are logged, not shown to
+        // clients (a fatal error is then a 500, as with Debian's php-fpm), and the host's
+        // environment stays out of $_ENV (php-fpm's clear_env shows none). Output buffering
+        // stays off (PHP's default) so flush() streams. The configured entries below override
+        // any of these.
+        ini.push_str(
+            "zend_extension=opcache.so\nvariables_order=GPCS\ndisplay_errors=0\ndisplay_startup_errors=0\nlog_errors=1\n",
+        );
     }
     for (k, v) in &opts.ini {
         ini.push_str(k);

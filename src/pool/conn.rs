@@ -42,8 +42,13 @@ impl Conn {
 
     /// Closes an idle connection found stale.
     pub(super) fn discard_idle(shared: &Shared, idle: Idle) {
-        drop(idle);
+        drop(Conn::take_idle(shared, idle));
+    }
+
+    /// Takes an idle connection out of the pool's accounting, for a one-off use (health probe).
+    pub(super) fn take_idle(shared: &Shared, idle: Idle) -> Stream {
         shared.open.fetch_sub(1, Relaxed);
+        idle.stream
     }
 
     pub(super) fn stream(&mut self) -> &mut Stream {

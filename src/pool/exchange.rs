@@ -215,12 +215,12 @@ pub(super) async fn read_some(stream: &mut Stream, buf: &mut BytesMut, timeout: 
     }
 }
 
-/// Opens a fresh connection, sends GET_VALUES and waits for GET_VALUES_RESULT.
-pub(super) async fn probe(cfg: &PoolConfig) -> Result<(), EngineError> {
-    let mut stream = Stream::connect(&cfg.address, cfg.connect_timeout).await?;
+/// Sends GET_VALUES on `stream` and waits (at most `limit` per step) for GET_VALUES_RESULT.
+/// PHP-FPM answers and then closes the connection, so `stream` is used up.
+pub(super) async fn get_values(mut stream: Stream, limit: Duration) -> Result<(), EngineError> {
     let mut out = BytesMut::new();
     fastcgi::encode_get_values(&mut out, &["FCGI_MPXS_CONNS"]);
-    write_all(&mut stream, &out, cfg.connect_timeout).await?;
+    write_all(&mut stream, &out, limit).await?;
     let mut decoder = ResponseDecoder::new(0);
     let mut buf = BytesMut::with_capacity(256);
     loop {
@@ -228,7 +228,7 @@ pub(super) async fn probe(cfg: &PoolConfig) -> Result<(), EngineError> {
             Ok(Some(Event::GetValuesResult(_))) => return Ok(()),
             Ok(Some(_)) => {}
             Ok(None) => {
-                if read_some(&mut stream, &mut buf, cfg.connect_timeout).await? == 0 {
+                if read_some(&mut stream, &mut buf, limit).await? == 0 {
                     return Err(EngineError::Unreachable("PHP-FPM closed the connection during GET_VALUES".into()));
                 }
             }

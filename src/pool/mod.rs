@@ -35,6 +35,9 @@ use crate::config::PhpConfig;
 use crate::error::{ConfigError, EngineError};
 use conn::{Conn, Idle};
 
+/// Longest a health probe ([`Pool::probe`]) waits for PHP-FPM.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -187,10 +190,27 @@ impl Pool {
         exchange::run(self, permit, params, body).await
     }
 
-    /// Opens a fresh connection and asks FPM for `FCGI_MPXS_CONNS` (GET_VALUES): Ok when FPM
-    /// answers within the connect timeout. Does not touch the pooled connections.
+    /// Asks PHP-FPM for `FCGI_MPXS_CONNS` (GET_VALUES): Ok when it answers within
+    /// [`PROBE_TIMEOUT`] (or the connect timeout when shorter). Uses an idle kept-alive
+    /// connection when there is one (its FPM child is waiting on it, so it answers at once even
+    /// when every other child is busy; FPM closes it afterwards), else a fresh connection.
     pub async fn probe(&self) -> Result<(), EngineError> {
-        exchange::probe(&self.shared.cfg).await
+        let limit = self.shared.cfg.connect_timeout.min(PROBE_TIMEOUT);
+        let idle = self.shared.idle.lock().pop();
+        if let Some(idle) = idle {
+            let stream = Conn::take_idle(&self.shared, idle);
+            if !stream.is_stale() && exchange::get_values(stream, limit).await.is_ok() {
+                return Ok(());
+            }
+        }
+        let stream = Stream::connect(&self.shared.cfg.address, limit).await?;
+        exchange::get_values(stream, limit).await.map_err(|e| match e {
+            EngineError::Timeout(_) => EngineError::Timeout(format!(
+                "PHP-FPM at {} accepted no GET_VALUES within {limit:?} (every child busy?)",
+                self.shared.cfg.address
+            )),
+            other => other,
+        })
     }
 
     /// Current gauges and counters.

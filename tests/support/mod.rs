@@ -174,6 +174,7 @@ impl Harness {
             .arg("--config")
             .arg(&config_path)
             .args(args)
+            .env("PHP_INI_SCAN_DIR", "") // like the test php-fpm: only tests/support/php.ini
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
