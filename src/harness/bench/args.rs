@@ -47,9 +47,23 @@ pub struct BenchArgs {
     /// Tokio worker threads of the load generator.
     #[arg(long, short = 't', default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_024))]
     pub threads: u64,
+    /// Runtime layout: `per-thread` (one current-thread tokio runtime per thread, the
+    /// connections split between them, like wrk's per-thread event loops) or `multi-thread`
+    /// (one work-stealing runtime).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::PerThread)]
+    pub runtime: RuntimeKind,
     /// Print the result as one JSON object on stdout instead of the text report.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How the load generator's threads run the connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// One current-thread runtime per thread, connections assigned round-robin.
+    PerThread,
+    /// One multi-thread (work-stealing) runtime with `--threads` workers.
+    MultiThread,
 }
 
 /// A parsed `--url`: address to connect to, `Host` header, request target.

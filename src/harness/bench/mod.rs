@@ -15,7 +15,9 @@ pub mod open;
 pub mod slot;
 pub mod stats;
 
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use args::{BenchArgs, Target};
+pub use args::{BenchArgs, RuntimeKind, Target};
 pub use stats::{ErrorKind, Report, Stats};
 
 use slot::{Progress, Window};
@@ -48,51 +50,81 @@ impl fmt::Display for BenchError {
 
 impl std::error::Error for BenchError {}
 
-/// Runs the benchmark described by `args` on a multi-thread runtime of `--threads` workers.
+/// Runs the benchmark described by `args` on `--threads` OS threads (see [`RuntimeKind`]).
 /// Prints a progress line to stderr once a second when stderr is a terminal.
 pub fn run(args: &BenchArgs) -> Result<Report, BenchError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads as usize)
-        .enable_all()
-        .build()
-        .map_err(BenchError::Runtime)?;
-    runtime.block_on(run_async(args, std::io::stderr().is_terminal()))
-}
-
-/// The benchmark on the current runtime; `progress_line` enables the live line on stderr.
-pub async fn run_async(args: &BenchArgs, progress_line: bool) -> Result<Report, BenchError> {
+    let control = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(BenchError::Runtime)?;
     let target = Arc::new(Target::from_args(args));
     // Fail fast on a dead target instead of measuring a storm of connect errors.
-    match tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(target.addr)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(BenchError::Unreachable(target.addr.to_string(), e)),
-        Err(_) => return Err(BenchError::Unreachable(target.addr.to_string(), std::io::ErrorKind::TimedOut.into())),
-    }
+    control.block_on(preflight(&target))?;
 
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
     let window = Window { measure_from, end: measure_from + Duration::from_secs(args.duration) };
     let progress = Arc::new(Progress::default());
-    let mut slots = Vec::with_capacity(args.concurrency as usize);
-    for i in 0..args.concurrency {
-        let (target, progress) = (target.clone(), progress.clone());
-        slots.push(match args.rps {
-            Some(rps) => tokio::spawn(slot::run(target, window, open::Open::new(start, window.end, rps, args.concurrency, i), progress)),
-            None => tokio::spawn(slot::run(target, window, closed::Closed::new(window.end), progress)),
-        });
-    }
-    let ticker = progress_line.then(|| tokio::spawn(progress_loop(progress.clone(), start, window)));
+    let ticker = std::io::stderr().is_terminal().then(|| Ticker::start(progress.clone(), start, window));
+    let plan = Plan { target, window, start, rps: args.rps, concurrency: args.concurrency, progress };
 
     let mut stats = Stats::new();
-    for slot in slots {
-        if let Ok(s) = slot.await {
-            stats.merge(&s);
+    match args.runtime {
+        RuntimeKind::PerThread => {
+            let threads: Vec<_> = (0..args.threads)
+                .map(|t| {
+                    let plan = plan.clone();
+                    let threads = args.threads;
+                    std::thread::Builder::new().name("fe-php-bench".into()).spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                        let local = tokio::task::LocalSet::new();
+                        let shared = Rc::new(RefCell::new(Stats::new()));
+                        local.block_on(&rt, async {
+                            let handles: Vec<_> = (t..plan.concurrency)
+                                .step_by(threads as usize)
+                                .map(|i| {
+                                    let (plan, mut sink) = (plan.clone(), shared.clone());
+                                    tokio::task::spawn_local(async move { plan.slot(i, &mut sink).await })
+                                })
+                                .collect();
+                            for h in handles {
+                                let _ = h.await;
+                            }
+                        });
+                        Ok::<_, std::io::Error>(shared.take())
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(BenchError::Runtime)?;
+            for t in threads {
+                if let Ok(result) = t.join() {
+                    stats.merge(&result.map_err(BenchError::Runtime)?);
+                }
+            }
+        }
+        RuntimeKind::MultiThread => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.threads as usize)
+                .enable_all()
+                .build()
+                .map_err(BenchError::Runtime)?;
+            let handles: Vec<_> = (0..plan.concurrency)
+                .map(|i| {
+                    let plan = plan.clone();
+                    rt.spawn(async move {
+                        let mut own = Stats::new();
+                        plan.slot(i, &mut own).await;
+                        own
+                    })
+                })
+                .collect();
+            rt.block_on(async {
+                for h in handles {
+                    if let Ok(s) = h.await {
+                        stats.merge(&s);
+                    }
+                }
+            });
         }
     }
-    if let Some(t) = ticker {
-        t.abort();
-        eprint!("\r\x1b[2K");
-    }
+    drop(ticker);
     Ok(Report {
         url: args.url.text.clone(),
         mode: if args.rps.is_some() { "open" } else { "closed" },
@@ -104,23 +136,75 @@ pub async fn run_async(args: &BenchArgs, progress_line: bool) -> Result<Report, 
     })
 }
 
-/// Rewrites one status line on stderr every second.
-async fn progress_loop(progress: Arc<Progress>, start: Instant, window: Window) {
-    let total = window.end - start;
-    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
-    let mut last = 0;
-    loop {
-        let now = tick.tick().await;
-        let responses = progress.responses.load(Relaxed);
-        let errors = progress.errors.load(Relaxed);
-        let phase = if now < window.measure_from { " warm-up" } else { "" };
-        eprint!(
-            "\r\x1b[2K[{:>3}s/{}s{phase}] {} req/s, {responses} responses, {errors} errors",
-            (now - start).as_secs(),
-            total.as_secs(),
-            responses - last
-        );
-        let _ = std::io::stderr().flush();
-        last = responses;
+async fn preflight(target: &Target) -> Result<(), BenchError> {
+    match tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(target.addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(BenchError::Unreachable(target.addr.to_string(), e)),
+        Err(_) => Err(BenchError::Unreachable(target.addr.to_string(), std::io::ErrorKind::TimedOut.into())),
+    }
+}
+
+/// What every slot needs to run: shared by all threads.
+#[derive(Clone)]
+struct Plan {
+    target: Arc<Target>,
+    window: Window,
+    start: Instant,
+    rps: Option<u64>,
+    concurrency: u64,
+    progress: Arc<Progress>,
+}
+
+impl Plan {
+    /// Runs slot `i` (closed or open loop) into `sink`.
+    async fn slot<S: slot::Sink>(self, i: u64, sink: &mut S) {
+        let Plan { target, window, start, rps, concurrency, progress } = self;
+        match rps {
+            Some(rps) => slot::run(target, window, open::Open::new(start, window.end, rps, concurrency, i), progress, sink).await,
+            None => slot::run(target, window, closed::Closed::new(window.end), progress, sink).await,
+        }
+    }
+}
+
+/// The live progress line: a thread rewriting one line on stderr every second until dropped.
+struct Ticker {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(progress: Arc<Progress>, start: Instant, window: Window) -> Ticker {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let total = (window.end - start).as_secs();
+            let mut last = 0;
+            let mut second = 0u64;
+            loop {
+                second += 1;
+                let due = start + Duration::from_secs(second);
+                let wait = due.saturating_duration_since(Instant::now());
+                if !matches!(stopped.recv_timeout(wait), Err(std::sync::mpsc::RecvTimeoutError::Timeout)) {
+                    break;
+                }
+                let responses = progress.responses.load(Relaxed);
+                let errors = progress.errors.load(Relaxed);
+                let phase = if due < window.measure_from { " warm-up" } else { "" };
+                eprint!("\r\x1b[2K[{second:>3}s/{total}s{phase}] {} req/s, {responses} responses, {errors} errors", responses - last);
+                let _ = std::io::stderr().flush();
+                last = responses;
+            }
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+        });
+        Ticker { stop: Some(stop), thread: Some(thread) }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

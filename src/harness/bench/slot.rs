@@ -29,6 +29,25 @@ pub trait Pace: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Option<Instant>> + Send;
 }
 
+/// Where a slot records what it measured: its own [`Stats`], or statistics shared by all the
+/// slots of one thread (one histogram per thread keeps the working set in cache).
+pub trait Sink {
+    /// Runs `f` on the statistics.
+    fn with(&mut self, f: impl FnOnce(&mut Stats));
+}
+
+impl Sink for Stats {
+    fn with(&mut self, f: impl FnOnce(&mut Stats)) {
+        f(self)
+    }
+}
+
+impl Sink for std::rc::Rc<std::cell::RefCell<Stats>> {
+    fn with(&mut self, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.borrow_mut())
+    }
+}
+
 /// Counters shared with the progress line.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -57,16 +76,15 @@ enum Failure {
     Error(ErrorKind),
 }
 
-/// Runs one slot until `window.end`; returns what it measured.
-pub async fn run<P: Pace>(target: Arc<Target>, window: Window, mut pace: P, progress: Arc<Progress>) -> Stats {
-    let mut stats = Stats::new();
+/// Runs one slot until `window.end`, recording into `stats`.
+pub async fn run<P: Pace, S: Sink>(target: Arc<Target>, window: Window, mut pace: P, progress: Arc<Progress>, stats: &mut S) {
     let mut backoff = Duration::from_millis(1);
     while Instant::now() < window.end {
         let (sender, conn) = match connect(&target, window.end).await {
             Ok(pair) => pair,
             Err(None) => break,
             Err(Some(kind)) => {
-                note_error(&mut stats, &progress, window, kind);
+                note_error(stats, &progress, window, kind);
                 let _ = tokio::time::timeout_at(window.end, tokio::time::sleep(backoff)).await;
                 backoff = (backoff * 2).min(Duration::from_millis(100));
                 continue;
@@ -78,7 +96,7 @@ pub async fn run<P: Pace>(target: Arc<Target>, window: Window, mut pace: P, prog
         let mut conn = pin!(async move {
             let _ = conn.await;
         });
-        let mut requests = pin!(requests(&target, window, &mut pace, &progress, &mut stats, sender));
+        let mut requests = pin!(requests(&target, window, &mut pace, &progress, &mut *stats, sender));
         let mut conn_done = false;
         let over = loop {
             tokio::select! {
@@ -91,7 +109,6 @@ pub async fn run<P: Pace>(target: Arc<Target>, window: Window, mut pace: P, prog
             break;
         }
     }
-    stats
 }
 
 async fn connect(
@@ -110,12 +127,12 @@ async fn connect(
 }
 
 /// Sends requests on one connection; returns true when the run is over, false to reconnect.
-async fn requests<P: Pace>(
+async fn requests<P: Pace, S: Sink>(
     target: &Target,
     window: Window,
     pace: &mut P,
     progress: &Progress,
-    stats: &mut Stats,
+    stats: &mut S,
     mut sender: SendRequest<Body>,
 ) -> bool {
     loop {
@@ -125,7 +142,7 @@ async fn requests<P: Pace>(
                 let done = Instant::now();
                 progress.responses.fetch_add(1, Relaxed);
                 if from >= window.measure_from {
-                    stats.record(status, done.saturating_duration_since(from), bytes);
+                    stats.with(|s| s.record(status, done.saturating_duration_since(from), bytes));
                 }
             }
             Err(Failure::Ended) => return true,
@@ -168,11 +185,11 @@ async fn exchange(target: &Target, window: Window, sender: &mut SendRequest<Body
     }
 }
 
-fn note_error(stats: &mut Stats, progress: &Progress, window: Window, kind: ErrorKind) {
+fn note_error(stats: &mut impl Sink, progress: &Progress, window: Window, kind: ErrorKind) {
     progress.errors.fetch_add(1, Relaxed);
     let now = Instant::now();
     if now >= window.measure_from && now < window.end {
-        stats.record_error(kind);
+        stats.with(|s| s.record_error(kind));
     }
 }
 
