@@ -92,7 +92,9 @@ pub struct PhpConfig {
     pub ini: BTreeMap<String, IniValue>,
 }
 
-/// A `[php.ini]` value: TOML strings, integers and booleans are accepted.
+/// A `[php.ini]` value: TOML strings, integers, floats and booleans are accepted. A dotted
+/// key (`opcache.enable = 1`, which TOML reads as a nested table) is flattened back to the
+/// ini name by [`PhpConfig::ini_entries`].
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum IniValue {
@@ -100,17 +102,33 @@ pub enum IniValue {
     Str(String),
     /// `max_execution_time = 30`
     Int(i64),
+    /// `precision = 14.0`
+    Float(f64),
     /// `display_errors = false`
     Bool(bool),
+    /// `opcache.enable = 1` (TOML's dotted key) → `{"opcache": {"enable": 1}}`
+    Table(BTreeMap<String, IniValue>),
 }
 
 impl IniValue {
-    /// The value as php.ini text (`true` → `1`, `false` → `0`).
-    pub fn to_ini_string(&self) -> String {
-        match self {
+    /// The value as php.ini text (`true` → `1`, `false` → `0`); `None` for a table.
+    pub fn to_ini_string(&self) -> Option<String> {
+        Some(match self {
             IniValue::Str(s) => s.clone(),
             IniValue::Int(i) => i.to_string(),
+            IniValue::Float(f) => f.to_string(),
             IniValue::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+            IniValue::Table(_) => return None,
+        })
+    }
+}
+
+fn flatten_ini(prefix: &str, table: &BTreeMap<String, IniValue>, out: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            IniValue::Table(inner) => flatten_ini(&name, inner, out),
+            scalar => out.extend(scalar.to_ini_string().map(|v| (name, v))),
         }
     }
 }
@@ -146,6 +164,13 @@ impl Default for PhpConfig {
 }
 
 impl PhpConfig {
+    /// The `[php.ini]` settings as (ini name, value) pairs, dotted keys flattened.
+    pub fn ini_entries(&self) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(self.ini.len());
+        flatten_ini("", &self.ini, &mut out);
+        out
+    }
+
     /// `connect_timeout_ms` as a [`Duration`].
     pub fn connect_timeout(&self) -> Duration { Duration::from_millis(self.connect_timeout_ms) }
     /// `send_timeout_ms` as a [`Duration`].
@@ -325,10 +350,14 @@ mod tests {
 
     #[test]
     fn ini_table_accepts_scalars() {
-        let text = "[server]\ndocument_root=\"/x\"\n[php.ini]\nmemory_limit=\"64M\"\nmax_execution_time=5\ndisplay_errors=false\n";
+        let text = "[server]\ndocument_root=\"/x\"\n[php.ini]\nmemory_limit=\"64M\"\nmax_execution_time=5\ndisplay_errors=false\nopcache.enable=1\n\"session.save_path\"=\"/tmp\"\n";
         let c = Config::parse(text).unwrap();
-        assert_eq!(c.php.ini["memory_limit"].to_ini_string(), "64M");
-        assert_eq!(c.php.ini["max_execution_time"].to_ini_string(), "5");
-        assert_eq!(c.php.ini["display_errors"].to_ini_string(), "0");
+        let entries = c.php.ini_entries();
+        let get = |k: &str| entries.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("memory_limit"), Some("64M"));
+        assert_eq!(get("max_execution_time"), Some("5"));
+        assert_eq!(get("display_errors"), Some("0"));
+        assert_eq!(get("opcache.enable"), Some("1"));
+        assert_eq!(get("session.save_path"), Some("/tmp"));
     }
 }

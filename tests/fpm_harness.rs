@@ -328,3 +328,73 @@ fn pool_larger_than_fpm_children_does_not_stall() {
         assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}\n{}", h.log());
     }
 }
+
+#[test]
+fn fpm_children_recycling_is_survived_by_stale_connection_retry() {
+    // Each FPM child exits after 2 requests, closing our kept-alive connection under us.
+    let fpm = Fpm::start_unix_with(2, "pm.max_requests = 2");
+    let h = Harness::start(&scripts_dir(), &fpm_toml(&fpm));
+    for i in 0..20 {
+        let r = h.get("/hello.php");
+        assert_eq!(r.status, 200, "request {i}: {}", h.log());
+    }
+}
+
+#[test]
+fn worker_max_requests_recycles_connections() {
+    let fpm = Fpm::start_unix(2);
+    let toml = format!("{}worker_max_requests = 3\n", fpm_toml(&fpm));
+    let h = Harness::start(&scripts_dir(), &toml);
+    for _ in 0..9 {
+        assert_eq!(h.get("/hello.php").status, 200);
+    }
+    let metrics = h.get("/_metrics").text();
+    assert_eq!(metric(&metrics, "fephp_pool_connections_opened_total"), 3.0, "{metrics}");
+    assert_eq!(metric(&metrics, "fephp_pool_connections_reused_total"), 6.0, "{metrics}");
+}
+
+/// Reads FastCGI records until the empty STDIN record that ends a request; false on EOF.
+fn read_fcgi_request(s: &mut TcpStream) -> bool {
+    loop {
+        let mut header = [0u8; 8];
+        if s.read_exact(&mut header).is_err() {
+            return false;
+        }
+        let len = u16::from_be_bytes([header[4], header[5]]) as usize + header[6] as usize;
+        let mut content = vec![0u8; len];
+        if s.read_exact(&mut content).is_err() {
+            return false;
+        }
+        if header[1] == 5 && header[4] == 0 && header[5] == 0 {
+            return true;
+        }
+    }
+}
+
+fn write_fcgi_response(s: &mut TcpStream, body: &[u8]) {
+    let mut out = vec![1, 6, 0, 1, (body.len() >> 8) as u8, body.len() as u8, 0, 0];
+    out.extend_from_slice(body);
+    out.extend_from_slice(&[1, 3, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    s.write_all(&out).unwrap();
+}
+
+#[test]
+fn stale_keepalive_connection_is_retried_once_on_a_fresh_one() {
+    // Serves the first request of each connection, then reads the second and hangs up
+    // without a byte: like an FPM child that died between two requests.
+    fn one_then_hang_up(mut s: TcpStream) {
+        if read_fcgi_request(&mut s) {
+            write_fcgi_response(&mut s, b"Content-Type: text/plain\r\n\r\nfrom fake");
+        }
+        read_fcgi_request(&mut s);
+    }
+    let addr = fake_fpm(one_then_hang_up);
+    let toml = format!("use_fpm = true\nfpm_socket = \"{addr}\"\nworker_pool_size = 1\n");
+    let h = Harness::start(&scripts_dir(), &toml);
+    for _ in 0..4 {
+        let r = h.get("/hello.php");
+        assert_eq!((r.status, r.text().as_str()), (200, "from fake"), "{}", h.log());
+    }
+    let metrics = h.get("/_metrics").text();
+    assert_eq!(metric(&metrics, "fephp_pool_retries_total"), 3.0, "{metrics}");
+}

@@ -1,24 +1,99 @@
-//! Embedded libphp executor: our own web SAPI (C shim) behind a safe Rust API (stub until it lands).
+//! Embedded libphp executor: our own web SAPI (a small C shim, `shim.c`) over Debian's
+//! `libphp8.2-embed`, behind a safe async API.
+//!
+//! # Shape
+//! libphp is NTS: one thread per process may ever run PHP. [`Php::start`] spawns that thread
+//! (once per process) and runs module startup on it; [`Php::execute`] queues a request (a
+//! bounded queue: full or waited past `queue_timeout` → [`EngineError::Overloaded`], 503),
+//! resolves when PHP sends its headers, and hands back a [`PhpBody`] that streams the output
+//! through a bounded channel, so a slow client blocks PHP's `echo` (back-pressure) and a dropped
+//! body is an aborted connection for PHP (`connection_aborted()`, `ignore_user_abort()`).
+//!
+//! Files: `shim.c`/`shim.h` (the `sapi_module_struct`, startup, the request cycle inside
+//! `zend_first_try`), `ffi.rs` (the extern block and callbacks; the only `unsafe`), `thread.rs`
+//! (the PHP thread), `job.rs` (one request and its channels), `watchdog.rs` (time limits),
+//! `log.rs` (PHP's log lines).
+//!
+//! # Semantics (the same as PHP-FPM behind nginx)
+//! `$_SERVER` is exactly the CGI params the FPM backend sends, plus `PHP_SELF`
+//! (`SCRIPT_NAME` + `PATH_INFO`), like FPM with `clear_env = yes`; `getenv()` reads the params
+//! too. `SG(request_info)` gets method, query, `REQUEST_URI`, content type and length,
+//! `SCRIPT_FILENAME` as path_translated, the cookie header and `HTTP_AUTHORIZATION`
+//! (`PHP_AUTH_USER`/`PHP_AUTH_PW`). `proto_num` is 1000 like FPM, so a `Location` header makes a
+//! 302 for every method. PHP chdirs into the script's directory like FPM does.
+//!
+//! # opcache
+//! opcache enables itself only for SAPI names it knows, and looks once, in `accel_startup`
+//! during module startup. The shim therefore starts modules under the name `fpm-fcgi` and
+//! switches `sapi_module.name` to `fe-php` right after startup: opcache is on, and
+//! `php_sapi_name()` / `PHP_SAPI` tell apps the truth (`fe-php`, a web SAPI) instead of
+//! pretending to be FPM or the CLI server. `fpm-fcgi` is compared against by opcache and (at
+//! request time only) by phar's web front controller, which then sees `fe-php`.
+//!
+//! # ini
+//! Without `ini_file`, no php.ini is read and no conf.d directory is scanned (the embed SAPI's
+//! `/etc/php/8.2/embed` is never looked at): PHP's built-in defaults, plus
+//! `zend_extension=opcache.so`, plus [`PhpOptions::ini`]. With `ini_file`, PHP loads that file
+//! like `php -c FILE` does (and scans the conf.d directory PHP was built with unless
+//! `PHP_INI_SCAN_DIR` says otherwise); the file is then responsible for loading opcache. In both
+//! cases [`PhpOptions::ini`] applies on top, and `hard_timeout=0` is forced last.
+//! Values are written as `key=value` lines of php.ini syntax, unquoted.
+//!
+//! # Time limits
+//! PHP's `max_execution_time` uses `setitimer(ITIMER_PROF)` — the CPU time of *all* threads of
+//! the host — and `_exit()`s the whole process `hard_timeout` seconds after a missed limit. The
+//! shim replaces the `on_modify` handler of `max_execution_time` (so `set_time_limit()` and
+//! `ini_set()` still restart the limit), cancels the itimer PHP arms at request startup, and
+//! forces `hard_timeout=0`. A watchdog thread measures the PHP thread's own CPU clock (what a
+//! one-thread FPM worker's ITIMER_PROF measures) and, when the limit passes, sets
+//! `EG(timed_out)` + `EG(vm_interrupt)`: the VM raises PHP's own "Maximum execution time of N
+//! seconds exceeded" fatal error (→ 500 with `display_errors=0`), the host lives on. Like PHP on
+//! Linux, time spent sleeping or blocked in I/O does not count.
+//!
+//! # Per-request process state
+//! Around each request the shim saves and restores the working directory (an fd to `.` and
+//! `fchdir`), the umask and the locale (`setlocale(LC_ALL)`). `putenv()` values are undone by
+//! PHP's own request shutdown. PHP does not install its per-request handlers for the host's
+//! signals (`SIGTERM`, `SIGHUP`, …): `zend_signal`'s per-request reset is switched off.
+//! While a request runs, the process's cwd is the script's directory (NTS PHP has no virtual
+//! cwd); host code running concurrently must not rely on relative paths.
+//!
+//! # Not equal to PHP-FPM
+//! No `.user.ini` files, no `fastcgi_finish_request()`, no `request_terminate_timeout`
+//! (wall-clock kill), and one PHP thread per process (parallelism = processes).
+
+mod ffi;
+mod job;
+mod log;
+mod thread;
+mod watchdog;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use crate::cgi::{Params, RequestBody, ResponseHead, Script};
 use crate::config::PhpConfig;
 use crate::error::EngineError;
 
+use job::{Job, CANCELLED, QUEUED};
+use thread::Shared;
+
 /// Options of the embedded PHP runtime.
 #[derive(Debug, Clone, Default)]
 pub struct PhpOptions {
-    /// php.ini file to load, if any.
+    /// php.ini file to load; `None` = no php.ini and no conf.d scanning (see the module docs).
     pub ini_file: Option<PathBuf>,
-    /// ini settings applied over it.
+    /// ini settings applied over it (`ini_entries`), in order.
     pub ini: Vec<(String, String)>,
-    /// Requests that may wait for the PHP thread.
+    /// Requests that may wait for the PHP thread (0 counts as 1).
     pub queue_size: usize,
-    /// How long a request may wait (then 503).
+    /// How long a request may wait for the PHP thread before it gets a 503
+    /// ([`Duration::ZERO`] = no limit).
     pub queue_timeout: Duration,
 }
 
@@ -27,52 +102,197 @@ impl PhpOptions {
     pub fn from_config(php: &PhpConfig) -> PhpOptions {
         PhpOptions {
             ini_file: php.ini_file.clone(),
-            ini: php.ini.iter().map(|(k, v)| (k.clone(), v.to_ini_string())).collect(),
+            ini: php.ini_entries(),
             queue_size: php.queue_size as usize,
             queue_timeout: php.queue_timeout(),
         }
     }
 }
 
-/// Handle to this process's PHP thread.
+/// The most recent lines PHP logged in this process (errors and warnings when `error_log` is
+/// unset, startup problems), oldest first, as `[level] php: message`. Each line is also written
+/// to stderr as it happens.
+pub fn recent_log() -> Vec<String> {
+    log::recent()
+}
+
+/// Handle to this process's single PHP thread. Cheap to clone.
 #[derive(Clone)]
-pub struct Php {}
+pub struct Php {
+    inner: Arc<Inner>,
+}
 
-/// Streaming body from the PHP thread.
-#[derive(Debug)]
-pub struct PhpBody {}
+struct Inner {
+    queue: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    queue_timeout: Duration,
+}
 
-impl PhpBody {
-    /// The next chunk.
-    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
-        None
+/// On drop, cancels a job the PHP thread has not taken yet (no-op once it runs).
+struct CancelIfQueued(Arc<std::sync::atomic::AtomicU8>);
+
+impl Drop for CancelIfQueued {
+    fn drop(&mut self) {
+        let _ = self.0.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
-/// Gauges of the PHP thread.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// The streaming body of one PHP response. Dropping it before the end tells PHP the client is
+/// gone (its next output sees an aborted connection).
+#[derive(Debug)]
+pub struct PhpBody {
+    rx: mpsc::Receiver<job::Chunk>,
+}
+
+impl PhpBody {
+    /// The next chunk of output, as PHP produced (and flushed) it; `None` at the end of the
+    /// script. An error means the response is truncated.
+    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
+        self.rx.recv().await
+    }
+}
+
+/// Gauges of the PHP thread, taken at one moment.
 #[derive(Debug, Default, Clone)]
-pub struct PhpStats {}
+pub struct PhpStats {
+    /// Requests waiting for the PHP thread.
+    pub queue_depth: usize,
+    /// Requests run to the end since startup.
+    pub requests_executed: u64,
+    /// A request is running now.
+    pub busy: bool,
+    /// The PHP thread is serving its queue.
+    pub alive: bool,
+}
 
 impl PhpStats {
-    /// Appends Prometheus text.
-    pub fn render(&self, _out: &mut String) {}
+    /// Appends the gauges in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = write!(
+            out,
+            "# HELP fephp_php_queue_depth Requests waiting for the embedded PHP thread.\n\
+             # TYPE fephp_php_queue_depth gauge\n\
+             fephp_php_queue_depth {}\n\
+             # HELP fephp_php_requests_executed Requests the embedded PHP thread ran to the end.\n\
+             # TYPE fephp_php_requests_executed gauge\n\
+             fephp_php_requests_executed {}\n\
+             # HELP fephp_php_busy 1 while the embedded PHP thread runs a request.\n\
+             # TYPE fephp_php_busy gauge\n\
+             fephp_php_busy {}\n",
+            self.queue_depth,
+            self.requests_executed,
+            u8::from(self.busy),
+        );
+    }
 }
 
 impl Php {
-    /// Starts the PHP thread.
-    pub fn start(_opts: PhpOptions) -> Result<Php, EngineError> {
-        Err(EngineError::Internal("embedded PHP not written yet".into()))
+    /// Starts this process's PHP thread and runs PHP's module startup on it (blocking until
+    /// done). Errors: a second call in the same process
+    /// (`EngineError::Internal("embedded PHP already started in this process")`), or a failed
+    /// startup (its reason is in the log).
+    pub fn start(opts: PhpOptions) -> Result<Php, EngineError> {
+        if STARTED.swap(true, Ordering::SeqCst) {
+            return Err(EngineError::Internal("embedded PHP already started in this process".into()));
+        }
+        let shared = Arc::new(Shared::default());
+        let queue = thread::spawn(&opts, Arc::clone(&shared))?;
+        Ok(Php { inner: Arc::new(Inner { queue, shared, queue_timeout: opts.queue_timeout }) })
     }
-    /// Runs a script.
-    pub async fn execute(&self, _params: Params, _script: Script, _body: RequestBody) -> Result<(ResponseHead, PhpBody), EngineError> {
-        Err(EngineError::Internal("embedded PHP not written yet".into()))
+
+    /// Runs `script` with `params` (from [`crate::cgi::build_params`]) and `body`. Resolves
+    /// when PHP sends its headers (first output past the buffer, a flush, or the end of the
+    /// script); the body then streams through [`PhpBody`].
+    ///
+    /// Errors: [`EngineError::Overloaded`] when the queue is full or the request waited longer
+    /// than `queue_timeout`; [`EngineError::Internal`] when the PHP thread is down or the
+    /// request could not start.
+    pub async fn execute(&self, params: Params, script: Script, body: RequestBody) -> Result<(ResponseHead, PhpBody), EngineError> {
+        let shared = &self.inner.shared;
+        let (job, handle) = Job::new(params, &script, body);
+        shared.queue_depth.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = self.inner.queue.try_send(job) {
+            shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
+            return Err(match e {
+                mpsc::error::TrySendError::Full(_) => EngineError::Overloaded(format!(
+                    "embedded PHP queue is full ({} waiting)",
+                    self.inner.queue.max_capacity()
+                )),
+                mpsc::error::TrySendError::Closed(_) => EngineError::Internal("the PHP thread is not running".into()),
+            });
+        }
+        // A caller that stops waiting (client gone) takes its job out of the queue with it.
+        let _cancel = CancelIfQueued(Arc::clone(&handle.state));
+        let mut head = handle.head;
+        let result = if self.inner.queue_timeout.is_zero() {
+            head.await
+        } else {
+            tokio::select! {
+                r = &mut head => r,
+                _ = tokio::time::sleep(self.inner.queue_timeout) => {
+                    if handle.state.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        return Err(EngineError::Overloaded(format!(
+                            "waited more than {:?} for the PHP thread",
+                            self.inner.queue_timeout
+                        )));
+                    }
+                    head.await
+                }
+            }
+        };
+        let head = result.map_err(|_| EngineError::Internal("the PHP thread dropped the request".into()))??;
+        Ok((head, PhpBody { rx: handle.body }))
     }
-    /// Liveness.
+
+    /// Ok while the PHP thread is alive and serving its queue.
     pub fn probe(&self) -> Result<(), EngineError> {
-        Ok(())
+        if self.inner.shared.alive.load(Ordering::SeqCst) && !self.inner.queue.is_closed() {
+            Ok(())
+        } else {
+            Err(EngineError::Internal("the PHP thread is not running".into()))
+        }
     }
-    /// Gauges.
+
+    /// The PHP thread's gauges now.
     pub fn stats(&self) -> PhpStats {
-        PhpStats {}
+        let s = &self.inner.shared;
+        PhpStats {
+            queue_depth: s.queue_depth.load(Ordering::SeqCst),
+            requests_executed: s.executed.load(Ordering::SeqCst),
+            busy: s.busy.load(Ordering::SeqCst),
+            alive: s.alive.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The name scripts see in `php_sapi_name()` (`"fe-php"`).
+    pub fn sapi_name(&self) -> String {
+        ffi::sapi_name()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini_entries_load_opcache_without_a_file_and_force_hard_timeout_last() {
+        let opts = PhpOptions { ini: vec![("hard_timeout".into(), "5".into()), ("a".into(), "1".into())], ..Default::default() };
+        let ini = thread::ini_entries(&opts);
+        assert!(ini.starts_with("zend_extension=opcache.so\n"));
+        assert!(ini.ends_with("a=1\nhard_timeout=0\n"));
+        let with_file = PhpOptions { ini_file: Some("/x/php.ini".into()), ..Default::default() };
+        assert!(!thread::ini_entries(&with_file).contains("opcache"));
+    }
+
+    #[test]
+    fn stats_render_prometheus_gauges() {
+        let mut out = String::new();
+        PhpStats { queue_depth: 3, requests_executed: 7, busy: true, alive: true }.render(&mut out);
+        assert!(out.contains("fephp_php_queue_depth 3\n"));
+        assert!(out.contains("fephp_php_requests_executed 7\n"));
+        assert!(out.contains("fephp_php_busy 1\n"));
     }
 }

@@ -45,14 +45,24 @@ pub struct Fpm {
     pub address: String,
     child: Option<Child>,
     children: u32,
+    extra: String,
 }
 
 impl Fpm {
+    /// Starts php-fpm on a unix socket with extra `[www]` pool lines (e.g. `pm.max_requests = 2`).
+    pub fn start_unix_with(children: u32, extra: &str) -> Fpm {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("fpm.sock");
+        let mut fpm = Fpm { address: format!("unix:{}", sock.display()), dir, child: None, children, extra: extra.to_string() };
+        fpm.spawn(&sock.display().to_string());
+        fpm
+    }
+
     /// Starts php-fpm on a unix socket with `children` static children.
     pub fn start_unix(children: u32) -> Fpm {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("fpm.sock");
-        let mut fpm = Fpm { address: format!("unix:{}", sock.display()), dir, child: None, children };
+        let mut fpm = Fpm { address: format!("unix:{}", sock.display()), dir, child: None, children, extra: String::new() };
         fpm.spawn(&sock.display().to_string());
         fpm
     }
@@ -61,7 +71,7 @@ impl Fpm {
     pub fn start_tcp(children: u32) -> Fpm {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
-        let mut fpm = Fpm { address: addr.clone(), dir, child: None, children };
+        let mut fpm = Fpm { address: addr.clone(), dir, child: None, children, extra: String::new() };
         fpm.spawn(&addr);
         fpm
     }
@@ -71,11 +81,12 @@ impl Fpm {
         let user = if is_root() { "user = root\ngroup = root\n" } else { "" };
         let text = format!(
             "[global]\nerror_log = {log}\ndaemonize = no\nlog_level = notice\n\n[www]\nlisten = {listen}\n{user}\
-             pm = static\npm.max_children = {n}\nclear_env = no\ncatch_workers_output = yes\n\
-             decorate_workers_output = no\nphp_admin_value[session.save_path] = {dir}\n",
+             pm = static\npm.max_children = {n}\nclear_env = yes\ncatch_workers_output = yes\n\
+             decorate_workers_output = no\nphp_admin_value[session.save_path] = {dir}\n{extra}\n",
             log = self.dir.path().join("fpm.log").display(),
             n = self.children,
             dir = self.dir.path().display(),
+            extra = self.extra,
         );
         std::fs::write(&conf, text).unwrap();
         let mut cmd = Command::new("php-fpm8.2");

@@ -1,0 +1,285 @@
+//! The C boundary: the `extern "C"` block of the shim (`shim.h`), the callbacks it calls, and
+//! safe wrappers. This is the only file of `src/php/` with `unsafe`.
+//!
+//! Rules kept here: a panic never unwinds into C (every callback catches it), a longjmp never
+//! crosses Rust (bailouts stay inside `shim.c`), and callbacks never call back into PHP.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// What one request's callbacks do (implemented by the running job).
+pub(crate) trait Sapi {
+    /// Body bytes; false when the client is gone.
+    fn write(&mut self, data: &[u8]) -> bool;
+    /// PHP flushed; false when the client is gone.
+    fn flush(&mut self) -> bool;
+    /// One `Name: value` header line.
+    fn header(&mut self, line: &[u8]);
+    /// Headers complete with `status`; false when nobody waits for them.
+    fn headers_done(&mut self, status: u16) -> bool;
+    /// Fills `buf` from the request body; 0 at the end.
+    fn read_body(&mut self, buf: &mut [u8]) -> usize;
+}
+
+/// Process-wide hooks (not tied to a request).
+pub(crate) struct Hooks {
+    /// A log line from PHP with its syslog level.
+    pub log: fn(level: i32, msg: &str),
+    /// The execution time limit restarts with this many CPU seconds (0 = none).
+    pub set_timer: fn(seconds: i64),
+}
+
+#[repr(C)]
+struct Callbacks {
+    write: extern "C" fn(*mut c_void, *const c_char, usize) -> c_int,
+    flush: extern "C" fn(*mut c_void) -> c_int,
+    header: extern "C" fn(*mut c_void, *const c_char, usize),
+    headers_done: extern "C" fn(*mut c_void, c_int) -> c_int,
+    read_body: extern "C" fn(*mut c_void, *mut c_char, usize) -> usize,
+    log: extern "C" fn(c_int, *const c_char, usize),
+    set_timer: extern "C" fn(i64),
+}
+
+#[repr(C)]
+struct RawRequest {
+    ctx: *mut c_void,
+    method: *const c_char,
+    query_string: *const c_char,
+    request_uri: *const c_char,
+    content_type: *const c_char,
+    content_length: i64,
+    script_filename: *const c_char,
+    cookie: *const c_char,
+    authorization: *const c_char,
+    php_self: *const c_char,
+    param_names: *const *const c_char,
+    param_values: *const *const c_char,
+    param_value_lens: *const usize,
+    param_count: usize,
+}
+
+/// Outcome of [`execute`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The script ran (a PHP error is still a response).
+    Ok,
+    /// `php_request_startup()` failed.
+    StartupFailed,
+    /// Module startup never succeeded.
+    NotStarted,
+}
+
+extern "C" {
+    fn fephp_startup(callbacks: *const Callbacks, ini_entries: *const c_char, ini_path: *const c_char) -> c_int;
+    fn fephp_execute(req: *const RawRequest) -> c_int;
+    fn fephp_timeout_fire();
+    fn fephp_sapi_name() -> *const c_char;
+}
+
+static HOOKS: once_cell::sync::OnceCell<Hooks> = once_cell::sync::OnceCell::new();
+
+/// Module startup. `ini_entries` are `k=v\n` lines; `ini_path` a php.ini (or none). Must run on
+/// the PHP thread, once per process.
+pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_path: Option<&CStr>) -> Result<(), ()> {
+    if HOOKS.set(hooks).is_err() {
+        return Err(());
+    }
+    let callbacks = Callbacks {
+        write: cb_write,
+        flush: cb_flush,
+        header: cb_header,
+        headers_done: cb_headers_done,
+        read_body: cb_read_body,
+        log: cb_log,
+        set_timer: cb_set_timer,
+    };
+    // SAFETY: the pointers are valid NUL-terminated strings / a valid struct for the call; the
+    // shim copies what it keeps. Called on the PHP thread, once (HOOKS guards a second call).
+    let rc = unsafe {
+        fephp_startup(&callbacks, ini_entries.as_ptr(), ini_path.map_or(std::ptr::null(), |p| p.as_ptr()))
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// The SAPI name scripts see.
+pub(crate) fn sapi_name() -> String {
+    // SAFETY: the shim returns sapi_module.name, a static NUL-terminated string.
+    unsafe { CStr::from_ptr(fephp_sapi_name()) }.to_string_lossy().into_owned()
+}
+
+/// Makes the running script raise PHP's "Maximum execution time" fatal at its next VM check.
+/// Safe from any thread (two atomic stores).
+pub(crate) fn timeout_fire() {
+    // SAFETY: the shim only stores into the atomics EG(timed_out) / EG(vm_interrupt), which PHP
+    // documents as settable from another thread (its own ZTS timers do so).
+    unsafe { fephp_timeout_fire() }
+}
+
+/// A request in C form. Every string is NUL-terminated and owned here.
+pub(crate) struct Request {
+    /// REQUEST_METHOD.
+    pub method: Vec<u8>,
+    /// QUERY_STRING.
+    pub query_string: Vec<u8>,
+    /// REQUEST_URI.
+    pub request_uri: Vec<u8>,
+    /// CONTENT_TYPE (None when empty).
+    pub content_type: Option<Vec<u8>>,
+    /// CONTENT_LENGTH (0 when absent, like FPM).
+    pub content_length: i64,
+    /// SCRIPT_FILENAME.
+    pub script_filename: Vec<u8>,
+    /// HTTP_COOKIE.
+    pub cookie: Option<Vec<u8>>,
+    /// HTTP_AUTHORIZATION.
+    pub authorization: Option<Vec<u8>>,
+    /// PHP_SELF.
+    pub php_self: Vec<u8>,
+    /// (name, value) params, each NUL-terminated (value length excludes the NUL).
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Adds the trailing NUL (cuts at an interior NUL, which C could not see anyway).
+pub(crate) fn c_bytes(bytes: &[u8]) -> Vec<u8> {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let mut v = Vec::with_capacity(end + 1);
+    v.extend_from_slice(&bytes[..end]);
+    v.push(0);
+    v
+}
+
+/// Runs one request to the end on the PHP thread, calling `sapi` for output and input.
+pub(crate) fn execute(req: &Request, sapi: &mut dyn Sapi) -> Outcome {
+    let names: Vec<*const c_char> = req.params.iter().map(|(n, _)| n.as_ptr().cast()).collect();
+    let values: Vec<*const c_char> = req.params.iter().map(|(_, v)| v.as_ptr().cast()).collect();
+    let lens: Vec<usize> = req.params.iter().map(|(_, v)| v.len() - 1).collect();
+    let opt = |o: &Option<Vec<u8>>| o.as_ref().map_or(std::ptr::null(), |v| v.as_ptr().cast());
+    let mut sapi_ref: &mut dyn Sapi = sapi;
+    let raw = RawRequest {
+        ctx: (&mut sapi_ref as *mut &mut dyn Sapi).cast(),
+        method: req.method.as_ptr().cast(),
+        query_string: req.query_string.as_ptr().cast(),
+        request_uri: req.request_uri.as_ptr().cast(),
+        content_type: opt(&req.content_type),
+        content_length: req.content_length,
+        script_filename: req.script_filename.as_ptr().cast(),
+        cookie: opt(&req.cookie),
+        authorization: opt(&req.authorization),
+        php_self: req.php_self.as_ptr().cast(),
+        param_names: names.as_ptr(),
+        param_values: values.as_ptr(),
+        param_value_lens: lens.as_ptr(),
+        param_count: names.len(),
+    };
+    // SAFETY: every pointer in `raw` points into `req`, `names`, `values`, `lens` or
+    // `sapi_ref`, all alive until this call returns; the shim keeps none of them afterwards.
+    // Bailouts are caught inside the shim, so no longjmp crosses this frame.
+    match unsafe { fephp_execute(&raw) } {
+        0 => Outcome::Ok,
+        1 => Outcome::StartupFailed,
+        _ => Outcome::NotStarted,
+    }
+}
+
+/// The request's handler behind a `ctx` pointer.
+///
+/// # Safety
+/// `ctx` must be the `ctx` of the [`RawRequest`] being executed by [`execute`].
+unsafe fn sapi<'a>(ctx: *mut c_void) -> &'a mut dyn Sapi {
+    // SAFETY: guaranteed by the caller: ctx points at `sapi_ref` in `execute`, alive for the call.
+    unsafe { &mut **ctx.cast::<&mut dyn Sapi>() }
+}
+
+/// Runs `f`, turning a panic into `fallback` (a panic must never unwind into C).
+fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            eprintln!("fe-php: panic in a PHP SAPI callback (ignored)");
+            fallback
+        }
+    }
+}
+
+extern "C" fn cb_write(ctx: *mut c_void, buf: *const c_char, len: usize) -> c_int {
+    guard(-1, || {
+        // SAFETY: PHP passes `len` readable bytes at `buf` (or len 0); ctx is the current request's.
+        let data = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) } };
+        // SAFETY: see `sapi`.
+        if unsafe { sapi(ctx) }.write(data) {
+            0
+        } else {
+            -1
+        }
+    })
+}
+
+extern "C" fn cb_flush(ctx: *mut c_void) -> c_int {
+    // SAFETY: see `sapi`.
+    guard(-1, || if unsafe { sapi(ctx) }.flush() { 0 } else { -1 })
+}
+
+extern "C" fn cb_header(ctx: *mut c_void, line: *const c_char, len: usize) {
+    guard((), || {
+        // SAFETY: PHP's header list entries hold `len` bytes at `line`.
+        let line = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(line.cast::<u8>(), len) } };
+        // SAFETY: see `sapi`.
+        unsafe { sapi(ctx) }.header(line)
+    })
+}
+
+extern "C" fn cb_headers_done(ctx: *mut c_void, status: c_int) -> c_int {
+    let status = u16::try_from(status).unwrap_or(500);
+    // SAFETY: see `sapi`.
+    guard(-1, || if unsafe { sapi(ctx) }.headers_done(status) { 0 } else { -1 })
+}
+
+extern "C" fn cb_read_body(ctx: *mut c_void, buf: *mut c_char, len: usize) -> usize {
+    guard(0, || {
+        if len == 0 {
+            return 0;
+        }
+        // SAFETY: PHP hands a writable buffer of `len` bytes.
+        let buf = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
+        // SAFETY: see `sapi`.
+        unsafe { sapi(ctx) }.read_body(buf)
+    })
+}
+
+extern "C" fn cb_log(level: c_int, msg: *const c_char, len: usize) {
+    guard((), || {
+        // SAFETY: the shim passes strlen(msg) bytes of a valid C string.
+        let bytes = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) } };
+        if let Some(h) = HOOKS.get() {
+            (h.log)(level, &String::from_utf8_lossy(bytes));
+        }
+    })
+}
+
+extern "C" fn cb_set_timer(seconds: i64) {
+    guard((), || {
+        if let Some(h) = HOOKS.get() {
+            (h.set_timer)(seconds);
+        }
+    })
+}
+
+/// The CPU-time clock of the calling thread (for the watchdog, which reads it from another thread).
+pub(crate) fn current_thread_cpu_clock() -> Option<libc::clockid_t> {
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: pthread_self() is always valid for the calling thread; `clock` is a valid out-param.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    (rc == 0).then_some(clock)
+}
+
+/// Reads `clock` (a thread CPU clock from [`current_thread_cpu_clock`]).
+pub(crate) fn cpu_time(clock: libc::clockid_t) -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-param; an invalid clock only makes the call fail (ts stays 0).
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    std::time::Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}

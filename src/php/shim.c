@@ -1,0 +1,369 @@
+/*
+ * fe-php web SAPI over libphp (NTS): the sapi_module_struct, module startup and the request
+ * cycle. See shim.h for the API and src/php/mod.rs for the design (opcache name, timeouts,
+ * per-request process state).
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "php.h"
+#include "php_main.h"
+#include "php_variables.h"
+#include "SAPI.h"
+#include "zend_ini.h"
+#include "zend_signal.h"
+#include "ext/standard/info.h"
+
+/* Name PHP sees while modules start (opcache enables itself only for names it knows). */
+#define FEPHP_STARTUP_NAME "fpm-fcgi"
+/* Name scripts see afterwards (php_sapi_name(), PHP_SAPI). */
+#define FEPHP_SAPI_NAME "fe-php"
+
+static fephp_callbacks fephp_cb;
+static const fephp_request *fephp_current;
+static int fephp_started;
+static char *fephp_ini_entries;
+static char *fephp_ini_path;
+
+/* ---- sapi_module_struct callbacks ---------------------------------------------------- */
+
+static int fephp_sapi_startup(sapi_module_struct *module)
+{
+    return php_module_startup(module, NULL);
+}
+
+static int fephp_sapi_deactivate(void)
+{
+    return SUCCESS;
+}
+
+static size_t fephp_ub_write(const char *str, size_t len)
+{
+    const fephp_request *req = fephp_current;
+    if (req == NULL) {
+        return len;
+    }
+    if (fephp_cb.write(req->ctx, str, len) != 0) {
+        /* Client gone: like FPM, let PHP decide (bails out unless ignore_user_abort). */
+        php_handle_aborted_connection();
+    }
+    return len;
+}
+
+static void fephp_flush(void *server_context)
+{
+    const fephp_request *req = (const fephp_request *) server_context;
+    if (req == NULL || req != fephp_current) {
+        return;
+    }
+    /* Like FPM: flushing sends what is buffered; headers go with the first output. */
+    if (fephp_cb.flush(req->ctx) != 0) {
+        php_handle_aborted_connection();
+    }
+}
+
+static char *fephp_getenv(const char *name, size_t name_len)
+{
+    const fephp_request *req = fephp_current;
+    size_t i;
+    if (req == NULL) {
+        return NULL;
+    }
+    /* The last entry wins, like $_SERVER. */
+    for (i = req->param_count; i > 0; i--) {
+        const char *n = req->param_names[i - 1];
+        if (strlen(n) == name_len && memcmp(n, name, name_len) == 0) {
+            return (char *) req->param_values[i - 1];
+        }
+    }
+    return NULL;
+}
+
+static int fephp_send_headers(sapi_headers_struct *headers)
+{
+    const fephp_request *req = fephp_current;
+    zend_llist_position pos;
+    sapi_header_struct *h;
+    int status;
+
+    if (req == NULL) {
+        return SAPI_HEADER_SENT_SUCCESSFULLY;
+    }
+    status = headers->http_response_code ? headers->http_response_code : 200;
+    h = (sapi_header_struct *) zend_llist_get_first_ex(&headers->headers, &pos);
+    while (h) {
+        fephp_cb.header(req->ctx, h->header, h->header_len);
+        h = (sapi_header_struct *) zend_llist_get_next_ex(&headers->headers, &pos);
+    }
+    /* If nobody waits any more, the next write reports the aborted connection. */
+    (void) fephp_cb.headers_done(req->ctx, status);
+    return SAPI_HEADER_SENT_SUCCESSFULLY;
+}
+
+static size_t fephp_read_post(char *buffer, size_t count)
+{
+    const fephp_request *req = fephp_current;
+    if (req == NULL) {
+        return 0;
+    }
+    return fephp_cb.read_body(req->ctx, buffer, count);
+}
+
+static char *fephp_read_cookies(void)
+{
+    const fephp_request *req = fephp_current;
+    return req ? (char *) req->cookie : NULL;
+}
+
+static void fephp_register_variables(zval *track_vars_array)
+{
+    const fephp_request *req = fephp_current;
+    size_t i;
+    if (req == NULL) {
+        return;
+    }
+    for (i = 0; i < req->param_count; i++) {
+        char *value = (char *) req->param_values[i];
+        size_t len = req->param_value_lens[i];
+        size_t new_len = len;
+        /* Same path as FPM: the input filter sees each value. */
+        if (sapi_module.input_filter(PARSE_SERVER, req->param_names[i], &value, len, &new_len)) {
+            php_register_variable_safe(req->param_names[i], value, new_len, track_vars_array);
+        }
+    }
+    if (req->php_self) {
+        char *self = (char *) req->php_self;
+        size_t len = strlen(self);
+        size_t new_len = len;
+        if (sapi_module.input_filter(PARSE_SERVER, "PHP_SELF", &self, len, &new_len)) {
+            php_register_variable_safe("PHP_SELF", self, new_len, track_vars_array);
+        }
+    }
+}
+
+static void fephp_log_message(const char *message, int syslog_type)
+{
+    if (fephp_cb.log) {
+        fephp_cb.log(syslog_type, message, strlen(message));
+    }
+}
+
+static sapi_module_struct fephp_sapi_module = {
+    FEPHP_STARTUP_NAME,          /* name (changed to FEPHP_SAPI_NAME after startup) */
+    "fe-php embedded web SAPI",  /* pretty name */
+    fephp_sapi_startup,          /* startup */
+    php_module_shutdown_wrapper, /* shutdown */
+    NULL,                        /* activate */
+    fephp_sapi_deactivate,       /* deactivate */
+    fephp_ub_write,              /* unbuffered write */
+    fephp_flush,                 /* flush */
+    NULL,                        /* get uid */
+    fephp_getenv,                /* getenv */
+    php_error,                   /* error handler */
+    NULL,                        /* header handler */
+    fephp_send_headers,          /* send headers handler */
+    NULL,                        /* send header handler */
+    fephp_read_post,             /* read POST data */
+    fephp_read_cookies,          /* read Cookies */
+    fephp_register_variables,    /* register server variables */
+    fephp_log_message,           /* log message */
+    NULL,                        /* get request time */
+    NULL,                        /* terminate process */
+    STANDARD_SAPI_MODULE_PROPERTIES
+};
+
+/* ---- max_execution_time without SIGPROF --------------------------------------------- */
+
+/*
+ * Replaces the on_modify handler of `max_execution_time` (PHP's OnUpdateTimeout arms an
+ * ITIMER_PROF timer: process-wide CPU time, with a hard_timeout that _exit()s). Ours keeps
+ * EG(timeout_seconds) and hands the limit to the Rust watchdog, so set_time_limit() and
+ * ini_set('max_execution_time') keep working.
+ */
+static ZEND_INI_MH(fephp_on_update_timeout)
+{
+    (void) entry; (void) mh_arg1; (void) mh_arg2; (void) mh_arg3;
+    EG(timeout_seconds) = ZEND_ATOL(ZSTR_VAL(new_value));
+    if (stage == ZEND_INI_STAGE_STARTUP) {
+        return SUCCESS;
+    }
+    if (fephp_current != NULL && fephp_cb.set_timer) {
+        fephp_cb.set_timer(stage == ZEND_INI_STAGE_DEACTIVATE ? 0 : (int64_t) EG(timeout_seconds));
+    }
+    return SUCCESS;
+}
+
+void fephp_timeout_fire(void)
+{
+    zend_atomic_bool_store_ex(&EG(timed_out), true);
+    zend_atomic_bool_store_ex(&EG(vm_interrupt), true);
+}
+
+/* ---- startup --------------------------------------------------------------------------- */
+
+int fephp_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path)
+{
+    zend_ini_entry *timeout_entry;
+
+    if (fephp_started) {
+        return -1;
+    }
+    fephp_cb = *callbacks;
+
+#ifdef ZEND_SIGNALS
+    zend_signal_startup();
+#endif
+    sapi_startup(&fephp_sapi_module);
+
+    fephp_ini_entries = strdup(ini_entries ? ini_entries : "");
+    sapi_module.ini_entries = fephp_ini_entries;
+    sapi_module.php_ini_ignore_cwd = 1;
+    if (ini_path) {
+        fephp_ini_path = strdup(ini_path);
+        sapi_module.php_ini_path_override = fephp_ini_path;
+        sapi_module.php_ini_ignore = 0;
+    } else {
+        sapi_module.php_ini_ignore = 1;
+    }
+    sapi_module.phpinfo_as_text = 0;
+
+    if (sapi_module.startup(&sapi_module) == FAILURE) {
+        return -1;
+    }
+    /* opcache has looked at the name (accel_startup); from now on scripts see ours, through
+     * php_sapi_name() and the PHP_SAPI constant (registered during startup with the old name). */
+    sapi_module.name = (char *) FEPHP_SAPI_NAME;
+    {
+        zend_constant *c = zend_hash_str_find_ptr(EG(zend_constants), "PHP_SAPI", sizeof("PHP_SAPI") - 1);
+        if (c && Z_TYPE(c->value) == IS_STRING) {
+            /* The old value is an interned startup string: left alone. */
+            ZVAL_STR(&c->value, zend_string_init(FEPHP_SAPI_NAME, sizeof(FEPHP_SAPI_NAME) - 1, 1));
+        }
+    }
+
+#ifdef ZEND_SIGNALS
+    /* Don't take over the host's SIGTERM/SIGHUP/SIGINT/SIGUSR* handlers at each request. */
+    SIGG(reset) = 0;
+#endif
+
+    timeout_entry = zend_hash_str_find_ptr(EG(ini_directives), "max_execution_time", sizeof("max_execution_time") - 1);
+    if (timeout_entry) {
+        timeout_entry->on_modify = fephp_on_update_timeout;
+    }
+    fephp_started = 1;
+    return 0;
+}
+
+const char *fephp_sapi_name(void)
+{
+    return sapi_module.name;
+}
+
+/* ---- one request ----------------------------------------------------------------------- */
+
+/* Process state a script can change and that must not outlive its request. */
+typedef struct fephp_saved_state {
+    int cwd_fd;
+    mode_t umask;
+    char *locale;
+} fephp_saved_state;
+
+static void fephp_save_state(fephp_saved_state *s)
+{
+    const char *loc;
+    s->cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    s->umask = umask(022);
+    umask(s->umask);
+    loc = setlocale(LC_ALL, NULL);
+    s->locale = loc ? strdup(loc) : NULL;
+}
+
+static void fephp_restore_state(fephp_saved_state *s)
+{
+    if (s->cwd_fd >= 0) {
+        if (fchdir(s->cwd_fd) != 0) {
+            static const char msg[] = "fe-php: cannot restore the working directory after a request";
+            fephp_log_message(msg, 3);
+        }
+        close(s->cwd_fd);
+    }
+    umask(s->umask);
+    if (s->locale) {
+        setlocale(LC_ALL, s->locale);
+        free(s->locale);
+    }
+}
+
+static void fephp_fill_request_info(const fephp_request *req)
+{
+    SG(server_context) = (void *) req;
+    /* sapi_activate() leaves the status to the SAPI (FPM sets 200 the same way); PHP's
+     * "fatal error -> 500" rule only applies while it is 200. */
+    SG(sapi_headers).http_response_code = 200;
+    SG(request_info).request_method = req->method;
+    SG(request_info).query_string = (char *) req->query_string;
+    SG(request_info).request_uri = (char *) req->request_uri;
+    SG(request_info).content_type = req->content_type;
+    SG(request_info).content_length = req->content_length;
+    SG(request_info).path_translated = (char *) req->script_filename;
+    /* Like FPM: Location without a 3xx status is 302, whatever the method. */
+    SG(request_info).proto_num = 1000;
+    SG(request_info).argc = 0;
+    SG(request_info).argv = NULL;
+    SG(request_info).auth_user = NULL;
+    SG(request_info).auth_password = NULL;
+    SG(request_info).auth_digest = NULL;
+    if (req->authorization) {
+        php_handle_auth_data(req->authorization);
+    }
+}
+
+fephp_outcome fephp_execute(const fephp_request *req)
+{
+    fephp_outcome outcome = FEPHP_OK;
+    fephp_saved_state saved;
+
+    if (!fephp_started) {
+        return FEPHP_NOT_STARTED;
+    }
+    fephp_save_state(&saved);
+    fephp_current = req;
+    fephp_fill_request_info(req);
+
+    zend_first_try {
+        if (php_request_startup() == FAILURE) {
+            outcome = FEPHP_STARTUP_FAILED;
+        } else {
+            zend_file_handle file;
+            /* php_request_startup() armed PHP's ITIMER_PROF; the watchdog replaces it. */
+            zend_unset_timeout();
+            if (fephp_cb.set_timer) {
+                fephp_cb.set_timer((int64_t) EG(timeout_seconds));
+            }
+            zend_stream_init_filename(&file, req->script_filename);
+            php_execute_script(&file);
+            zend_destroy_file_handle(&file);
+        }
+    } zend_end_try();
+
+    zend_try {
+        php_request_shutdown(NULL);
+    } zend_end_try();
+
+    if (fephp_cb.set_timer) {
+        fephp_cb.set_timer(0);
+    }
+    fephp_current = NULL;
+    SG(server_context) = NULL;
+    memset(&SG(request_info), 0, sizeof(SG(request_info)));
+    fephp_restore_state(&saved);
+    return outcome;
+}

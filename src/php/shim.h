@@ -1,0 +1,81 @@
+/*
+ * fe-php web SAPI shim: the plain C API between Rust (src/php/ffi.rs) and libphp.
+ *
+ * Everything that touches Zend macros or can bail out (longjmp) lives in shim.c, behind
+ * zend_first_try / zend_try. Rust sees plain structs and calls callbacks that never call
+ * back into PHP. All functions run on the single PHP thread, except fephp_timeout_fire().
+ */
+#ifndef FEPHP_SHIM_H
+#define FEPHP_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Callbacks into Rust, installed once by fephp_startup(). `ctx` is fephp_request.ctx. */
+typedef struct fephp_callbacks {
+    /* Body bytes produced by PHP. 0 = accepted, -1 = the client is gone. */
+    int (*write)(void *ctx, const char *buf, size_t len);
+    /* PHP asked to flush. 0 = ok, -1 = the client is gone. */
+    int (*flush)(void *ctx);
+    /* One response header line ("Name: value", no line end). */
+    void (*header)(void *ctx, const char *line, size_t len);
+    /* All headers were given; `status` is the HTTP status. 0 = ok, -1 = the client is gone. */
+    int (*headers_done)(void *ctx, int status);
+    /* Up to `len` request body bytes into `buf`; 0 at the end of the body. */
+    size_t (*read_body)(void *ctx, char *buf, size_t len);
+    /* A log line from PHP (syslog level: 3 error, 4 warning, 5 notice, 6 info, 7 debug). */
+    void (*log)(int level, const char *msg, size_t len);
+    /* The request's execution time limit (CPU seconds) starts anew; 0 = no limit / disarm. */
+    void (*set_timer)(int64_t seconds);
+} fephp_callbacks;
+
+/* One request. Every string is NUL-terminated and lives until fephp_execute() returns. */
+typedef struct fephp_request {
+    void *ctx;
+    const char *method;
+    const char *query_string;
+    const char *request_uri;
+    const char *content_type;     /* NULL when absent */
+    int64_t content_length;       /* 0 when absent (like FPM) */
+    const char *script_filename;  /* SCRIPT_FILENAME, also PATH_TRANSLATED */
+    const char *cookie;           /* HTTP_COOKIE, NULL when absent */
+    const char *authorization;    /* HTTP_AUTHORIZATION, NULL when absent */
+    const char *php_self;         /* SCRIPT_NAME + PATH_INFO */
+    const char *const *param_names;   /* the CGI params, as $_SERVER gets them */
+    const char *const *param_values;
+    const size_t *param_value_lens;
+    size_t param_count;
+} fephp_request;
+
+/* Outcome of fephp_execute(). */
+typedef enum fephp_outcome {
+    FEPHP_OK = 0,               /* the script ran (it may have failed in PHP: that is a response) */
+    FEPHP_STARTUP_FAILED = 1,   /* php_request_startup() failed */
+    FEPHP_NOT_STARTED = 2       /* fephp_startup() did not succeed */
+} fephp_outcome;
+
+/*
+ * Module startup, once per process, on the PHP thread. `ini_entries` ("k=v\n" lines) is applied
+ * over `ini_path` (a php.ini file; NULL = no php.ini and no conf.d scanning at all).
+ * Returns 0 on success.
+ */
+int fephp_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path);
+
+/* Runs one request to the end (startup, script, shutdown). */
+fephp_outcome fephp_execute(const fephp_request *req);
+
+/* Called from the watchdog thread: the time limit passed, make the VM raise PHP's timeout fatal. */
+void fephp_timeout_fire(void);
+
+/* The SAPI name scripts see (php_sapi_name()). */
+const char *fephp_sapi_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

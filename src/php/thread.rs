@@ -1,0 +1,114 @@
+//! The PHP thread: module startup once, then one job at a time from the queue.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use once_cell::sync::OnceCell;
+use tokio::sync::mpsc;
+
+use super::job::Job;
+use super::watchdog::Watchdog;
+use super::{ffi, log, PhpOptions};
+use crate::error::EngineError;
+
+/// C stack of the PHP thread (PHP recurses on the C stack for some operations).
+const STACK_SIZE: usize = 16 * 1024 * 1024;
+
+/// Counters shared by the PHP thread and the handles.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// Jobs sent and not yet taken by the PHP thread.
+    pub queue_depth: AtomicUsize,
+    /// Requests run to the end.
+    pub executed: AtomicU64,
+    /// A request is running.
+    pub busy: AtomicBool,
+    /// The thread is serving its queue.
+    pub alive: AtomicBool,
+}
+
+static WATCHDOG: OnceCell<Arc<Watchdog>> = OnceCell::new();
+
+/// The `ini_entries` text: opcache (when no php.ini is given), the configured entries, then
+/// `hard_timeout=0` last so nothing can bring PHP's `_exit()` back.
+pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
+    let mut ini = String::new();
+    if opts.ini_file.is_none() {
+        // Without a php.ini: load opcache, and keep the host's environment out of $_ENV
+        // (PHP's built-in default is EGPCS; php-fpm with clear_env shows none). Both can be
+        // overridden by the configured entries below.
+        ini.push_str("zend_extension=opcache.so\nvariables_order=GPCS\n");
+    }
+    for (k, v) in &opts.ini {
+        ini.push_str(k);
+        ini.push('=');
+        ini.push_str(v);
+        ini.push('\n');
+    }
+    ini.push_str("hard_timeout=0\n");
+    ini
+}
+
+/// Starts the PHP thread and waits for module startup. Returns the job queue.
+pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Sender<Job>, EngineError> {
+    let ini = CString::new(ini_entries(opts)).map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;
+    let ini_path = match &opts.ini_file {
+        Some(p) => Some(
+            CString::new(p.as_os_str().as_bytes()).map_err(|_| EngineError::Internal("ini_file path contains a NUL byte".into()))?,
+        ),
+        None => None,
+    };
+    let (tx, mut rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    std::thread::Builder::new()
+        .name("fephp-php".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || {
+            let dog = match Watchdog::start_for_current_thread() {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("watchdog: {e}")));
+                    return;
+                }
+            };
+            let _ = WATCHDOG.set(dog);
+            let hooks = ffi::Hooks { log: log::emit, set_timer };
+            if ffi::startup(hooks, &ini, ini_path.as_deref()).is_err() {
+                let _ = ready_tx.send(Err("PHP module startup failed (see the log above)".into()));
+                return;
+            }
+            shared.alive.store(true, Ordering::SeqCst);
+            let _ = ready_tx.send(Ok(()));
+            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while let Some(job) = rx.blocking_recv() {
+                    shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
+                    if !job.claim() {
+                        continue;
+                    }
+                    shared.busy.store(true, Ordering::SeqCst);
+                    job.run();
+                    shared.busy.store(false, Ordering::SeqCst);
+                    shared.executed.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+            if served.is_err() {
+                log::emit(2, "the PHP thread panicked; embedded PHP is down");
+            }
+            shared.alive.store(false, Ordering::SeqCst);
+            shared.busy.store(false, Ordering::SeqCst);
+        })
+        .map_err(|e| EngineError::Internal(format!("cannot spawn the PHP thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(tx),
+        Ok(Err(msg)) => Err(EngineError::Internal(msg)),
+        Err(_) => Err(EngineError::Internal("the PHP thread died during startup".into())),
+    }
+}
+
+fn set_timer(seconds: i64) {
+    if let Some(dog) = WATCHDOG.get() {
+        dog.set(seconds);
+    }
+}

@@ -1,0 +1,1 @@
+<?php header("Content-Type: application/json; charset=utf-8"); echo "{}";

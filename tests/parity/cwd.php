@@ -1,0 +1,1 @@
+<?php echo getcwd() === __DIR__ ? "script dir" : getcwd(); chdir("/tmp"); echo " ", getcwd();

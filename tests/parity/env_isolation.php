@@ -1,0 +1,1 @@
+<?php echo count($_ENV), " ", isset($_SERVER["PATH"]) ? "path-leak" : "no-path";

@@ -1,0 +1,1 @@
+<?php error_log("parity error_log line"); echo "logged";

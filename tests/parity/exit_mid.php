@@ -1,0 +1,1 @@
+<?php echo "partial"; exit(3); echo "never";

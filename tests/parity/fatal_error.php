@@ -1,0 +1,1 @@
+<?php echo "before"; undefined_function_call();

@@ -1,0 +1,1 @@
+<?php header("X-Head: yes"); echo "body that HEAD must not send";

@@ -1,0 +1,1 @@
+<?php header("X-A: 1"); setcookie("k", "v"); echo json_encode(headers_list());

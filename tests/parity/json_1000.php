@@ -1,0 +1,1 @@
+<?php $items = []; for ($i = 0; $i < 1000; $i++) { $items[] = ["id" => $i, "name" => "item $i", "tags" => ["a", "b"], "price" => $i * 1.5]; } header("Content-Type: application/json"); echo json_encode($items);

@@ -1,0 +1,1 @@
+<?php function parity_inc() { return "included"; }

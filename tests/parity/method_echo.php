@@ -1,0 +1,1 @@
+<?php echo $_SERVER["REQUEST_METHOD"], " ", strlen(file_get_contents("php://input"));

@@ -1,0 +1,1 @@
+<?php var_export($_POST);

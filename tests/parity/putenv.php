@@ -1,0 +1,1 @@
+<?php echo var_export(getenv("FEPHP_PARITY"), true); putenv("FEPHP_PARITY=set"); echo " ", getenv("FEPHP_PARITY");

@@ -1,0 +1,1 @@
+<?php header("Location: /hello.php", true, 301); echo "moved";

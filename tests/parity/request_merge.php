@@ -1,0 +1,1 @@
+<?php ksort($_REQUEST); var_export($_REQUEST);

@@ -1,0 +1,1 @@
+<?php setcookie("a", "1"); setcookie("b", "2", ["expires" => 2000000000, "path" => "/p", "domain" => "example.org", "secure" => true, "httponly" => true, "samesite" => "Lax"]); setrawcookie("c", "raw%20v"); echo "cookies";

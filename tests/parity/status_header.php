@@ -1,0 +1,1 @@
+<?php header("Status: 404 Not Found"); echo "gone";

@@ -1,0 +1,1 @@
+<?php echo "before"; throw new RuntimeException("boom");
