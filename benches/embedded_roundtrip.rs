@@ -14,11 +14,10 @@ use fephp::{Engine, Request};
 fn roundtrip(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("hello.php"), "<?php\necho \"Hello, world!\\n\";\n").unwrap();
-    // The php.ini the tests use: opcache loaded and on, like a production setup.
-    let ini_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/php.ini");
+    // No php.ini: the embedded runtime loads opcache itself (see `fephp::php`).
     let ini = [("display_errors", "0"), ("log_errors", "0")];
     let opts = PhpOptions {
-        ini_file: Some(ini_file),
+        ini_file: None,
         ini: ini.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         queue_size: 16,
         queue_timeout: std::time::Duration::from_secs(5),
