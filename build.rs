@@ -5,6 +5,7 @@
 use std::process::Command;
 
 fn main() {
+    capi_soname();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/php/shim.c");
     println!("cargo:rerun-if-changed=src/php/shim.h");
@@ -47,4 +48,10 @@ fn php_config_includes() -> String {
         "feature `embed` needs PHP headers: none of {candidates:?} ran \
          (apt-get install php8.2-dev libphp8.2-embed, or set FEPHP_PHP_CONFIG)"
     );
+}
+
+/// The C ABI's soname carries its ABI version (`FEPHP_ABI_VERSION` in src/capi/mod.rs), so
+/// `libfephp.so.0` can be installed beside a future `libfephp.so.1`.
+fn capi_soname() {
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libfephp.so.0");
 }

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Runs every test of fe-php against the real parts (php-fpm, libphp, nginx): installs what is
-# missing (as root), builds, runs the Rust suites, then the Test::Nginx suite in t/.
+# missing (as root), builds, then runs
+#   1. the Rust suites (unit tests, integration tests against a real php-fpm and the real
+#      libphp, the C ABI tests under valgrind and the Go test),
+#   2. the Test::Nginx suite in t/ against nginx + the module (t/run.sh starts its php-fpm),
+#   3. a smoke test of the README's main command (scripts/demo.sh).
 # Usage: bash scripts/test.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
 
 bash scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TERM_COLOR=never
 
-echo "== cargo test (unit + integration against real php-fpm and libphp)"
-cargo test --release --workspace --quiet 2>&1
+echo "== cargo test --release --workspace"
+cargo test --release --workspace 2>&1 | grep -vE '^test .* \.\.\. ok$|^\s*Compiling |^$'
+
+echo "== Test::Nginx suite (prove -r t/)"
+bash t/run.sh
+
+echo "== demo smoke test (scripts/demo.sh)"
+bash scripts/demo-smoke.sh

@@ -1,1 +1,185 @@
-//! nginx module (being written: issue 4).
+//! `ngx_http_fephp_module`: serve PHP from nginx through the fe-php engine.
+//!
+//! A thin nginx surface over [`fephp::Engine`]: directives (the `fastcgi_*` twins, see
+//! [`conf`]), a content handler that turns an nginx request into a [`fephp::Request`]
+//! ([`handler`]), and the one bridge that runs the engine on a per-worker tokio runtime and hands
+//! results back to the nginx event loop ([`bridge`]). Nothing but [`bridge`] receives data from
+//! other threads, and nothing touches `ngx_http_request_t` off the nginx thread.
+//!
+//! File order follows nginx modules: configuration types, the command table, the module context,
+//! the `ngx_module_t`, then functions in lifecycle order (configuration, worker start, requests,
+//! worker exit).
+
+// nginx-sys bindings use C naming; our FFI entry points take raw pointers by design.
+#![allow(clippy::missing_safety_doc)]
+#![deny(missing_docs)]
+
+use std::ffi::{c_char, c_void};
+use std::ptr::addr_of;
+
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t,
+    ngx_uint_t, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
+    NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
+    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_ALERT,
+};
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
+
+/// Runs `$body` (an FFI entry point's work) and turns a panic into `$default` plus an
+/// `[alert]` line in the cycle log: a panic never unwinds into nginx.
+macro_rules! ffi_guard {
+    ($default:expr, $body:block) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+            Ok(value) => value,
+            Err(panic) => {
+                $crate::log_panic(panic);
+                $default
+            }
+        }
+    };
+}
+
+pub mod bridge;
+pub mod conf;
+pub mod handler;
+pub mod status;
+pub mod worker;
+
+use conf::{LocConf, MainConf};
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+const LOC: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+/// Builds one `ngx_command_t`.
+const fn command(
+    name: &'static [u8],
+    type_: u32,
+    set: unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char,
+    conf: usize,
+) -> ngx_command_t {
+    ngx_command_t {
+        // `name` literals below end with NUL, which is not part of the length.
+        name: ngx_str_t { len: name.len() - 1, data: name.as_ptr() as *mut u8 },
+        type_: type_ as ngx_uint_t,
+        set: Some(set),
+        conf: conf as ngx_uint_t,
+        offset: 0,
+        post: std::ptr::null_mut(),
+    }
+}
+
+/// The directives; see [`conf`] for what each one does.
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 13] = [
+    command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_split_path_info\0", LOC | NGX_CONF_FLAG, conf::set_split_path_info, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_connect_timeout\0", LOC | NGX_CONF_TAKE1, conf::set_connect_timeout, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_send_timeout\0", LOC | NGX_CONF_TAKE1, conf::set_send_timeout, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_read_timeout\0", LOC | NGX_CONF_TAKE1, conf::set_read_timeout, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_keepalive\0", LOC | NGX_CONF_TAKE1, conf::set_keepalive, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_max_requests\0", LOC | NGX_CONF_TAKE1, conf::set_max_requests, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_intercept_errors\0", LOC | NGX_CONF_FLAG, conf::set_intercept_errors, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_status\0", NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, conf::set_status, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_php_ini\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2, conf::set_php_ini, NGX_HTTP_MAIN_CONF_OFFSET),
+    ngx_command_t::empty(),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Module
+// ---------------------------------------------------------------------------------------------
+
+/// The module type behind `ngx_http_fephp_module`.
+pub struct Module;
+
+impl HttpModule for Module {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: the static is only mutated by nginx while loading (ctx_index, index), on the
+        // single configuration thread.
+        unsafe { &*addr_of!(ngx_http_fephp_module) }
+    }
+
+}
+
+// SAFETY: the main configuration of this module is a `MainConf` (see `create_main_conf`).
+unsafe impl HttpModuleMainConf for Module {
+    type MainConf = MainConf;
+}
+
+// SAFETY: the location configuration of this module is a `LocConf` (see `create_loc_conf`).
+unsafe impl HttpModuleLocationConf for Module {
+    type LocationConf = LocConf;
+}
+
+static NGX_HTTP_FEPHP_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: None,
+    postconfiguration: None,
+    create_main_conf: Some(Module::create_main_conf),
+    init_main_conf: None,
+    create_srv_conf: None,
+    merge_srv_conf: None,
+    create_loc_conf: Some(Module::create_loc_conf),
+    merge_loc_conf: Some(merge_loc_conf),
+};
+
+/// The exported module list (`ngx_modules`, `ngx_module_names`, `ngx_module_order`) nginx reads.
+mod exports {
+    #![allow(missing_docs)]
+    use super::ngx_http_fephp_module;
+    ngx::ngx_modules!(ngx_http_fephp_module);
+}
+
+/// The `ngx_module_t` nginx loads (`load_module modules/ngx_http_fephp_module.so;`).
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_fephp_module: ngx_module_t = ngx_module_t {
+    ctx: addr_of!(NGX_HTTP_FEPHP_MODULE_CTX) as *mut c_void,
+    // SAFETY: only the address is taken; nginx reads the table while configuring.
+    commands: addr_of!(NGX_HTTP_FEPHP_COMMANDS) as *mut ngx_command_t,
+    type_: NGX_HTTP_MODULE as ngx_uint_t,
+    init_process: Some(init_process),
+    exit_process: Some(exit_process),
+    ..ngx_module_t::default()
+};
+
+/// Merges a location configuration with its parent (see [`conf::merge_loc_conf`]).
+unsafe extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut c_void) -> *mut c_char {
+    ffi_guard!(ngx::core::NGX_CONF_ERROR as *mut c_char, {
+        // SAFETY: nginx passes the parent's and this level's configuration, both created by
+        // `create_loc_conf` as `LocConf`, and a valid `cf`.
+        unsafe { conf::merge_loc_conf(cf, &*(prev as *const LocConf), &mut *(conf as *mut LocConf)) }
+    })
+}
+
+/// Worker start: starts this worker's tokio runtime, its wakeup eventfd and its engines (the
+/// embedded PHP thread, one FPM pool per distinct address + settings). Runs after `fork`, so no
+/// thread ever exists in the master process.
+unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    ffi_guard!(ngx::ffi::NGX_ERROR as ngx_int_t, {
+        // SAFETY: nginx passes the new cycle.
+        unsafe { worker::init(cycle) }
+    })
+}
+
+/// Worker exit: stops the engines and the runtime, closes the wakeup eventfd.
+unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
+    ffi_guard!((), {
+        // SAFETY: nginx passes the exiting cycle.
+        unsafe { worker::exit(cycle) }
+    })
+}
+
+/// Logs a caught panic at `[alert]` in the cycle log.
+#[doc(hidden)]
+pub fn log_panic(panic: Box<dyn std::any::Any + Send>) {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    let log = ngx::log::ngx_cycle_log().as_ptr();
+    ngx::ngx_log_error!(NGX_LOG_ALERT, log, "fephp: panic caught at the FFI boundary: {msg}");
+}

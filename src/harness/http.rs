@@ -29,6 +29,9 @@ pub struct Service {
     site: Arc<Site>,
     https: bool,
     requests: Arc<AtomicU64>,
+    /// Requests after which this process stops serving (0 = never), and the signal for it.
+    limit: u64,
+    limit_reached: Arc<tokio::sync::Notify>,
 }
 
 /// The per-connection service handed to hyper.
@@ -41,8 +44,17 @@ pub struct ConnService {
 
 impl Service {
     /// A service over `engine` for `site`; `https` reports `HTTPS=on` to PHP.
-    pub fn new(engine: Arc<Engine>, site: Arc<Site>, https: bool) -> Self {
-        Service { engine, site, https, requests: Arc::new(AtomicU64::new(0)) }
+    pub fn new(engine: Arc<Engine>, site: Arc<Site>, https: bool, limit: u64) -> Self {
+        let limit_reached = Arc::new(tokio::sync::Notify::new());
+        Service { engine, site, https, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached }
+    }
+
+    /// Resolves once `limit` PHP requests have started (never when the limit is 0).
+    pub async fn limit_reached(&self) {
+        if self.limit == 0 {
+            return std::future::pending().await;
+        }
+        self.limit_reached.notified().await
     }
 
     /// The service for one accepted connection.
@@ -79,7 +91,9 @@ impl ConnService {
             }
             _ => {}
         }
-        self.inner.requests.fetch_add(1, Relaxed);
+        if self.inner.requests.fetch_add(1, Relaxed) + 1 == self.inner.limit {
+            self.inner.limit_reached.notify_one();
+        }
         let method = req.method().as_str().to_string();
         let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let started = std::time::Instant::now();

@@ -82,7 +82,8 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
 }
 
 /// Serves on `listener` in this process until a shutdown signal, or until `max_requests`
-/// requests when non-zero (embedded worker recycling), then drains in-flight requests.
+/// PHP requests when non-zero (embedded worker recycling), then drains in-flight requests
+/// (connections idle at that moment are closed, as nginx does on a graceful exit).
 async fn serve_process(
     listener: StdListener,
     backend: BackendConfig,
@@ -91,14 +92,19 @@ async fn serve_process(
     max_requests: u64,
     https: bool,
 ) -> Result<(), ServeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| ServeError::Runtime(format!("signal handler: {e}")))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|e| ServeError::Runtime(format!("signal handler: {e}")))?;
+    // Handlers are in place (before PHP starts its threads): let a pending stop signal in.
+    super::workers::unblock_stop_signals();
     let engine = Engine::new(backend).map_err(|e| ServeError::Engine(e.to_string()))?;
-    let service = Service::new(Arc::new(engine), Arc::new(site), https);
+    let service = Service::new(Arc::new(engine), Arc::new(site), https, max_requests);
     let listener = TcpListener::from_std(listener).map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
     let local = listener.local_addr().ok();
     let graceful = GracefulShutdown::new();
     let mut served: u64 = 0;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| ServeError::Runtime(format!("signal handler: {e}")))?;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -120,12 +126,12 @@ async fn serve_process(
                     }
                 });
                 served += 1;
-                if max_requests > 0 && service.requests() >= max_requests {
-                    crate::log!(Info, "serve", "worker {} served {} requests: recycling", std::process::id(), service.requests());
-                    break;
-                }
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = service.limit_reached() => {
+                crate::log!(Info, "serve", "worker {} served {} requests: recycling", std::process::id(), service.requests());
+                break;
+            }
+            _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
     }

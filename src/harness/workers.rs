@@ -44,8 +44,8 @@ where
         if STOP.load(Ordering::SeqCst) {
             break;
         }
-        describe_exit(pid, status);
-        if started.elapsed() < Duration::from_millis(500) {
+        let crashed = describe_exit(pid, status);
+        if crashed && started.elapsed() < Duration::from_millis(500) {
             // A worker that dies at once would otherwise be restarted in a tight loop.
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -70,9 +70,16 @@ where
 }
 
 fn spawn<F: Fn() -> Result<(), ServeError>>(slot: usize, child: &F) -> Result<libc::pid_t, ServeError> {
+    // Stop signals stay blocked across fork: a SIGTERM sent to a just-forked child must not run
+    // the supervisor's handler in the child (it would be lost). The child unblocks them once
+    // its own handler is installed (`unblock_stop_signals`), so a pending one is delivered then.
+    set_stop_signals_blocked(true);
     // SAFETY: the supervisor is single-threaded here (no runtime, no PHP), so the child may run
     // arbitrary code after fork.
     let pid = unsafe { libc::fork() };
+    if pid != 0 {
+        set_stop_signals_blocked(false);
+    }
     if pid < 0 {
         return Err(ServeError::Runtime(format!("fork: {}", std::io::Error::last_os_error())));
     }
@@ -91,14 +98,36 @@ fn spawn<F: Fn() -> Result<(), ServeError>>(slot: usize, child: &F) -> Result<li
     Ok(pid)
 }
 
-fn describe_exit(pid: libc::pid_t, status: libc::c_int) {
+/// Logs how a worker ended; true when it crashed or failed (not a recycle).
+fn describe_exit(pid: libc::pid_t, status: libc::c_int) -> bool {
     if libc::WIFSIGNALED(status) {
         crate::log!(Error, "serve", "worker process {pid} killed by signal {}; restarting it", libc::WTERMSIG(status));
+        true
     } else if libc::WEXITSTATUS(status) != 0 {
         crate::log!(Error, "serve", "worker process {pid} exited with status {}; restarting it", libc::WEXITSTATUS(status));
+        true
     } else {
         crate::log!(Info, "serve", "worker process {pid} recycled; starting a new one");
+        false
     }
+}
+
+fn set_stop_signals_blocked(blocked: bool) {
+    // SAFETY: building a signal set and changing this thread's mask; no memory is shared.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let how = if blocked { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
+
+/// Called by a serving process once its own SIGTERM/SIGINT handling is installed: delivers a
+/// stop signal that arrived since fork. Harmless when nothing was blocked (FPM mode).
+pub(super) fn unblock_stop_signals() {
+    set_stop_signals_blocked(false);
 }
 
 fn install_handlers() -> Result<(), ServeError> {
@@ -118,8 +147,11 @@ fn install_handlers() -> Result<(), ServeError> {
 }
 
 fn reset_handlers() {
-    for sig in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: restoring the default disposition; tokio installs its own handlers later.
+    // SIGTERM/SIGINT: tokio installs the worker's own handlers later. SIGSEGV/SIGBUS: Rust's
+    // stack-overflow handler would swallow a `kill -SEGV`; a worker must die on it, so the
+    // supervisor replaces it.
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGSEGV, libc::SIGBUS] {
+        // SAFETY: restoring the default disposition in the freshly forked child.
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
 }

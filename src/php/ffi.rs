@@ -70,10 +70,10 @@ pub(crate) enum Outcome {
 }
 
 extern "C" {
-    fn fephp_startup(callbacks: *const Callbacks, ini_entries: *const c_char, ini_path: *const c_char) -> c_int;
-    fn fephp_execute(req: *const RawRequest) -> c_int;
-    fn fephp_timeout_fire();
-    fn fephp_sapi_name() -> *const c_char;
+    fn fephp_shim_startup(callbacks: *const Callbacks, ini_entries: *const c_char, ini_path: *const c_char) -> c_int;
+    fn fephp_shim_execute(req: *const RawRequest) -> c_int;
+    fn fephp_shim_timeout_fire();
+    fn fephp_shim_sapi_name() -> *const c_char;
 }
 
 static HOOKS: once_cell::sync::OnceCell<Hooks> = once_cell::sync::OnceCell::new();
@@ -96,7 +96,7 @@ pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_path: Option<&CStr>)
     // SAFETY: the pointers are valid NUL-terminated strings / a valid struct for the call; the
     // shim copies what it keeps. Called on the PHP thread, once (HOOKS guards a second call).
     let rc = unsafe {
-        fephp_startup(&callbacks, ini_entries.as_ptr(), ini_path.map_or(std::ptr::null(), |p| p.as_ptr()))
+        fephp_shim_startup(&callbacks, ini_entries.as_ptr(), ini_path.map_or(std::ptr::null(), |p| p.as_ptr()))
     };
     if rc == 0 {
         Ok(())
@@ -108,7 +108,7 @@ pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_path: Option<&CStr>)
 /// The SAPI name scripts see.
 pub(crate) fn sapi_name() -> String {
     // SAFETY: the shim returns sapi_module.name, a static NUL-terminated string.
-    unsafe { CStr::from_ptr(fephp_sapi_name()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(fephp_shim_sapi_name()) }.to_string_lossy().into_owned()
 }
 
 /// Makes the running script raise PHP's "Maximum execution time" fatal at its next VM check.
@@ -116,7 +116,7 @@ pub(crate) fn sapi_name() -> String {
 pub(crate) fn timeout_fire() {
     // SAFETY: the shim only stores into the atomics EG(timed_out) / EG(vm_interrupt), which PHP
     // documents as settable from another thread (its own ZTS timers do so).
-    unsafe { fephp_timeout_fire() }
+    unsafe { fephp_shim_timeout_fire() }
 }
 
 /// A request in C form. Every string is NUL-terminated and owned here.
@@ -178,7 +178,7 @@ pub(crate) fn execute(req: &Request, sapi: &mut dyn Sapi) -> Outcome {
     // SAFETY: every pointer in `raw` points into `req`, `names`, `values`, `lens` or
     // `sapi_ref`, all alive until this call returns; the shim keeps none of them afterwards.
     // Bailouts are caught inside the shim, so no longjmp crosses this frame.
-    match unsafe { fephp_execute(&raw) } {
+    match unsafe { fephp_shim_execute(&raw) } {
         0 => Outcome::Ok,
         1 => Outcome::StartupFailed,
         _ => Outcome::NotStarted,

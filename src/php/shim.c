@@ -201,7 +201,7 @@ static ZEND_INI_MH(fephp_on_update_timeout)
     return SUCCESS;
 }
 
-void fephp_timeout_fire(void)
+void fephp_shim_timeout_fire(void)
 {
     zend_atomic_bool_store_ex(&EG(timed_out), true);
     zend_atomic_bool_store_ex(&EG(vm_interrupt), true);
@@ -209,7 +209,7 @@ void fephp_timeout_fire(void)
 
 /* ---- startup --------------------------------------------------------------------------- */
 
-int fephp_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path)
+int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path)
 {
     zend_ini_entry *timeout_entry;
 
@@ -262,7 +262,7 @@ int fephp_startup(const fephp_callbacks *callbacks, const char *ini_entries, con
     return 0;
 }
 
-const char *fephp_sapi_name(void)
+const char *fephp_shim_sapi_name(void)
 {
     return sapi_module.name;
 }
@@ -326,7 +326,7 @@ static void fephp_fill_request_info(const fephp_request *req)
     }
 }
 
-fephp_outcome fephp_execute(const fephp_request *req)
+fephp_outcome fephp_shim_execute(const fephp_request *req)
 {
     fephp_outcome outcome = FEPHP_OK;
     fephp_saved_state saved;

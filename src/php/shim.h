@@ -3,7 +3,7 @@
  *
  * Everything that touches Zend macros or can bail out (longjmp) lives in shim.c, behind
  * zend_first_try / zend_try. Rust sees plain structs and calls callbacks that never call
- * back into PHP. All functions run on the single PHP thread, except fephp_timeout_fire().
+ * back into PHP. All functions run on the single PHP thread, except fephp_shim_timeout_fire().
  */
 #ifndef FEPHP_SHIM_H
 #define FEPHP_SHIM_H
@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-/* Callbacks into Rust, installed once by fephp_startup(). `ctx` is fephp_request.ctx. */
+/* Callbacks into Rust, installed once by fephp_shim_startup(). `ctx` is fephp_request.ctx. */
 typedef struct fephp_callbacks {
     /* Body bytes produced by PHP. 0 = accepted, -1 = the client is gone. */
     int (*write)(void *ctx, const char *buf, size_t len);
@@ -33,7 +33,7 @@ typedef struct fephp_callbacks {
     void (*set_timer)(int64_t seconds);
 } fephp_callbacks;
 
-/* One request. Every string is NUL-terminated and lives until fephp_execute() returns. */
+/* One request. Every string is NUL-terminated and lives until fephp_shim_execute() returns. */
 typedef struct fephp_request {
     void *ctx;
     const char *method;
@@ -51,11 +51,11 @@ typedef struct fephp_request {
     size_t param_count;
 } fephp_request;
 
-/* Outcome of fephp_execute(). */
+/* Outcome of fephp_shim_execute(). */
 typedef enum fephp_outcome {
     FEPHP_OK = 0,               /* the script ran (it may have failed in PHP: that is a response) */
     FEPHP_STARTUP_FAILED = 1,   /* php_request_startup() failed */
-    FEPHP_NOT_STARTED = 2       /* fephp_startup() did not succeed */
+    FEPHP_NOT_STARTED = 2       /* fephp_shim_startup() did not succeed */
 } fephp_outcome;
 
 /*
@@ -63,16 +63,16 @@ typedef enum fephp_outcome {
  * over `ini_path` (a php.ini file; NULL = no php.ini and no conf.d scanning at all).
  * Returns 0 on success.
  */
-int fephp_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path);
+int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path);
 
 /* Runs one request to the end (startup, script, shutdown). */
-fephp_outcome fephp_execute(const fephp_request *req);
+fephp_outcome fephp_shim_execute(const fephp_request *req);
 
 /* Called from the watchdog thread: the time limit passed, make the VM raise PHP's timeout fatal. */
-void fephp_timeout_fire(void);
+void fephp_shim_timeout_fire(void);
 
 /* The SAPI name scripts see (php_sapi_name()). */
-const char *fephp_sapi_name(void);
+const char *fephp_shim_sapi_name(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,3 @@
+module fephp
+
+go 1.19

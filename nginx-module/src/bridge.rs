@@ -1,0 +1,772 @@
+//! The bridge: the ONE place where results from other threads come back to the nginx loop.
+//!
+//! # Design
+//! - Each worker process owns a tokio runtime (one runtime thread, started in `init_process`)
+//!   that runs the engines. The nginx thread only spawns tasks on it ([`spawn`]).
+//! - A task sends [`Event`]s (head, body chunks, end, error) into a bounded per-request channel
+//!   and then wakes the nginx loop: it pushes the request id to a shared "ready" list and writes
+//!   to an `eventfd`. That eventfd is an nginx connection (`ngx_get_connection` +
+//!   `ngx_handle_read_event`) whose read handler drains it and pumps the ready requests, on the
+//!   nginx thread.
+//!
+//!   Why not `ngx_notify`: it exists only with epoll/kqueue and it keeps ONE global handler
+//!   (`notify_event.data`), which nginx's thread pools (`aio threads`) set too; two users race and
+//!   one loses its wakeup. Why not ngx-rust's `async_::spawn`: its scheduler posts nginx events
+//!   and is only safe on the nginx thread. An eventfd of our own works with every event module.
+//! - Back-pressure: the nginx side pulls events with `try_recv` only while the client connection
+//!   accepts data. When `ngx_http_output_filter` returns `NGX_AGAIN` or our buffers are still
+//!   busy, it stops pulling; the channel fills up, the task's `send` waits, and the engine stops
+//!   reading the backend. The write event ([`writer`]) flushes and resumes pulling.
+//! - Abort: when the request ends (client abort via `ngx_http_test_reading`, timeout, normal end),
+//!   the request pool's cleanup aborts the task and drops the receiver; dropping the engine's
+//!   response body cancels the request at the backend.
+//! - Body chunks are passed to nginx without copying: a buffer points into the `Bytes`, which is
+//!   kept alive until nginx has sent it (`ngx_chain_update_chains`) or the request pool goes.
+//! - An idle guard timer (`fephp_read_timeout`) runs while we wait for the backend: it answers
+//!   504 if nothing arrives, and, being a non-cancelable nginx timer, it keeps a gracefully
+//!   exiting worker alive until in-flight PHP requests finish.
+//!
+//! Nothing here touches an `ngx_http_request_t` off the nginx thread: tasks only see `Send`
+//! data (the engine, the request, the channel sender, the shared wakeup).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::ffi::c_void;
+use std::future::Future;
+use std::os::fd::RawFd;
+use std::ptr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fephp::cgi::ResponseHead;
+use fephp::{EngineError, Response};
+use ngx::ffi::{
+    ngx_add_timer, ngx_buf_t, ngx_chain_get_free_buf, ngx_chain_t, ngx_chain_update_chains, ngx_close_connection,
+    ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_event_t, ngx_get_connection, ngx_handle_read_event,
+    ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
+    ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
+    ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t,
+    ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+};
+use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
+use ngx::ngx_log_error;
+use tokio::sync::mpsc;
+
+use crate::Module;
+
+/// Events a task may have queued for one request before it waits for nginx to pull them.
+const QUEUE_DEPTH: usize = 8;
+
+/// The idle guard fires this long after `fephp_read_timeout`, so the engine's own timeout (with
+/// its precise error) wins when it has one (FPM); the guard covers embedded PHP.
+const GUARD_MARGIN: Duration = Duration::from_secs(1);
+
+/// What a spawned future produces.
+pub enum Output {
+    /// An engine response with a streaming body.
+    Stream(Response),
+    /// A complete response built by the module itself (`fephp_status`).
+    Full(ResponseHead, Bytes),
+}
+
+/// Per-request settings of the nginx side.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Idle guard while waiting for the backend (`fephp_read_timeout`).
+    pub read_timeout: Duration,
+    /// `fephp_intercept_errors`.
+    pub intercept_errors: bool,
+}
+
+/// What a task sends to the nginx thread, in this order: `Head`, `Chunk`*, then `End` or `Error`
+/// (or only `Error`).
+enum Event {
+    Head(ResponseHead),
+    Chunk(Bytes),
+    End,
+    Error(EngineError),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-thread part: the wakeup.
+// ---------------------------------------------------------------------------------------------
+
+/// Shared between the nginx thread and the runtime threads.
+struct Wakeup {
+    /// Ready request ids and whether the eventfd is still open (both under one lock so a late
+    /// task can never write to a closed, possibly reused, descriptor).
+    state: Mutex<(Vec<u64>, bool)>,
+    efd: RawFd,
+}
+
+impl Wakeup {
+    /// Marks `id` ready and wakes the nginx loop (one eventfd write per batch of ids).
+    fn wake(&self, id: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (ready, open) = &mut *state;
+        if !*open {
+            return;
+        }
+        let first = ready.is_empty();
+        ready.push(id);
+        if first {
+            let one: u64 = 1;
+            // SAFETY: `efd` is open while `open` is true (checked under the lock); writing 8
+            // bytes from a valid u64. EAGAIN (counter overflow) cannot lose the wakeup.
+            unsafe { libc::write(self.efd, &one as *const u64 as *const c_void, 8) };
+        }
+    }
+
+    fn take_ready(&self) -> Vec<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut state.0)
+    }
+}
+
+async fn run_task<F>(id: u64, fut: F, tx: mpsc::Sender<Event>, wakeup: Arc<Wakeup>)
+where
+    F: Future<Output = Result<Output, EngineError>> + Send + 'static,
+{
+    let send = |ev: Event| {
+        let tx = &tx;
+        let wakeup = &wakeup;
+        async move {
+            let sent = tx.send(ev).await.is_ok();
+            if sent {
+                wakeup.wake(id);
+            }
+            sent
+        }
+    };
+    match fut.await {
+        Err(e) => {
+            send(Event::Error(e)).await;
+        }
+        Ok(Output::Full(head, body)) => {
+            let _ = send(Event::Head(head)).await && (body.is_empty() || send(Event::Chunk(body)).await) && send(Event::End).await;
+        }
+        Ok(Output::Stream(Response { head, mut body })) => {
+            if !send(Event::Head(head)).await {
+                return;
+            }
+            loop {
+                let ev = match body.next_chunk().await {
+                    Some(Ok(chunk)) if chunk.is_empty() => continue,
+                    Some(Ok(chunk)) => Event::Chunk(chunk),
+                    Some(Err(e)) => Event::Error(e),
+                    None => Event::End,
+                };
+                let last = !matches!(ev, Event::Chunk(_));
+                // A failed send means nginx dropped the request: returning drops `body`, which
+                // cancels the request at the backend.
+                if !send(ev).await || last {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx-thread part.
+// ---------------------------------------------------------------------------------------------
+
+struct Bridge {
+    runtime: tokio::runtime::Runtime,
+    wakeup: Arc<Wakeup>,
+    conn: *mut ngx_connection_t,
+    next_id: u64,
+    requests: HashMap<u64, *mut ReqCtx>,
+}
+
+thread_local! {
+    static BRIDGE: RefCell<Option<Bridge>> = const { RefCell::new(None) };
+}
+
+/// Starts this worker's runtime and registers the wakeup eventfd with the nginx event loop.
+///
+/// # Safety
+/// Call once, on the worker's nginx thread, from `init_process`.
+pub unsafe fn start(cycle: *mut ngx_cycle_t) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("fephp-rt")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    // SAFETY: plain syscall.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if efd < 0 {
+        return Err(format!("eventfd: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `cycle` is the running cycle; nginx takes the descriptor into a connection slot
+    // (closed by `ngx_close_connection` in `stop`).
+    let conn = unsafe {
+        let log = (*cycle).log;
+        let c = ngx_get_connection(efd, log);
+        if c.is_null() {
+            libc::close(efd);
+            return Err("no free connection for the wakeup eventfd (worker_connections)".into());
+        }
+        let rev = (*c).read;
+        (*rev).handler = Some(on_wakeup);
+        (*rev).log = log;
+        (*(*c).write).log = log;
+        (*c).log = log;
+        if ngx_handle_read_event(rev, 0) != NGX_OK as ngx_int_t {
+            ngx_close_connection(c);
+            return Err("cannot add the wakeup eventfd to the event loop".into());
+        }
+        c
+    };
+    let wakeup = Arc::new(Wakeup { state: Mutex::new((Vec::new(), true)), efd });
+    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, next_id: 1, requests: HashMap::new() }));
+    Ok(())
+}
+
+/// Runs `f` inside the runtime's context (engines create their tokio resources there); plain
+/// call when the bridge is not running.
+pub fn in_runtime<R>(f: impl FnOnce() -> R) -> R {
+    let handle = BRIDGE.with(|b| b.borrow().as_ref().map(|b| b.runtime.handle().clone()));
+    match handle {
+        Some(h) => {
+            let _guard = h.enter();
+            f()
+        }
+        None => f(),
+    }
+}
+
+/// Stops the runtime (waiting up to `grace` for its threads) and closes the eventfd.
+///
+/// # Safety
+/// Call on the nginx thread from `exit_process`.
+pub unsafe fn stop(grace: Duration) {
+    let Some(bridge) = BRIDGE.with(|b| b.borrow_mut().take()) else { return };
+    bridge.runtime.shutdown_timeout(grace);
+    {
+        let mut state = bridge.wakeup.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1 = false;
+    }
+    // SAFETY: the connection was obtained in `start`; no writer can touch the fd any more.
+    unsafe { ngx_close_connection(bridge.conn) };
+}
+
+/// The nginx-side state of one request in flight. Boxed (the guard event must not move), owned
+/// by the request pool's cleanup.
+struct ReqCtx {
+    id: u64,
+    r: *mut ngx_http_request_t,
+    rx: Option<mpsc::Receiver<Event>>,
+    task: Option<tokio::task::AbortHandle>,
+    guard: ngx_event_t,
+    settings: Settings,
+    header_sent: bool,
+    header_only: bool,
+    done: bool,
+    blocked: bool,
+    free: *mut ngx_chain_t,
+    busy: *mut ngx_chain_t,
+    /// Body chunks nginx may still be sending, with the buffer that points into each.
+    held: VecDeque<(*mut ngx_buf_t, Bytes)>,
+}
+
+/// Starts serving `r` with `fut` on the runtime. The caller's content handler has returned (or
+/// will return) `NGX_DONE`; from here on the bridge finalizes the request.
+///
+/// # Safety
+/// `r` must be a live request, on the nginx thread, whose body has been read.
+pub unsafe fn spawn<F>(r: *mut ngx_http_request_t, settings: Settings, fut: F) -> Result<(), String>
+where
+    F: Future<Output = Result<Output, EngineError>> + Send + 'static,
+{
+    let started = BRIDGE.with(|b| {
+        let mut b = b.borrow_mut();
+        let b = b.as_mut()?;
+        let id = b.next_id;
+        b.next_id += 1;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let handle = b.runtime.spawn(run_task(id, fut, tx, b.wakeup.clone()));
+        Some((id, rx, handle.abort_handle()))
+    });
+    let Some((id, rx, task)) = started else {
+        return Err("the fephp runtime is not running in this process".into());
+    };
+    let ctx = Box::into_raw(Box::new(ReqCtx {
+        id,
+        r,
+        rx: Some(rx),
+        task: Some(task),
+        // SAFETY: an all-zero ngx_event_t is its idle state (as nginx's ngx_pcalloc'd events).
+        guard: unsafe { std::mem::zeroed() },
+        settings,
+        header_sent: false,
+        header_only: false,
+        done: false,
+        blocked: false,
+        free: ptr::null_mut(),
+        busy: ptr::null_mut(),
+        held: VecDeque::new(),
+    }));
+    // SAFETY: `r` is live; the cleanup owns `ctx` from here and frees it with the request pool.
+    unsafe {
+        let cln = ngx_pool_cleanup_add((*r).pool, 0);
+        if cln.is_null() {
+            drop(Box::from_raw(ctx));
+            return Err("out of memory".into());
+        }
+        (*cln).handler = Some(cleanup);
+        (*cln).data = ctx as *mut c_void;
+        (*ctx).guard.handler = Some(on_guard_timeout);
+        (*ctx).guard.data = ctx as *mut c_void;
+        (*ctx).guard.log = (*(*r).connection).log;
+        *(*r).ctx.add(Module::module().ctx_index) = ctx as *mut c_void;
+        (*r).read_event_handler = Some(ngx_http_test_reading);
+        (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+        arm_guard(&mut *ctx);
+    }
+    BRIDGE.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.requests.insert(id, ctx);
+        }
+    });
+    Ok(())
+}
+
+/// Request pool cleanup: forget the request, stop its task, free the state.
+unsafe extern "C" fn cleanup(data: *mut c_void) {
+    ffi_guard!((), {
+        // SAFETY: `data` is the `ReqCtx` leaked in `spawn`; the pool runs this exactly once.
+        let mut ctx = unsafe { Box::from_raw(data as *mut ReqCtx) };
+        forget(&mut ctx);
+        if ctx.guard.timer_set() != 0 {
+            // SAFETY: the guard timer is ours and set.
+            unsafe { ngx_del_timer(&mut ctx.guard) };
+        }
+    })
+}
+
+/// Stops the task and stops listening to it (idempotent).
+fn forget(ctx: &mut ReqCtx) {
+    if let Some(task) = ctx.task.take() {
+        task.abort();
+    }
+    ctx.rx = None;
+    let id = ctx.id;
+    BRIDGE.with(|b| {
+        if let Ok(mut b) = b.try_borrow_mut() {
+            if let Some(b) = b.as_mut() {
+                b.requests.remove(&id);
+            }
+        }
+    });
+}
+
+/// The eventfd's read handler: drain it, then pump every ready request.
+unsafe extern "C" fn on_wakeup(ev: *mut ngx_event_t) {
+    ffi_guard!((), {
+        let Some((efd, wakeup)) = BRIDGE.with(|b| b.borrow().as_ref().map(|b| (b.wakeup.efd, b.wakeup.clone()))) else {
+            return;
+        };
+        let mut counter: u64 = 0;
+        // SAFETY: reading 8 bytes into a u64 from our non-blocking eventfd. Draining BEFORE
+        // taking the ready list means a wake racing with us re-arms the fd: nothing is lost.
+        unsafe {
+            libc::read(efd, &mut counter as *mut u64 as *mut c_void, 8);
+            (*ev).set_ready(0);
+            ngx_handle_read_event(ev, 0);
+        }
+        let mut ids = wakeup.take_ready();
+        ids.dedup();
+        for id in ids {
+            let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
+                continue; // finished meanwhile
+            };
+            // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
+            // the connection outlives this call (nginx connections live in the cycle's array).
+            unsafe {
+                let c = (*(*ctx).r).connection;
+                pump(ctx);
+                ngx_http_run_posted_requests(c);
+            }
+        }
+    })
+}
+
+fn msec(d: Duration) -> ngx_msec_t {
+    d.as_millis().clamp(1, ngx_msec_t::MAX as u128 / 2) as ngx_msec_t
+}
+
+unsafe fn arm_guard(ctx: &mut ReqCtx) {
+    // SAFETY: the guard event lives as long as `ctx`; the cleanup deletes the timer.
+    unsafe { ngx_add_timer(&mut ctx.guard, msec(ctx.settings.read_timeout + GUARD_MARGIN)) };
+}
+
+unsafe fn disarm_guard(ctx: &mut ReqCtx) {
+    if ctx.guard.timer_set() != 0 {
+        // SAFETY: our timer, set.
+        unsafe { ngx_del_timer(&mut ctx.guard) };
+    }
+}
+
+/// Idle guard fired: the backend sent nothing for `fephp_read_timeout`.
+unsafe extern "C" fn on_guard_timeout(ev: *mut ngx_event_t) {
+    ffi_guard!((), {
+        // SAFETY: `data` is the live `ReqCtx` (the cleanup deletes this timer before freeing).
+        unsafe {
+            let ctx = (*ev).data as *mut ReqCtx;
+            let r = (*ctx).r;
+            let c = (*r).connection;
+            ngx_log_error!(NGX_LOG_ERR, (*c).log, "fephp: backend timeout: nothing received within fephp_read_timeout while serving \"{}\"", uri(r));
+            let rc = if (*ctx).header_sent { NGX_ERROR as ngx_int_t } else { NGX_HTTP_GATEWAY_TIME_OUT as ngx_int_t };
+            finish(ctx, rc);
+            ngx_http_run_posted_requests(c);
+        }
+    })
+}
+
+/// Ends our part: stop the task and let nginx finalize with `rc`. `ctx` may be freed when this
+/// returns: callers return right away.
+unsafe fn finish(ctx: *mut ReqCtx, rc: ngx_int_t) {
+    // SAFETY: `ctx` is live on entry.
+    let r = unsafe {
+        let c = &mut *ctx;
+        c.done = true;
+        forget(c);
+        disarm_guard(c);
+        c.r
+    };
+    // SAFETY: `r` is live; after this call neither `r` nor `ctx` is touched.
+    unsafe { ngx_http_finalize_request(r, rc) };
+}
+
+fn uri(r: *mut ngx_http_request_t) -> String {
+    // SAFETY: `r` is a live request on the nginx thread.
+    unsafe { String::from_utf8_lossy((*r).unparsed_uri.as_bytes()).into_owned() }
+}
+
+/// Pulls what the task has queued and writes it, until the queue is empty, the client blocks or
+/// the response ends.
+unsafe fn pump(ctx: *mut ReqCtx) {
+    // SAFETY: `ctx` is live on entry; every path that finalizes returns at once.
+    unsafe {
+        if (*ctx).done || (*ctx).blocked {
+            return;
+        }
+        let r = (*ctx).r;
+        let mut out: Vec<Bytes> = Vec::new();
+        let mut got_any = false;
+        loop {
+            let Some(rx) = (*ctx).rx.as_mut() else { return };
+            let ev = match rx.try_recv() {
+                Ok(ev) => ev,
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    ngx_log_error!(NGX_LOG_ERR, (*(*r).connection).log, "fephp: the engine task ended without a response for \"{}\"", uri(r));
+                    let rc = if (*ctx).header_sent { NGX_ERROR as ngx_int_t } else { NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t };
+                    return finish(ctx, rc);
+                }
+            };
+            got_any = true;
+            match ev {
+                Event::Head(head) => {
+                    if let Some(rc) = send_head(ctx, head) {
+                        return finish(ctx, rc);
+                    }
+                }
+                Event::Chunk(bytes) => {
+                    if !(*ctx).header_only {
+                        out.push(bytes);
+                    }
+                }
+                Event::End => {
+                    let rc = if (*ctx).header_only { NGX_OK as ngx_int_t } else { send_body(ctx, out, true) };
+                    return finish(ctx, rc);
+                }
+                Event::Error(e) => {
+                    let log = (*(*r).connection).log;
+                    if (*ctx).header_sent {
+                        ngx_log_error!(NGX_LOG_ERR, log, "fephp: response truncated: {e} while serving \"{}\"", uri(r));
+                        if !out.is_empty() && !(*ctx).header_only {
+                            send_body(ctx, out, false);
+                        }
+                        return finish(ctx, NGX_ERROR as ngx_int_t);
+                    }
+                    let status = e.status();
+                    if status == 499 {
+                        ngx_log_error!(NGX_LOG_INFO, log, "fephp: {e} while serving \"{}\"", uri(r));
+                    } else {
+                        ngx_log_error!(NGX_LOG_ERR, log, "fephp: {e} while serving \"{}\"", uri(r));
+                    }
+                    return finish(ctx, status as ngx_int_t);
+                }
+            }
+        }
+        if !out.is_empty() {
+            let rc = send_body(ctx, out, false);
+            if rc == NGX_ERROR as ngx_int_t {
+                return finish(ctx, rc);
+            }
+        }
+        if got_any && !(*ctx).blocked {
+            arm_guard(&mut *ctx);
+        }
+    }
+}
+
+/// Sends the response head. `Some(rc)` means the request is over (error, HEAD, intercepted).
+unsafe fn send_head(ctx: *mut ReqCtx, head: ResponseHead) -> Option<ngx_int_t> {
+    // SAFETY: `ctx` and its request are live (nginx thread).
+    unsafe {
+        let r = (*ctx).r;
+        if (*ctx).settings.intercept_errors && head.status >= 300 && has_error_page(r, head.status) {
+            return Some(head.status as ngx_int_t);
+        }
+        (*r).headers_out.status = head.status as _;
+        for (name, value) in &head.headers {
+            if set_header(r, name, value).is_err() {
+                return Some(NGX_ERROR as ngx_int_t);
+            }
+        }
+        let rc = ngx_http_send_header(r);
+        (*ctx).header_sent = true;
+        (*ctx).header_only = (*r).header_only() != 0;
+        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*ctx).header_only {
+            return Some(rc);
+        }
+        None
+    }
+}
+
+/// True when the location has an `error_page` for `status`.
+unsafe fn has_error_page(r: *mut ngx_http_request_t, status: u16) -> bool {
+    // SAFETY: reading the request's core location configuration.
+    unsafe {
+        let Some(clcf) = NgxHttpCoreModule::location_conf(&*r) else { return false };
+        let pages = clcf.error_pages;
+        if pages.is_null() {
+            return false;
+        }
+        let pages = std::slice::from_raw_parts((*pages).elts as *const ngx_http_err_page_t, (*pages).nelts);
+        pages.iter().any(|p| p.status == status as ngx_int_t)
+    }
+}
+
+/// Hop-by-hop and internal headers PHP may send that nginx must not pass on (as
+/// `fastcgi_hide_header`'s defaults plus what nginx manages itself).
+fn hidden(name: &str) -> bool {
+    const HIDDEN: [&str; 5] = ["status", "connection", "keep-alive", "transfer-encoding", "content-length"];
+    HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h)) || name.len() >= 8 && name[..8].eq_ignore_ascii_case("x-accel-")
+}
+
+unsafe fn pool_str(r: *mut ngx_http_request_t, s: &[u8], lowercase: bool) -> Result<ngx_str_t, ()> {
+    // SAFETY: allocating from the live request's pool.
+    unsafe {
+        let p = ngx_pnalloc((*r).pool, s.len().max(1)) as *mut u8;
+        if p.is_null() {
+            return Err(());
+        }
+        let dst = std::slice::from_raw_parts_mut(p, s.len());
+        dst.copy_from_slice(s);
+        if lowercase {
+            dst.make_ascii_lowercase();
+        }
+        Ok(ngx_str_t { len: s.len(), data: p })
+    }
+}
+
+/// Maps one PHP header onto `r->headers_out` (the list, plus the pointers nginx's filters use).
+unsafe fn set_header(r: *mut ngx_http_request_t, name: &str, value: &str) -> Result<(), ()> {
+    // SAFETY: `r` is live; everything is allocated from its pool.
+    unsafe {
+        let out = &mut (*r).headers_out;
+        if name.eq_ignore_ascii_case("content-length") {
+            if let Ok(n) = value.trim().parse::<i64>() {
+                out.content_length_n = n as _;
+            }
+            return Ok(());
+        }
+        if hidden(name) {
+            return Ok(());
+        }
+        if name.eq_ignore_ascii_case("content-type") {
+            let v = pool_str(r, value.as_bytes(), false)?;
+            out.content_type = v;
+            out.content_type_len = v.len;
+            out.content_type_lowcase = ptr::null_mut();
+            return Ok(());
+        }
+        let h = ngx_list_push(&mut out.headers) as *mut ngx_table_elt_t;
+        if h.is_null() {
+            return Err(());
+        }
+        ptr::write_bytes(h, 0, 1);
+        (*h).hash = 1;
+        (*h).key = pool_str(r, name.as_bytes(), false)?;
+        (*h).value = pool_str(r, value.as_bytes(), false)?;
+        (*h).lowcase_key = pool_str(r, name.as_bytes(), true)?.data;
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "location" => out.location = h,
+            "server" => out.server = h,
+            "date" => out.date = h,
+            "content-encoding" => out.content_encoding = h,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Writes body chunks (and the last buffer when `last`). Returns the output filter's code;
+/// marks the request blocked when the client can't take more now.
+unsafe fn send_body(ctx: *mut ReqCtx, chunks: Vec<Bytes>, last: bool) -> ngx_int_t {
+    // SAFETY: `ctx` and its request are live (nginx thread); buffers come from the request pool.
+    unsafe {
+        let c = &mut *ctx;
+        let r = c.r;
+        let pool = (*r).pool;
+        let tag = Module::module() as *const _ as *mut c_void;
+        let mut out: *mut ngx_chain_t = ptr::null_mut();
+        let mut tail: *mut *mut ngx_chain_t = &mut out;
+        let count = chunks.len();
+        for (i, bytes) in chunks.into_iter().enumerate() {
+            let cl = ngx_chain_get_free_buf(pool, &mut c.free);
+            if cl.is_null() {
+                return NGX_ERROR as ngx_int_t;
+            }
+            let b = (*cl).buf;
+            ptr::write_bytes(b, 0, 1);
+            let start = bytes.as_ptr() as *mut u8;
+            (*b).start = start;
+            (*b).pos = start;
+            (*b).last = start.add(bytes.len());
+            (*b).end = (*b).last;
+            (*b).set_memory(1);
+            (*b).tag = tag;
+            if i + 1 == count && !last {
+                (*b).set_flush(1);
+            }
+            c.held.push_back((b, bytes));
+            *tail = cl;
+            tail = &mut (*cl).next;
+        }
+        if last {
+            let cl = ngx_chain_get_free_buf(pool, &mut c.free);
+            if cl.is_null() {
+                return NGX_ERROR as ngx_int_t;
+            }
+            let b = (*cl).buf;
+            ptr::write_bytes(b, 0, 1);
+            (*b).tag = tag;
+            if r == (*r).main {
+                (*b).set_last_buf(1);
+            } else {
+                (*b).set_last_in_chain(1);
+            }
+            *tail = cl;
+        }
+        let rc = ngx_http_output_filter(r, out);
+        after_output(c, out);
+        if rc == NGX_ERROR as ngx_int_t {
+            return rc;
+        }
+        if !last && (rc == NGX_AGAIN as ngx_int_t || !c.busy.is_null()) {
+            block(c);
+        }
+        rc
+    }
+}
+
+/// Recycles the buffers nginx has finished with and releases their `Bytes`.
+unsafe fn after_output(c: &mut ReqCtx, mut out: *mut ngx_chain_t) {
+    // SAFETY: our chains, in the live request's pool.
+    unsafe {
+        let tag = Module::module() as *const _ as *mut c_void;
+        ngx_chain_update_chains((*c.r).pool, &mut c.free, &mut c.busy, &mut out, tag);
+        let mut busy = Vec::new();
+        let mut cl = c.busy;
+        while !cl.is_null() {
+            busy.push((*cl).buf);
+            cl = (*cl).next;
+        }
+        c.held.retain(|(b, _)| busy.contains(b));
+    }
+}
+
+/// The client is slow: stop pulling, wait for the write event.
+unsafe fn block(c: &mut ReqCtx) {
+    c.blocked = true;
+    // SAFETY: live request on the nginx thread.
+    unsafe {
+        disarm_guard(c);
+        (*c.r).write_event_handler = Some(writer);
+        wait_writable(c.r);
+    }
+}
+
+unsafe fn wait_writable(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: live request on the nginx thread.
+    unsafe {
+        let wev = (*(*r).connection).write;
+        let Some(clcf) = NgxHttpCoreModule::location_conf(&*r) else { return false };
+        if (*wev).delayed() == 0 {
+            ngx_add_timer(wev, clcf.send_timeout);
+        }
+        ngx_handle_write_event(wev, clcf.send_lowat) == NGX_OK as ngx_int_t
+    }
+}
+
+/// `r->write_event_handler` while the client is slow: flush, then resume pulling.
+unsafe extern "C" fn writer(r: *mut ngx_http_request_t) {
+    ffi_guard!((), {
+        // SAFETY: nginx calls this for a live request whose module ctx we set in `spawn`.
+        unsafe {
+            let ctx = *(*r).ctx.add(Module::module().ctx_index) as *mut ReqCtx;
+            if ctx.is_null() || (*ctx).done {
+                return;
+            }
+            let c = (*r).connection;
+            let wev = (*c).write;
+            if (*wev).timedout() != 0 {
+                ngx_log_error!(NGX_LOG_INFO, (*c).log, "fephp: client timed out");
+                (*c).set_timedout(1);
+                return finish(ctx, NGX_HTTP_REQUEST_TIME_OUT as ngx_int_t);
+            }
+            let rc = ngx_http_output_filter(r, ptr::null_mut());
+            after_output(&mut *ctx, ptr::null_mut());
+            if rc == NGX_ERROR as ngx_int_t {
+                return finish(ctx, rc);
+            }
+            if rc == NGX_AGAIN as ngx_int_t || !(*ctx).busy.is_null() {
+                if !wait_writable(r) {
+                    return finish(ctx, NGX_ERROR as ngx_int_t);
+                }
+                return;
+            }
+            if (*wev).timer_set() != 0 {
+                ngx_del_timer(wev);
+            }
+            (*ctx).blocked = false;
+            (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+            arm_guard(&mut *ctx);
+            pump(ctx);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hidden;
+
+    #[test]
+    fn hides_hop_by_hop_and_accel_headers() {
+        for h in ["Status", "connection", "Transfer-Encoding", "X-Accel-Redirect", "content-length"] {
+            assert!(hidden(h), "{h}");
+        }
+        for h in ["Set-Cookie", "Location", "X-Acc", "Content-Type"] {
+            assert!(!hidden(h), "{h}");
+        }
+    }
+}

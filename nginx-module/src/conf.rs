@@ -1,0 +1,490 @@
+//! Configuration: the directives, their storage and their merge.
+//!
+//! Every location field starts unset (`None`), is inherited from the enclosing level when unset
+//! (nginx's `ngx_conf_merge_*_value`), and gets its explicit default where it is read
+//! ([`LocConf::index`] and friends). `fephp_param` lists are inherited as a whole, like
+//! `fastcgi_param`: a level with at least one `fephp_param` does not see its parent's.
+//!
+//! | directive | context | default |
+//! |---|---|---|
+//! | `fephp_pass embedded \| unix:/path \| host:port;` | location, if in location | — |
+//! | `fephp_param NAME VALUE [if_not_empty];` | http, server, location | — |
+//! | `fephp_index NAME;` | http, server, location | `index.php` |
+//! | `fephp_split_path_info on \| off;` | http, server, location | `on` |
+//! | `fephp_connect_timeout TIME;` | http, server, location | `60s` |
+//! | `fephp_send_timeout TIME;` | http, server, location | `60s` |
+//! | `fephp_read_timeout TIME;` | http, server, location | `60s` |
+//! | `fephp_keepalive N;` (FPM connections per worker) | http, server, location | `16` |
+//! | `fephp_max_requests N;` (per FPM connection, 0 = no limit) | http, server, location | `0` |
+//! | `fephp_intercept_errors on \| off;` | http, server, location | `off` |
+//! | `fephp_status;` | location | — |
+//! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+use std::time::Duration;
+
+use fephp::pool::{Address, PoolConfig};
+use ngx::ffi::{
+    ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
+    ngx_http_complex_value_t, ngx_parse_time, ngx_pcalloc, ngx_str_t, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
+};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::ngx_conf_log_error;
+
+use crate::Module;
+
+/// `NGX_CONF_OK`.
+const CONF_OK: *mut c_char = ptr::null_mut();
+/// `NGX_CONF_ERROR`.
+const CONF_ERROR: *mut c_char = ngx::core::NGX_CONF_ERROR as *mut c_char;
+
+/// Default `fephp_index`.
+pub const DEFAULT_INDEX: &str = "index.php";
+/// Default for the three `fephp_*_timeout` directives (as `fastcgi_*_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `fephp_keepalive`: FastCGI connections per worker and pool.
+pub const DEFAULT_KEEPALIVE: usize = 16;
+/// Requests that may wait for a free FPM connection, per worker and pool.
+pub const DEFAULT_QUEUE_SIZE: usize = 1024;
+
+/// Where `fephp_pass` sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pass {
+    /// The embedded PHP of this worker process.
+    Embedded,
+    /// A PHP-FPM pool.
+    Fpm(Address),
+}
+
+/// Which engine of the worker serves a location, fixed at merge time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The worker's embedded engine.
+    Embedded,
+    /// The FPM engine at this index of [`MainConf::pools`].
+    Fpm(usize),
+}
+
+/// One `fephp_param NAME VALUE [if_not_empty]`.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// The param name (`SCRIPT_FILENAME`, `APP_ENV`, ...).
+    pub name: String,
+    /// The compiled value (may contain variables), allocated in the configuration pool.
+    pub value: *mut ngx_http_complex_value_t,
+    /// `if_not_empty`: skip the param when the value evaluates to "".
+    pub skip_empty: bool,
+}
+
+/// The settings that make two FPM locations share one pool (per worker).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// FPM address.
+    pub address: String,
+    /// `fephp_keepalive`.
+    pub size: usize,
+    /// `fephp_max_requests`.
+    pub max_requests: u64,
+    /// Timeouts in milliseconds: connect, send, read.
+    pub timeouts_ms: [u64; 3],
+}
+
+impl PoolKey {
+    /// The engine's pool settings for this key.
+    pub fn pool_config(&self) -> Result<PoolConfig, String> {
+        let [connect, send, read] = self.timeouts_ms.map(Duration::from_millis);
+        Ok(PoolConfig {
+            address: Address::parse(&self.address)?,
+            size: self.size,
+            max_requests: self.max_requests,
+            queue_size: DEFAULT_QUEUE_SIZE,
+            queue_timeout: connect,
+            connect_timeout: connect,
+            send_timeout: send,
+            read_timeout: read,
+        })
+    }
+}
+
+/// `http`-level configuration.
+#[derive(Debug, Default)]
+pub struct MainConf {
+    /// `fephp_php_ini` settings for the embedded PHP, in order.
+    pub php_ini: Vec<(String, String)>,
+    /// True when some location uses `fephp_pass embedded` (the worker starts PHP).
+    pub embedded: bool,
+    /// Distinct FPM pools; each worker creates one engine per entry.
+    pub pools: Vec<PoolKey>,
+}
+
+/// Location-level configuration (also created at `http` and `server` level).
+#[derive(Debug, Default)]
+pub struct LocConf {
+    /// `fephp_pass`.
+    pub pass: Option<Pass>,
+    /// Set by merge from `pass`.
+    pub backend: Option<Backend>,
+    /// `fephp_param` list.
+    pub params: Option<Vec<Param>>,
+    /// `fephp_index`.
+    pub index: Option<String>,
+    /// `fephp_split_path_info`.
+    pub split_path_info: Option<bool>,
+    /// `fephp_connect_timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `fephp_send_timeout`.
+    pub send_timeout: Option<Duration>,
+    /// `fephp_read_timeout`.
+    pub read_timeout: Option<Duration>,
+    /// `fephp_keepalive`.
+    pub keepalive: Option<usize>,
+    /// `fephp_max_requests`.
+    pub max_requests: Option<u64>,
+    /// `fephp_intercept_errors`.
+    pub intercept_errors: Option<bool>,
+}
+
+impl LocConf {
+    /// `fephp_index`, default `index.php`.
+    pub fn index(&self) -> &str {
+        self.index.as_deref().unwrap_or(DEFAULT_INDEX)
+    }
+
+    /// `fephp_split_path_info`, default on.
+    pub fn split_path_info(&self) -> bool {
+        self.split_path_info.unwrap_or(true)
+    }
+
+    /// `fephp_read_timeout`, default 60s (also the bridge's idle guard for embedded PHP).
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// `fephp_intercept_errors`, default off.
+    pub fn intercept_errors(&self) -> bool {
+        self.intercept_errors.unwrap_or(false)
+    }
+
+    /// The `fephp_param` list (empty when none is set at any level).
+    pub fn params(&self) -> &[Param] {
+        self.params.as_deref().unwrap_or(&[])
+    }
+
+    fn pool_key(&self, address: &Address) -> PoolKey {
+        let ms = |d: Option<Duration>| d.unwrap_or(DEFAULT_TIMEOUT).as_millis() as u64;
+        PoolKey {
+            address: address.to_string(),
+            size: self.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
+            max_requests: self.max_requests.unwrap_or(0),
+            timeouts_ms: [ms(self.connect_timeout), ms(self.send_timeout), ms(self.read_timeout)],
+        }
+    }
+}
+
+fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
+    if this.is_none() {
+        this.clone_from(prev);
+    }
+}
+
+/// Merges `conf` with its parent `prev` and registers the location's backend in the main
+/// configuration, so each worker can start every engine in `init_process`.
+///
+/// # Safety
+/// `cf` must be the configuration being parsed (an `http` context).
+pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut LocConf) -> *mut c_char {
+    inherit(&mut conf.pass, &prev.pass);
+    inherit(&mut conf.params, &prev.params);
+    inherit(&mut conf.index, &prev.index);
+    inherit(&mut conf.split_path_info, &prev.split_path_info);
+    inherit(&mut conf.connect_timeout, &prev.connect_timeout);
+    inherit(&mut conf.send_timeout, &prev.send_timeout);
+    inherit(&mut conf.read_timeout, &prev.read_timeout);
+    inherit(&mut conf.keepalive, &prev.keepalive);
+    inherit(&mut conf.max_requests, &prev.max_requests);
+    inherit(&mut conf.intercept_errors, &prev.intercept_errors);
+
+    // SAFETY: `cf` is a valid http-context configuration (caller contract).
+    let Some(main) = Module::main_conf_mut(unsafe { &*cf }) else {
+        return CONF_ERROR;
+    };
+    conf.backend = match &conf.pass {
+        None => None,
+        Some(Pass::Embedded) => {
+            main.embedded = true;
+            Some(Backend::Embedded)
+        }
+        Some(Pass::Fpm(address)) => {
+            let key = conf.pool_key(address);
+            let index = match main.pools.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    main.pools.push(key);
+                    main.pools.len() - 1
+                }
+            };
+            Some(Backend::Fpm(index))
+        }
+    };
+    CONF_OK
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directive setters. Each one is an `extern "C"` entry point: panics are caught.
+// ---------------------------------------------------------------------------------------------
+
+/// The directive's arguments (index 0 is the directive name).
+///
+/// # Safety
+/// `cf` must be a configuration being parsed, inside a directive handler.
+unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a [ngx_str_t] {
+    // SAFETY: nginx fills `cf->args` with `nelts` ngx_str_t before calling a handler.
+    unsafe {
+        let a = (*cf).args;
+        std::slice::from_raw_parts((*a).elts as *const ngx_str_t, (*a).nelts)
+    }
+}
+
+fn text(s: &ngx_str_t) -> String {
+    String::from_utf8_lossy(s.as_bytes()).into_owned()
+}
+
+/// Logs `[emerg] "directive" <msg>` for the directive being parsed and returns NGX_CONF_ERROR.
+fn fail(cf: *mut ngx_conf_t, msg: std::fmt::Arguments<'_>) -> *mut c_char {
+    // SAFETY: called from a directive handler with a valid `cf`.
+    let name = unsafe { args(cf).first().map(text).unwrap_or_default() };
+    ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"{name}\" directive: {msg}");
+    CONF_ERROR
+}
+
+/// Defines an `extern "C"` setter around a safe body `fn(cf, args, conf: &mut $conf)`.
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident, $conf:ty, |$cf:ident, $args:ident, $c:ident| $body:block) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// Called by nginx with a valid `cf` and this module's configuration at `conf`.
+        pub unsafe extern "C" fn $name(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+            ffi_guard!(CONF_ERROR, {
+                let $cf = cf;
+                // SAFETY: nginx passes the arguments of the directive being parsed and our
+                // configuration structure of the level the command table names.
+                let ($args, $c) = unsafe { (args(cf), &mut *(conf as *mut $conf)) };
+                $body
+            })
+        }
+    };
+}
+
+setter!(
+    /// `fephp_pass embedded | unix:/path | host:port;`: sets the location's content handler.
+    set_pass, LocConf, |cf, a, conf| {
+        if conf.pass.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let value = text(&a[1]);
+        conf.pass = Some(if value == "embedded" {
+            Pass::Embedded
+        } else {
+            match Address::parse(&value) {
+                Ok(address) => Pass::Fpm(address),
+                Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected embedded, unix:/path or host:port)")),
+            }
+        });
+        // SAFETY: `cf` is a location (or if-in-location) context here.
+        let Some(clcf) = NgxHttpCoreModule::location_conf_mut(unsafe { &*cf }) else {
+            return CONF_ERROR;
+        };
+        clcf.handler = Some(crate::handler::fephp_handler);
+        if clcf.name.as_bytes().ends_with(b"/") {
+            clcf.set_auto_redirect(1);
+        }
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_param NAME VALUE [if_not_empty];`: VALUE may contain variables.
+    set_param, LocConf, |cf, a, conf| {
+        let name = text(&a[1]);
+        if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace() || b == b'=' || b == 0) {
+            return fail(cf, format_args!("invalid param name \"{name}\""));
+        }
+        let skip_empty = match a.get(3).map(|s| s.as_bytes()) {
+            None => false,
+            Some(b"if_not_empty") => true,
+            Some(other) => {
+                return fail(cf, format_args!("invalid parameter \"{}\" (expected if_not_empty)", String::from_utf8_lossy(other)))
+            }
+        };
+        // SAFETY: `cf->pool` outlives the configuration; the compiled value lives there.
+        let value = unsafe {
+            let cv = ngx_pcalloc((*cf).pool, std::mem::size_of::<ngx_http_complex_value_t>()) as *mut ngx_http_complex_value_t;
+            if cv.is_null() {
+                return CONF_ERROR;
+            }
+            let mut source = a[2];
+            let mut ccv: ngx_http_compile_complex_value_t = std::mem::zeroed();
+            ccv.cf = cf;
+            ccv.value = &mut source;
+            ccv.complex_value = cv;
+            if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
+                return CONF_ERROR;
+            }
+            cv
+        };
+        conf.params.get_or_insert_with(Vec::new).push(Param { name, value, skip_empty });
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_index NAME;`: the script run for a URI ending in `/`.
+    set_index, LocConf, |cf, a, conf| {
+        if conf.index.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let name = text(&a[1]);
+        if name.is_empty() || name.contains('/') {
+            return fail(cf, format_args!("invalid index \"{name}\" (a file name without /)"));
+        }
+        conf.index = Some(name);
+        CONF_OK
+    }
+);
+
+fn flag(cf: *mut ngx_conf_t, a: &[ngx_str_t], slot: &mut Option<bool>) -> *mut c_char {
+    if slot.is_some() {
+        return fail(cf, format_args!("is duplicate"));
+    }
+    *slot = Some(match a[1].as_bytes() {
+        b"on" => true,
+        b"off" => false,
+        other => return fail(cf, format_args!("invalid value \"{}\", it must be \"on\" or \"off\"", String::from_utf8_lossy(other))),
+    });
+    CONF_OK
+}
+
+setter!(
+    /// `fephp_split_path_info on | off;`: split `/a.php/extra` into SCRIPT_NAME and PATH_INFO.
+    set_split_path_info, LocConf, |cf, a, conf| { flag(cf, a, &mut conf.split_path_info) }
+);
+
+setter!(
+    /// `fephp_intercept_errors on | off;`: PHP responses with status >= 300 go through `error_page`.
+    set_intercept_errors, LocConf, |cf, a, conf| { flag(cf, a, &mut conf.intercept_errors) }
+);
+
+fn time(cf: *mut ngx_conf_t, a: &[ngx_str_t], slot: &mut Option<Duration>) -> *mut c_char {
+    if slot.is_some() {
+        return fail(cf, format_args!("is duplicate"));
+    }
+    let mut value = a[1];
+    // SAFETY: `value` is a valid ngx_str_t; ngx_parse_time only reads it.
+    let ms = unsafe { ngx_parse_time(&mut value, 0) };
+    if ms == NGX_ERROR as isize || ms <= 0 {
+        return fail(cf, format_args!("invalid time \"{}\"", text(&a[1])));
+    }
+    *slot = Some(Duration::from_millis(ms as u64));
+    CONF_OK
+}
+
+setter!(
+    /// `fephp_connect_timeout TIME;`.
+    set_connect_timeout, LocConf, |cf, a, conf| { time(cf, a, &mut conf.connect_timeout) }
+);
+setter!(
+    /// `fephp_send_timeout TIME;`.
+    set_send_timeout, LocConf, |cf, a, conf| { time(cf, a, &mut conf.send_timeout) }
+);
+setter!(
+    /// `fephp_read_timeout TIME;`.
+    set_read_timeout, LocConf, |cf, a, conf| { time(cf, a, &mut conf.read_timeout) }
+);
+
+fn number(cf: *mut ngx_conf_t, a: &[ngx_str_t], min: u64) -> Result<u64, *mut c_char> {
+    let t = text(&a[1]);
+    match t.parse::<u64>() {
+        Ok(n) if n >= min && n <= u32::MAX as u64 => Ok(n),
+        _ => Err(fail(cf, format_args!("invalid number \"{t}\" (expected an integer >= {min})"))),
+    }
+}
+
+setter!(
+    /// `fephp_keepalive N;`: FastCGI connections per worker and pool.
+    set_keepalive, LocConf, |cf, a, conf| {
+        if conf.keepalive.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        match number(cf, a, 1) {
+            Ok(n) => conf.keepalive = Some(n as usize),
+            Err(e) => return e,
+        }
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_max_requests N;`: requests per FastCGI connection before it is closed (0 = no limit).
+    set_max_requests, LocConf, |cf, a, conf| {
+        if conf.max_requests.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        match number(cf, a, 0) {
+            Ok(n) => conf.max_requests = Some(n),
+            Err(e) => return e,
+        }
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_status;`: this location reports the worker's engines (health JSON or Prometheus).
+    set_status, LocConf, |cf, _a, _conf| {
+        // SAFETY: `cf` is a location context here.
+        let Some(clcf) = NgxHttpCoreModule::location_conf_mut(unsafe { &*cf }) else {
+            return CONF_ERROR;
+        };
+        clcf.handler = Some(crate::status::fephp_status_handler);
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_php_ini NAME VALUE;`: an ini setting of the embedded PHP (http level).
+    set_php_ini, MainConf, |cf, a, conf| {
+        let name = text(&a[1]);
+        if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace() || b == b'=') {
+            return fail(cf, format_args!("invalid ini name \"{name}\""));
+        }
+        conf.php_ini.push((name, text(&a[2])));
+        CONF_OK
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_key_defaults_and_config() {
+        let conf = LocConf::default();
+        let key = conf.pool_key(&Address::parse("127.0.0.1:9000").unwrap());
+        assert_eq!(key.size, DEFAULT_KEEPALIVE);
+        assert_eq!(key.timeouts_ms, [60_000; 3]);
+        let cfg = key.pool_config().unwrap();
+        assert_eq!(cfg.read_timeout, DEFAULT_TIMEOUT);
+        assert_eq!(cfg.address, Address::Tcp("127.0.0.1:9000".into()));
+    }
+
+    #[test]
+    fn inherit_only_fills_unset() {
+        let mut a = Some(1);
+        inherit(&mut a, &Some(2));
+        assert_eq!(a, Some(1));
+        let mut b = None;
+        inherit(&mut b, &Some(2));
+        assert_eq!(b, Some(2));
+    }
+}

@@ -1,0 +1,202 @@
+//! `fephp_status;`: reports the engines of the worker process that answers (each nginx worker has
+//! its own engines and counters, so consecutive requests may see different numbers).
+//!
+//! - `GET /status?json` or `Accept: application/json`: health JSON, status 200 when every engine
+//!   is healthy, else 503.
+//! - otherwise: Prometheus text, each engine's series labelled `engine="..."`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fephp::cgi::ResponseHead;
+use fephp::engine::Health;
+use fephp::{Engine, EngineError};
+use ngx::ffi::{
+    ngx_http_finalize_request, ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t, ngx_pid,
+    ngx_table_elt_t, NGX_DONE, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED,
+    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR,
+};
+use ngx::ngx_log_error;
+
+use crate::bridge::{self, Output, Settings};
+use crate::worker;
+
+/// The content handler `fephp_status` installs.
+///
+/// # Safety
+/// Called by nginx with a live request.
+pub unsafe extern "C" fn fephp_status_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    ffi_guard!(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, {
+        // SAFETY: live request from nginx.
+        unsafe {
+            if (*r).method as u32 & (NGX_HTTP_GET | NGX_HTTP_HEAD) == 0 {
+                return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
+            }
+            let rc = ngx_http_read_client_request_body(r, Some(status_body_read));
+            if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+                return rc;
+            }
+        }
+        NGX_DONE as ngx_int_t
+    })
+}
+
+unsafe extern "C" fn status_body_read(r: *mut ngx_http_request_t) {
+    // SAFETY (default): on panic the request still gets an answer.
+    ffi_guard!(unsafe { ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t) }, {
+        // SAFETY: live request on the nginx thread.
+        unsafe {
+            let json = wants_json(r);
+            let engines = worker::current().map(|w| w.engines()).unwrap_or_default();
+            // SAFETY: plain read of nginx's pid.
+            let pid = ngx_pid as i64;
+            let settings = Settings { read_timeout: std::time::Duration::from_secs(10), intercept_errors: false };
+            let fut = async move { Ok::<_, EngineError>(report(pid, engines, json).await) };
+            if let Err(e) = bridge::spawn(r, settings, fut) {
+                ngx_log_error!(NGX_LOG_ERR, (*(*r).connection).log, "fephp_status: {e}");
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t);
+            }
+        }
+    })
+}
+
+/// `?json` (or `json` among the args) or an `Accept` header naming `application/json`.
+unsafe fn wants_json(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: live request.
+    unsafe {
+        let args = (*r).args.as_bytes();
+        if args.split(|&b| b == b'&').any(|a| a == b"json" || a.starts_with(b"json=")) {
+            return true;
+        }
+        let mut part: *const ngx::ffi::ngx_list_part_t = &(*r).headers_in.headers.part;
+        while !part.is_null() {
+            let elts = std::slice::from_raw_parts((*part).elts as *const ngx_table_elt_t, (*part).nelts);
+            for h in elts {
+                if h.key.as_bytes().eq_ignore_ascii_case(b"accept")
+                    && String::from_utf8_lossy(h.value.as_bytes()).contains("application/json")
+                {
+                    return true;
+                }
+            }
+            part = (*part).next;
+        }
+        false
+    }
+}
+
+async fn report(pid: i64, engines: Vec<(String, Result<Arc<Engine>, String>)>, json: bool) -> Output {
+    let mut head = ResponseHead::new();
+    let body = if json {
+        let mut healths = Vec::new();
+        for (label, slot) in &engines {
+            let h = match slot {
+                Ok(engine) => engine.health().await,
+                Err(why) => Health { backend: "none", ok: false, detail: why.clone() },
+            };
+            healths.push((label.clone(), h));
+        }
+        let ok = healths.iter().all(|(_, h)| h.ok);
+        head.set_status(if ok { 200 } else { 503 });
+        let _ = head.push_header("Content-Type", "application/json");
+        health_json(pid, &healths)
+    } else {
+        let _ = head.push_header("Content-Type", "text/plain; version=0.0.4");
+        let mut text = format!("# fephp_status of nginx worker pid {pid} (per-worker counters)\n");
+        let mut seen_meta = Vec::new();
+        for (label, slot) in &engines {
+            if let Ok(engine) = slot {
+                text.push_str(&label_metrics(&engine.render_metrics(), label, &mut seen_meta));
+            }
+        }
+        text
+    };
+    let _ = head.push_header("Cache-Control", "no-store");
+    Output::Full(head, Bytes::from(body))
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `{"pid":N,"ok":bool,"engines":[{"engine":..,"backend":..,"ok":..,"detail":..}]}`.
+pub fn health_json(pid: i64, healths: &[(String, Health)]) -> String {
+    let ok = healths.iter().all(|(_, h)| h.ok);
+    let engines: Vec<String> = healths
+        .iter()
+        .map(|(label, h)| {
+            format!(
+                "{{\"engine\":{},\"backend\":{},\"ok\":{},\"detail\":{}}}",
+                json_str(label),
+                json_str(h.backend),
+                h.ok,
+                json_str(&h.detail)
+            )
+        })
+        .collect();
+    format!("{{\"pid\":{pid},\"ok\":{ok},\"engines\":[{}]}}\n", engines.join(","))
+}
+
+/// Adds `engine="label"` to every sample of a Prometheus text exposition; `# HELP`/`# TYPE`
+/// lines already emitted for an earlier engine (names in `seen_meta`) are dropped.
+pub fn label_metrics(text: &str, label: &str, seen_meta: &mut Vec<String>) -> String {
+    let label = label.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if let Some(meta) = line.strip_prefix("# ") {
+            let key: Vec<&str> = meta.splitn(3, ' ').take(2).collect();
+            let key = key.join(" ");
+            if seen_meta.contains(&key) {
+                continue;
+            }
+            seen_meta.push(key);
+            out.push_str(line);
+        } else if line.is_empty() || line.starts_with('#') {
+            out.push_str(line);
+        } else {
+            let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+            let (name, rest) = line.split_at(name_end);
+            if let Some(rest) = rest.strip_prefix('{') {
+                let sep = if rest.starts_with('}') { "" } else { "," };
+                out.push_str(&format!("{name}{{engine=\"{label}\"{sep}{rest}"));
+            } else {
+                out.push_str(&format!("{name}{{engine=\"{label}\"}}{rest}"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_samples_and_dedupes_meta() {
+        let mut seen = Vec::new();
+        let a = label_metrics("# HELP x_total X\n# TYPE x_total counter\nx_total 3\ny{k=\"v\"} 1\nz{} 2\n", "fpm a", &mut seen);
+        assert_eq!(a, "# HELP x_total X\n# TYPE x_total counter\nx_total{engine=\"fpm a\"} 3\ny{engine=\"fpm a\",k=\"v\"} 1\nz{engine=\"fpm a\"} 2\n");
+        let b = label_metrics("# HELP x_total X\nx_total 4\n", "embedded", &mut seen);
+        assert_eq!(b, "x_total{engine=\"embedded\"} 4\n");
+    }
+
+    #[test]
+    fn json_escapes() {
+        let h = Health { backend: "fpm", ok: false, detail: "a \"b\"\n".into() };
+        assert_eq!(
+            health_json(7, &[("fpm x".into(), h)]),
+            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"detail\":\"a \\\"b\\\"\\u000a\"}]}\n"
+        );
+    }
+}

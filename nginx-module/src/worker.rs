@@ -1,0 +1,168 @@
+//! Per-worker state: the engines this worker process runs and the cached [`Site`]s.
+//!
+//! Created in `init_process` (after `fork`, so the master never has threads), used only on the
+//! worker's nginx thread, dropped in `exit_process`. Engines are shared with the bridge's
+//! runtime threads through `Arc`; `Engine` is thread-safe.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fephp::cgi::Site;
+use fephp::engine::BackendConfig;
+use fephp::php::PhpOptions;
+use fephp::{Engine, EngineError};
+use ngx::ffi::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ALERT, NGX_LOG_NOTICE, NGX_OK, NGX_PROCESS_SINGLE, NGX_PROCESS_WORKER};
+use ngx::http::HttpModuleMainConf;
+use ngx::ngx_log_error;
+
+use crate::conf::{Backend, DEFAULT_QUEUE_SIZE, DEFAULT_TIMEOUT};
+use crate::{bridge, Module};
+
+/// An engine, or why it could not start (requests to it fail with 500 and an error line).
+pub type EngineSlot = Result<Arc<Engine>, String>;
+
+/// The engines of one worker process.
+pub struct Worker {
+    /// The embedded PHP engine, when some location uses `fephp_pass embedded`.
+    pub embedded: Option<EngineSlot>,
+    /// One FPM engine per [`crate::conf::MainConf::pools`] entry, same order.
+    pub pools: Vec<(String, EngineSlot)>,
+    sites: RefCell<HashMap<(Vec<u8>, String, bool), Arc<Site>>>,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Arc<Worker>>> = const { RefCell::new(None) };
+}
+
+/// This worker's state (`None` outside worker processes or before `init_process`).
+pub fn current() -> Option<Arc<Worker>> {
+    WORKER.with(|w| w.borrow().clone())
+}
+
+impl Worker {
+    /// The engine serving `backend`.
+    pub fn engine(&self, backend: Backend) -> Result<Arc<Engine>, EngineError> {
+        let slot = match backend {
+            Backend::Embedded => self.embedded.as_ref(),
+            Backend::Fpm(i) => self.pools.get(i).map(|(_, slot)| slot),
+        };
+        match slot {
+            Some(Ok(engine)) => Ok(engine.clone()),
+            Some(Err(why)) => Err(EngineError::Internal(why.clone())),
+            None => Err(EngineError::Internal("no engine for this location in this worker".into())),
+        }
+    }
+
+    /// Every engine with a label (`embedded`, or the FPM address with pool settings).
+    pub fn engines(&self) -> Vec<(String, EngineSlot)> {
+        let mut all = Vec::new();
+        if let Some(slot) = &self.embedded {
+            all.push(("embedded".to_string(), slot.clone()));
+        }
+        all.extend(self.pools.iter().cloned());
+        all
+    }
+
+    /// The [`Site`] for a document root and script rules, created on first use (the root is
+    /// canonicalized once; a missing root is a 404 like nginx's static handler).
+    pub fn site(&self, root: &[u8], index: &str, split_path_info: bool) -> Result<Arc<Site>, EngineError> {
+        let key = (root.to_vec(), index.to_string(), split_path_info);
+        if let Some(site) = self.sites.borrow().get(&key) {
+            return Ok(site.clone());
+        }
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(root));
+        let site = Site::new(path, index, &[".php".to_string()], split_path_info, false).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                EngineError::NotFound(e.to_string())
+            } else {
+                EngineError::Internal(e.to_string())
+            }
+        })?;
+        let site = Arc::new(site);
+        self.sites.borrow_mut().insert(key, site.clone());
+        Ok(site)
+    }
+}
+
+/// `init_process`: in a worker (or single-process nginx) with an `http` block using this
+/// module, starts the bridge (runtime + wakeup fd) and the engines.
+///
+/// # Safety
+/// `cycle` must be the running cycle; call on the worker's main thread.
+pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    // SAFETY: plain read of nginx's process type on its main thread.
+    let process = unsafe { ngx_process } as u32;
+    if process != NGX_PROCESS_WORKER && process != NGX_PROCESS_SINGLE {
+        return NGX_OK as ngx_int_t; // cache manager / loader: nothing to serve
+    }
+    // SAFETY: `cycle` is valid (caller contract).
+    let Some(main) = Module::main_conf(unsafe { &*cycle }) else {
+        return NGX_OK as ngx_int_t; // no http block
+    };
+    // SAFETY: `cycle` is valid.
+    let log = unsafe { (*cycle).log };
+    if !main.embedded && main.pools.is_empty() {
+        // Still start the bridge when only `fephp_status` is used.
+    }
+    // SAFETY: on the worker's main thread, once.
+    if let Err(e) = unsafe { bridge::start(cycle) } {
+        ngx_log_error!(NGX_LOG_ALERT, log, "fephp: cannot start the bridge: {e}");
+        return ngx::ffi::NGX_ERROR as ngx_int_t;
+    }
+    let embedded = main.embedded.then(|| {
+        let opts = PhpOptions {
+            ini_file: None,
+            ini: main.php_ini.clone(),
+            queue_size: DEFAULT_QUEUE_SIZE,
+            queue_timeout: DEFAULT_TIMEOUT,
+        };
+        let slot = bridge::in_runtime(|| Engine::new(BackendConfig::Embedded(opts)))
+            .map(Arc::new)
+            .map_err(|e| format!("embedded PHP did not start: {e}"));
+        if let Err(e) = &slot {
+            ngx_log_error!(NGX_LOG_ALERT, log, "fephp: {e}");
+        }
+        slot
+    });
+    let pools = main
+        .pools
+        .iter()
+        .map(|key| {
+            let label = format!("fpm {}", key.address);
+            let slot = key
+                .pool_config()
+                .and_then(|cfg| bridge::in_runtime(|| Engine::new(BackendConfig::Fpm(cfg))).map_err(|e| e.to_string()))
+                .map(Arc::new);
+            if let Err(e) = &slot {
+                ngx_log_error!(NGX_LOG_ALERT, log, "fephp: {label}: {e}");
+            }
+            (label, slot)
+        })
+        .collect();
+    let worker = Worker { embedded, pools, sites: RefCell::new(HashMap::new()) };
+    ngx_log_error!(
+        NGX_LOG_NOTICE,
+        log,
+        "fephp: worker engines started (embedded: {}, fpm pools: {})",
+        worker.embedded.is_some(),
+        worker.pools.len()
+    );
+    WORKER.with(|w| *w.borrow_mut() = Some(Arc::new(worker)));
+    NGX_OK as ngx_int_t
+}
+
+/// `exit_process`: drops the engines (inside the runtime), then stops the bridge.
+///
+/// # Safety
+/// Call on the worker's main thread from `exit_process`.
+pub unsafe fn exit(_cycle: *mut ngx_cycle_t) {
+    let worker = WORKER.with(|w| w.borrow_mut().take());
+    if let Some(worker) = worker {
+        bridge::in_runtime(move || drop(worker));
+    }
+    // SAFETY: same thread as `start`, nginx is exiting.
+    unsafe { bridge::stop(Duration::from_secs(1)) };
+}

@@ -1,0 +1,124 @@
+# Bad directive arguments fail at configuration time with a message naming the directive.
+use Test::Nginx::Socket;
+
+plan tests => repeat_each() * (blocks() * 2);
+
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: fephp_pass with a relative unix path
+--- config
+    location /a { fephp_pass unix:relative.sock; }
+--- must_die
+--- error_log
+"fephp_pass" directive: invalid address
+
+
+
+=== TEST 2: fephp_pass with junk
+--- config
+    location /a { fephp_pass nowhere; }
+--- must_die
+--- error_log
+"fephp_pass" directive: invalid address
+
+
+
+=== TEST 3: fephp_pass twice
+--- config
+    location /a { fephp_pass embedded; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_pass" directive: is duplicate
+
+
+
+=== TEST 4: fephp_pass at server level is not allowed
+--- config
+    fephp_pass embedded;
+--- must_die
+--- error_log
+"fephp_pass" directive is not allowed here
+
+
+
+=== TEST 5: fephp_keepalive 0
+--- config
+    location /a { fephp_keepalive 0; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_keepalive" directive: invalid number "0"
+
+
+
+=== TEST 6: fephp_max_requests not a number
+--- config
+    location /a { fephp_max_requests lots; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_max_requests" directive: invalid number "lots"
+
+
+
+=== TEST 7: fephp_read_timeout not a time
+--- config
+    location /a { fephp_read_timeout soon; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_read_timeout" directive: invalid time "soon"
+
+
+
+=== TEST 8: fephp_split_path_info takes on or off
+--- config
+    location /a { fephp_split_path_info maybe; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_split_path_info" directive: invalid value "maybe"
+
+
+
+=== TEST 9: fephp_param with a bad third argument
+--- config
+    location /a { fephp_param A b always; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_param" directive: invalid parameter "always"
+
+
+
+=== TEST 10: fephp_param with a bad variable
+--- config
+    location /a { fephp_param A $no_such_variable_here; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+unknown "no_such_variable_here" variable
+
+
+
+=== TEST 11: fephp_php_ini only at http level
+--- config
+    location /a { fephp_php_ini memory_limit 64M; }
+--- must_die
+--- error_log
+"fephp_php_ini" directive is not allowed here
+
+
+
+=== TEST 12: fephp_index with a slash
+--- config
+    location /a { fephp_index a/b.php; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_index" directive: invalid index "a/b.php"
+
+
+
+=== TEST 13: fephp_status takes no arguments
+--- config
+    location /s { fephp_status json; }
+--- must_die
+--- error_log
+invalid number of arguments in "fephp_status" directive

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs the Test::Nginx suite (t/*.t) against our nginx + ngx_http_fephp_module:
+#   1. scripts/build-nginx.sh builds nginx and the module (quiet when up to date) and gives
+#      TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES;
+#   2. starts php-fpm8.2 in the foreground (-F) with a generated pool config in a temp dir,
+#      listening on a unix socket (mode 0666; -R and user root when run as root), and exports
+#      TEST_NGINX_FPM_SOCKET=/that/socket;
+#   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm.
+# Usage: t/run.sh [prove args / test files...]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+while IFS= read -r line; do export "${line?}"; done < <(scripts/build-nginx.sh --print-env)
+
+fpm_bin=${PHP_FPM:-$(command -v php-fpm8.2 || command -v php-fpm || true)}
+if [ -z "$fpm_bin" ]; then
+    echo "t/run.sh: php-fpm not found (apt-get install php8.2-fpm)" >&2
+    exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fephp-t.XXXXXX")
+chmod 0755 "$tmp"
+fpm_pid=
+cleanup() {
+    if [ -n "$fpm_pid" ] && kill -0 "$fpm_pid" 2>/dev/null; then
+        kill -QUIT "$fpm_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$fpm_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$fpm_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+as_root=()
+user_lines=""
+if [ "$(id -u)" = 0 ]; then
+    as_root=(-R)
+    user_lines=$'user = root\ngroup = root'
+fi
+cat >"$tmp/php-fpm.conf" <<CONF
+[global]
+pid = $tmp/php-fpm.pid
+error_log = $tmp/php-fpm.log
+daemonize = no
+
+[fephp-tests]
+$user_lines
+listen = $tmp/php-fpm.sock
+listen.mode = 0666
+pm = static
+pm.max_children = 4
+clear_env = no
+catch_workers_output = yes
+php_admin_value[max_input_vars] = 10000
+CONF
+
+"$fpm_bin" -F "${as_root[@]}" -y "$tmp/php-fpm.conf" >"$tmp/php-fpm.out" 2>&1 &
+fpm_pid=$!
+for _ in $(seq 100); do
+    [ -S "$tmp/php-fpm.sock" ] && break
+    if ! kill -0 "$fpm_pid" 2>/dev/null; then
+        echo "t/run.sh: php-fpm exited:" >&2
+        cat "$tmp/php-fpm.out" "$tmp/php-fpm.log" >&2 2>/dev/null || true
+        exit 1
+    fi
+    sleep 0.1
+done
+[ -S "$tmp/php-fpm.sock" ] || { echo "t/run.sh: php-fpm did not listen" >&2; exit 1; }
+export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
+export TEST_NGINX_FEPHP_PARAMS=$root/nginx-module/fephp_params
+
+if [ $# -eq 0 ]; then
+    set -- -r t/
+fi
+prove "$@"
