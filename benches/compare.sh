@@ -16,6 +16,7 @@
 #   nginx-fephp-embedded   nginx fephp_pass embedded (PHP inside the nginx workers)
 #   serve-fpm              fe-php serve -> php-fpm
 #   serve-embedded         fe-php serve, embedded PHP (2 worker processes)
+# Optional (COMPARE_CONFIGS): nginx-fastcgi-fpm-close, fastcgi_pass without upstream keep-alive.
 # A configuration whose parts are missing (e.g. no nginx module yet) is reported "not available".
 #
 # Workloads (benches/php/): hello.php, json.php (1000-item json_encode), include50.php (50
@@ -34,6 +35,7 @@
 #   COMPARE_TOOL=wrk          wrk (default when installed) or fe-php (`fe-php bench --json`)
 #   COMPARE_THREADS=2         load generator threads
 #   COMPARE_OUT=benches       where RESULTS.md, compare.svg, raw.tsv go
+#   COMPARE_REPORT_ONLY=1     only rewrite RESULTS.md and compare.svg from $COMPARE_OUT/raw.tsv
 #   COMPARE_BUILD=1           0: build nothing; use FEPHP_BIN, NGINX_BIN, NGINX_MODULE (or what is
 #                             already built under CARGO_TARGET_DIR)
 # Needs: bash, python3 (standard library only), php-fpm8.2, wrk (or COMPARE_TOOL=fe-php), curl.
@@ -52,6 +54,8 @@ CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm nginx-fephp-fpm ngi
 THREADS=${COMPARE_THREADS:-2}
 OUT=${COMPARE_OUT:-$root/benches}
 BUILD=${COMPARE_BUILD:-1}
+REPORT_ONLY=${COMPARE_REPORT_ONLY:-0}
+[ "$REPORT_ONLY" = 1 ] && BUILD=0
 TOOL=${COMPARE_TOOL:-}
 if [ -z "$TOOL" ]; then
     if command -v wrk >/dev/null; then TOOL=wrk; else TOOL=fe-php; fi
@@ -126,7 +130,7 @@ fi
 if [ -z "${NGINX_BIN:-}" ]; then NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx); fi
 NGINX_MODULE=${NGINX_MODULE:-}
 [ -z "$NGINX_MODULE" ] && [ -z "$nginx_note" ] && nginx_note="ngx_http_fephp_module not built"
-[ -x "$FEPHP_BIN" ] || { log "no fe-php binary at $FEPHP_BIN"; exit 1; }
+[ -x "$FEPHP_BIN" ] || [ "$REPORT_ONLY" = 1 ] || { log "no fe-php binary at $FEPHP_BIN"; exit 1; }
 PHP_FPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
 PHP_INI=$root/tests/support/php.ini
 DOCROOT=$root/benches/php
@@ -230,6 +234,11 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
             fastcgi_pass php_fpm;
             include $dir/fastcgi_params;
         }" ;;
+        fastcgi-close)
+            location="location ~ \\.php\$ {
+            fastcgi_pass unix:$FPM_SOCK;
+            include $dir/fastcgi_params;
+        }" ;;
         fephp-fpm)
             load="load_module $NGINX_MODULE;"
             location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_keepalive 2; }" ;;
@@ -325,7 +334,7 @@ EOF
 unavailable() {
     case $1 in
         nginx-return200) [ -x "$NGINX_BIN" ] || echo "no nginx binary" ;;
-        nginx-fastcgi-fpm)
+        nginx-fastcgi-fpm|nginx-fastcgi-fpm-close)
             [ -x "$NGINX_BIN" ] || { echo "no nginx binary"; return; }
             [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
         nginx-fephp-fpm|nginx-fephp-embedded)
@@ -344,6 +353,7 @@ start_config() {
     case $1 in
         nginx-return200) start_nginx return200 ;;
         nginx-fastcgi-fpm) start_fpm && start_nginx fastcgi ;;
+        nginx-fastcgi-fpm-close) start_fpm && start_nginx fastcgi-close ;;
         nginx-fephp-fpm) start_fpm && start_nginx fephp-fpm ;;
         nginx-fephp-embedded) start_nginx fephp-embedded ;;
         serve-fpm) start_fpm && start_serve fpm ;;
@@ -371,7 +381,7 @@ start_sampler() {
                 kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
                 sum=$((sum + ${kb:-0}))
             done
-            [ $sum -gt $max ] && max=$sum && echo $max >"$file"
+            if [ $sum -gt $max ]; then max=$sum; echo $max >"$file.tmp" && mv -f "$file.tmp" "$file"; fi
             sleep 0.2
         done
     ) &
@@ -410,61 +420,7 @@ print("%.1f %d %d %d %d" % (r["rps"], l["p50"], l["p99"], r["error_total"], non)
     fi
 }
 
-# ---------------------------------------------------------------- the rounds
-raw=$OUT/raw.tsv
-status_file=$work/status.tsv
-printf 'round\tconfig\tworkload\tconcurrency\trps\tp50_us\tp99_us\tpeak_rss_kb\terrors\tnon2xx\n' >"$raw"
-: >"$status_file"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A state opcache
-
-for c in $CONFIGS; do
-    why=$(unavailable "$c")
-    if [ -n "$why" ]; then state[$c]="not available: $why"; else state[$c]=ok; fi
-done
-
-for round in $(seq 1 "$ROUNDS"); do
-    for c in $CONFIGS; do
-        [ "${state[$c]}" = ok ] || continue
-        log "round $round/$ROUNDS: $c"
-        if ! start_config "$c"; then
-            state[$c]="failed to start (see compare.sh output)"
-            stop_all
-            continue
-        fi
-        pids=$(tree_pids "${SERVE_ROOTS[@]}")
-        if [ "$c" != nginx-return200 ] && [ -z "${opcache[$c]:-}" ]; then
-            opcache[$c]=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/opcache.php" | tr -d '\n' || true)
-        fi
-        for w in $WORKLOADS; do
-            [ "$c" = nginx-return200 ] && [ "$w" != hello ] && continue
-            url=http://127.0.0.1:$PORT/$w.php
-            [ "$c" = nginx-return200 ] && url=http://127.0.0.1:$PORT/
-            for conc in $CONCURRENCY; do
-                if [ "$WARMUP" != 0 ]; then load "$url" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
-                rm -f "$work/rss"
-                start_sampler "$work/rss" $pids
-                if result=$(load "$url" "$conc" "$DUR" 2>"$work/load.err"); then
-                    stop_sampler
-                    rss=$(cat "$work/rss" 2>/dev/null || echo 0)
-                    read -r rps p50 p99 errs non <<<"$result"
-                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$conc" "$rps" "$p50" "$p99" "$rss" "$errs" "$non" >>"$raw"
-                    log "  $w c=$conc: $rps req/s, p50 ${p50}us, p99 ${p99}us, rss ${rss} kB, errors $errs, non-2xx $non"
-                else
-                    stop_sampler
-                    log "  $w c=$conc: load tool failed: $(tail -2 "$work/load.err")"
-                fi
-            done
-        done
-        stop_all
-    done
-done
-
-for c in $CONFIGS; do
-    printf '%s\t%s\t%s\n' "$c" "${state[$c]}" "${opcache[$c]:-}" >>"$status_file"
-done
-
-# ---------------------------------------------------------------- the report
+# ---------------------------------------------------------------- the report (functions)
 machine() {
     echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') — nproc $(nproc)"
     echo "- Kernel: $(uname -sr); memory $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)"
@@ -477,30 +433,35 @@ machine() {
     echo "- Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
-machine >"$work/machine.md"
 
-python3 - "$raw" "$status_file" "$work/machine.md" "$OUT" "$CONCURRENCY" "$WORKLOADS" <<'PY'
-import csv, statistics, sys
+# report: RESULTS.md and compare.svg from raw.tsv (runs, then `#config` and `#machine` lines).
+report() {
+python3 - "$raw" "$OUT" "$CONCURRENCY" "$WORKLOADS" <<'PY'
+import csv, math, os, statistics, sys
 from collections import defaultdict
 
-raw, status_file, machine_file, out, concs, workloads = sys.argv[1:7]
+raw, out, concs, workloads = sys.argv[1:5]
 concs = [int(c) for c in concs.split()]
 workloads = workloads.split()
 BASE = "nginx-fastcgi-fpm"
 LABEL = {
     "nginx-return200": "nginx `return 200` (ceiling)",
     "nginx-fastcgi-fpm": "nginx fastcgi_pass + php-fpm",
+    "nginx-fastcgi-fpm-close": "nginx fastcgi_pass + php-fpm, no upstream keep-alive",
     "nginx-fephp-fpm": "nginx fephp_pass → php-fpm",
     "nginx-fephp-embedded": "nginx fephp_pass embedded",
     "serve-fpm": "fe-php serve → php-fpm",
     "serve-embedded": "fe-php serve embedded",
 }
 WL = {"hello": "hello world", "json": "json_encode 1000 items", "include50": "include 50 files", "big": "1 MB response"}
-status = [line.rstrip("\n").split("\t") for line in open(status_file) if line.strip()]
+lines = open(raw).read().splitlines()
+status = [l.split("\t")[1:4] for l in lines if l.startswith("#config\t")]
+status = [s + [""] * (3 - len(s)) for s in status]
+machine_lines = [l.split("\t", 1)[1] for l in lines if l.startswith("#machine\t")]
 configs = [s[0] for s in status]
 
 runs = defaultdict(list)
-for r in csv.DictReader(open(raw), delimiter="\t"):
+for r in csv.DictReader((l for l in lines if not l.startswith("#")), delimiter="\t"):
     runs[(r["config"], r["workload"], int(r["concurrency"]))].append(r)
 
 def med(key, field):
@@ -513,7 +474,7 @@ def agg(key):
         return None
     return {
         "rps": med(key, "rps"), "p50": med(key, "p50_us"), "p99": med(key, "p99_us"),
-        "rss": max(float(r["peak_rss_kb"]) for r in rows),
+        "rss": max(float(r["peak_rss_kb"] or 0) for r in rows),
         "errors": sum(int(r["errors"]) for r in rows), "non2xx": sum(int(r["non2xx"]) for r in rows),
         "n": len(rows),
     }
@@ -531,7 +492,7 @@ md = ["# fe-php: side-by-side comparison", "",
       "over every serving process (nginx master + workers, php-fpm master + children, fe-php",
       "processes), sampled every 0.2 s during the run. The machine is shared, so single figures are",
       "noisy; compare ratios.", "", "## Machine", ""]
-md += open(machine_file).read().rstrip().splitlines()
+md += machine_lines
 md += ["", "## Configurations", "", "| configuration | status | opcache |", "|---|---|---|"]
 for name, st, opc in status:
     md.append(f"| {LABEL.get(name, name)} | {st} | {opc or '—'} |")
@@ -579,7 +540,10 @@ def target_rows():
     return rows
 md += ["", "## Targets", "", "| target | c | goal | measured | |", "|---|---:|---:|---:|---|"] + target_rows()
 md += ["", "Chart: [compare.svg](compare.svg) (RPS and p99 per configuration and workload, at the",
-       f"concurrency {concs[len(concs) // 2]}). Raw per-run figures: [raw.tsv](raw.tsv).", ""]
+       f"concurrency {concs[len(concs) // 2]}). Raw per-run figures: [raw.tsv](raw.tsv)."]
+if os.path.exists(f"{out}/ANALYSIS.md"):
+    md += ["", "Where the time goes, and what the misses mean: [ANALYSIS.md](ANALYSIS.md)."]
+md.append("")
 open(f"{out}/RESULTS.md", "w").write("\n".join(md))
 
 # ---- SVG chart: two rows (RPS, p99) × one panel per workload, one bar per configuration.
@@ -595,29 +559,34 @@ svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-f
        f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">fe-php compare: median RPS and p99, concurrency {c_chart}</text>']
 def esc(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-for row, (field, title, unit) in enumerate([("rps", "requests/s (higher is better)", 1), ("p99", "p99 latency, ms (lower is better)", 1000)]):
+for row, (field, title, unit) in enumerate([("rps", "requests/s (higher is better)", 1), ("p99", "p99 latency, ms, log scale (lower is better)", 1000)]):
     y0 = pad_t + row * (ph + 70)
     svg.append(f'<text x="10" y="{y0 - 8}" font-size="13" font-weight="bold">{title}</text>')
     for i, w in enumerate(workloads):
         x0 = pad_l + i * (pw + gap)
         vals = [(n, agg((n, w, c_chart))) for n in ok_configs]
         vals = [(n, a[field] / unit) for n, a in vals if a]
-        top = max([v for _, v in vals] + [1e-9]) * 1.15
+        if field == "rps":
+            top = max([v for _, v in vals] + [1e-9]) * 1.15
+            scale = lambda v: ph * v / top
+            ticks = [(top * t / 4, f"{top * t / 4:,.0f}") for t in range(5)]
+        else:  # p99 spans decades (a stalled baseline can sit at seconds): log scale
+            lo, hi = -1, max(1, math.ceil(math.log10(max([v for _, v in vals] + [1]))))
+            scale = lambda v: ph * (math.log10(max(v, 0.1)) - lo) / (hi - lo)
+            ticks = [(10 ** d, f"{10 ** d:g}") for d in range(lo, hi + 1)]
         svg.append(f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
         svg.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 16}" text-anchor="middle">{esc(WL.get(w, w))}</text>')
-        for t in range(5):
-            v = top * t / 4
-            y = y0 + ph - ph * t / 4
+        for v, text in ticks:
+            y = y0 + ph - scale(v)
             svg.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
             if i == 0:
-                svg.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{v:,.0f}</text>' if field == "rps"
-                           else f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{v:.1f}</text>')
+                svg.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
         bw = pw / max(1, len(ok_configs)) * 0.8
         for j, n in enumerate(ok_configs):
             v = dict(vals).get(n)
             if v is None:
                 continue
-            h = ph * v / top
+            h = scale(v)
             x = x0 + pw * 0.1 + j * bw
             svg.append(f'<rect x="{x:.1f}" y="{y0 + ph - h:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{colors[j % len(colors)]}">'
                        f'<title>{esc(LABEL.get(n, n))}: {v:,.1f}</title></rect>')
@@ -630,4 +599,66 @@ for j, n in enumerate(ok_configs):
 svg.append("</svg>")
 open(f"{out}/compare.svg", "w").write("\n".join(svg))
 PY
+}
+
+raw=$OUT/raw.tsv
+if [ "$REPORT_ONLY" = 1 ]; then
+    [ -f "$raw" ] || { log "no $raw to report from"; exit 1; }
+    report
+    exit 0
+fi
+
+# ---------------------------------------------------------------- the rounds
+printf 'round\tconfig\tworkload\tconcurrency\trps\tp50_us\tp99_us\tpeak_rss_kb\terrors\tnon2xx\n' >"$raw"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A state opcache
+
+for c in $CONFIGS; do
+    why=$(unavailable "$c")
+    if [ -n "$why" ]; then state[$c]="not available: $why"; else state[$c]=ok; fi
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CONFIGS; do
+        [ "${state[$c]}" = ok ] || continue
+        log "round $round/$ROUNDS: $c"
+        if ! start_config "$c"; then
+            state[$c]="failed to start (see compare.sh output)"
+            stop_all
+            continue
+        fi
+        pids=$(tree_pids "${SERVE_ROOTS[@]}")
+        if [ "$c" != nginx-return200 ] && [ -z "${opcache[$c]:-}" ]; then
+            opcache[$c]=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/opcache.php" | tr -d '\n' || true)
+        fi
+        for w in $WORKLOADS; do
+            [ "$c" = nginx-return200 ] && [ "$w" != hello ] && continue
+            url=http://127.0.0.1:$PORT/$w.php
+            [ "$c" = nginx-return200 ] && url=http://127.0.0.1:$PORT/
+            for conc in $CONCURRENCY; do
+                if [ "$WARMUP" != 0 ]; then load "$url" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
+                rm -f "$work/rss"
+                start_sampler "$work/rss" $pids
+                if result=$(load "$url" "$conc" "$DUR" 2>"$work/load.err"); then
+                    stop_sampler
+                    rss=$(cat "$work/rss" 2>/dev/null || true)
+                    rss=${rss:-0}
+                    read -r rps p50 p99 errs non <<<"$result"
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$conc" "$rps" "$p50" "$p99" "$rss" "$errs" "$non" >>"$raw"
+                    log "  $w c=$conc: $rps req/s, p50 ${p50}us, p99 ${p99}us, rss ${rss} kB, errors $errs, non-2xx $non"
+                else
+                    stop_sampler
+                    log "  $w c=$conc: load tool failed: $(tail -2 "$work/load.err")"
+                fi
+            done
+        done
+        stop_all
+    done
+done
+
+for c in $CONFIGS; do
+    printf '#config\t%s\t%s\t%s\n' "$c" "${state[$c]}" "${opcache[$c]:-}" >>"$raw"
+done
+machine | sed 's/^/#machine\t/' >>"$raw"
+report
 log "wrote $OUT/RESULTS.md, $OUT/compare.svg, $OUT/raw.tsv"
