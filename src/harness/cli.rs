@@ -29,6 +29,8 @@ pub enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Load-test an HTTP/1.1 URL (closed loop, or open loop with `--rps`).
+    Bench(super::bench::BenchArgs),
 }
 
 /// Parses the command line and runs the command; the process exit code.
@@ -46,6 +48,30 @@ pub fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Command::Bench(args) => bench(&args),
+    }
+}
+
+/// `fe-php bench`: runs, prints the report; exit 1 when the target is unreachable or no
+/// request got a response.
+fn bench(args: &super::bench::BenchArgs) -> ExitCode {
+    match super::bench::run(args) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{report}");
+            }
+            if report.stats.responses() == 0 {
+                eprintln!("fe-php bench: no responses received");
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fe-php bench: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and `/_metrics`) and `bench` (a load generator). It holds no PHP or FastCGI logic: every
 //! request goes through [`crate::Engine`].
 
+pub mod bench;
 pub mod cli;
 mod http;
 pub mod serve;

@@ -1,0 +1,664 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of the ways to serve PHP, on this machine, in one command:
+#
+#   bash benches/compare.sh
+#
+# Builds what it needs in release (fe-php; nginx + ngx_http_fephp_module via
+# scripts/build-nginx.sh when the module is in the tree), then starts each configuration in
+# turn on 127.0.0.1 free ports, runs every workload at every concurrency with wrk, stops what it
+# started, and writes RESULTS.md, compare.svg and raw.tsv into $COMPARE_OUT (default benches/).
+#
+# Configurations (same worker count everywhere: nginx worker_processes 2, php-fpm pm static 4,
+# fe-php serve --workers 2; opcache on; PHP_INI_SCAN_DIR= with tests/support/php.ini):
+#   nginx-return200        nginx `return 200` (the ceiling; hello only)
+#   nginx-fastcgi-fpm      nginx fastcgi_pass + php-fpm, keep-alive upstream (the baseline = 1.00)
+#   nginx-fephp-fpm        nginx fephp_pass -> php-fpm
+#   nginx-fephp-embedded   nginx fephp_pass embedded (PHP inside the nginx workers)
+#   serve-fpm              fe-php serve -> php-fpm
+#   serve-embedded         fe-php serve, embedded PHP (2 worker processes)
+# Optional (COMPARE_CONFIGS): nginx-fastcgi-fpm-close, fastcgi_pass without upstream keep-alive.
+# A configuration whose parts are missing (e.g. no nginx module yet) is reported "not available".
+#
+# Workloads (benches/php/): hello.php, json.php (1000-item json_encode), include50.php (50
+# included files), big.php (1 MB response).
+#
+# Configurations are alternated in ROUNDS (every configuration once per round) so that drift
+# (other load on the machine, thermal) hits all alike; the table shows the median over rounds.
+#
+# Environment:
+#   COMPARE_DURATION=5        seconds per measured run (keep <= 10)
+#   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none)
+#   COMPARE_ROUNDS=3          rounds
+#   COMPARE_CONCURRENCY="16 64 256"
+#   COMPARE_WORKLOADS="hello json include50 big"
+#   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded"
+#   COMPARE_TOOL=wrk          wrk (default when installed) or fe-php (`fe-php bench --json`)
+#   COMPARE_THREADS=2         load generator threads
+#   COMPARE_OUT=benches       where RESULTS.md, compare.svg, raw.tsv go
+#   COMPARE_REPORT_ONLY=1     only rewrite RESULTS.md and compare.svg from $COMPARE_OUT/raw.tsv
+#   COMPARE_BUILD=1           0: build nothing; use FEPHP_BIN, NGINX_BIN, NGINX_MODULE (or what is
+#                             already built under CARGO_TARGET_DIR)
+# Needs: bash, python3 (standard library only), php-fpm8.2, wrk (or COMPARE_TOOL=fe-php), curl.
+# Smoke run: COMPARE_DURATION=2 COMPARE_ROUNDS=1 COMPARE_OUT=/tmp/cmp bash benches/compare.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+DUR=${COMPARE_DURATION:-5}
+WARMUP=${COMPARE_WARMUP:-1}
+ROUNDS=${COMPARE_ROUNDS:-3}
+CONCURRENCY=${COMPARE_CONCURRENCY:-16 64 256}
+WORKLOADS=${COMPARE_WORKLOADS:-hello json include50 big}
+CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded}
+THREADS=${COMPARE_THREADS:-2}
+OUT=${COMPARE_OUT:-$root/benches}
+BUILD=${COMPARE_BUILD:-1}
+REPORT_ONLY=${COMPARE_REPORT_ONLY:-0}
+[ "$REPORT_ONLY" = 1 ] && BUILD=0
+TOOL=${COMPARE_TOOL:-}
+if [ -z "$TOOL" ]; then
+    if command -v wrk >/dev/null; then TOOL=wrk; else TOOL=fe-php; fi
+fi
+if [ "$TOOL" = wrk ] && ! command -v wrk >/dev/null; then
+    echo "compare.sh: wrk not installed; using fe-php bench" >&2
+    TOOL=fe-php
+fi
+
+log() { echo "compare.sh: $*" >&2; }
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/fephp-compare.XXXXXX")
+started=()     # pids of every server process this script started (masters)
+sampler=""
+
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_all() {
+    local pid
+    for pid in "${started[@]}"; do stop_pid "$pid"; done
+    started=()
+    wait 2>/dev/null || true
+}
+
+cleanup() {
+    [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
+    stop_all
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- build / locate the parts
+target=${CARGO_TARGET_DIR:-}
+if [ -z "$target" ] && [ -n "${FEPHP_BIN:-}" ]; then target=$(dirname "$(dirname "$FEPHP_BIN")"); fi
+target=${target:-$root/target}
+case "$target" in /*) ;; *) target=$root/$target ;; esac
+export CARGO_TARGET_DIR=$target
+
+nginx_note=""
+if [ "$BUILD" = 1 ]; then
+    log "building fe-php (release)"
+    cargo build --release --bin fe-php >&2
+    FEPHP_BIN=$target/release/fe-php
+    if [ -x scripts/build-nginx.sh ] || [ -f scripts/build-nginx.sh ]; then
+        log "building nginx + ngx_http_fephp_module (scripts/build-nginx.sh)"
+        if built=$(bash scripts/build-nginx.sh); then
+            NGINX_BIN=$(echo "$built" | sed -n 1p)
+            NGINX_MODULE=$(echo "$built" | sed -n 2p)
+        else
+            nginx_note="scripts/build-nginx.sh failed"
+        fi
+    else
+        nginx_note="no nginx module in this tree (scripts/build-nginx.sh missing)"
+    fi
+fi
+FEPHP_BIN=${FEPHP_BIN:-$target/release/fe-php}
+if [ -z "${NGINX_BIN:-}" ] && [ -x "$target/nginx/sbin/nginx" ]; then NGINX_BIN=$target/nginx/sbin/nginx; fi
+if [ -z "${NGINX_MODULE:-}" ] && [ -f "$target/nginx/modules/ngx_http_fephp_module.so" ]; then
+    NGINX_MODULE=$target/nginx/modules/ngx_http_fephp_module.so
+fi
+if [ -z "${NGINX_BIN:-}" ]; then NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx); fi
+NGINX_MODULE=${NGINX_MODULE:-}
+[ -z "$NGINX_MODULE" ] && [ -z "$nginx_note" ] && nginx_note="ngx_http_fephp_module not built"
+[ -x "$FEPHP_BIN" ] || [ "$REPORT_ONLY" = 1 ] || { log "no fe-php binary at $FEPHP_BIN"; exit 1; }
+PHP_FPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
+PHP_INI=$root/tests/support/php.ini
+DOCROOT=$root/benches/php
+is_root=0
+[ "$(id -u)" = 0 ] && is_root=1
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_http URL SECONDS: true once URL answers 200.
+wait_http() {
+    local url=$1 limit=$2 i
+    for i in $(seq 1 $((limit * 10))); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# tree_pids PID...: the pids and all their descendants (read from /proc once).
+tree_pids() {
+    python3 - "$@" <<'PY'
+import os, sys
+kids = {}
+for d in os.listdir('/proc'):
+    if d.isdigit():
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            kids.setdefault(ppid, []).append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+todo = [int(p) for p in sys.argv[1:]]
+seen = []
+while todo:
+    p = todo.pop()
+    if p not in seen:
+        seen.append(p)
+        todo.extend(kids.get(p, []))
+print(' '.join(map(str, seen)))
+PY
+}
+
+# ---------------------------------------------------------------- the servers
+start_fpm() {   # -> FPM_SOCK
+    local dir=$work/fpm
+    mkdir -p "$dir"
+    FPM_SOCK=$dir/fpm.sock
+    local user=""
+    [ $is_root = 1 ] && user=$'user = root\ngroup = root'
+    cat >"$dir/php-fpm.conf" <<EOF
+[global]
+error_log = $dir/fpm.log
+daemonize = no
+[www]
+listen = $FPM_SOCK
+listen.backlog = 4096
+$user
+pm = static
+pm.max_children = 4
+pm.max_requests = 0
+clear_env = no
+php_admin_value[session.save_path] = $dir
+EOF
+    local extra=()
+    [ $is_root = 1 ] && extra=(-R)
+    PHP_INI_SCAN_DIR= setsid "$PHP_FPM" -F -y "$dir/php-fpm.conf" -c "$PHP_INI" "${extra[@]}" >"$dir/stdout.log" 2>&1 &
+    started+=($!)
+    SERVE_ROOTS+=($!)
+    local i
+    for i in $(seq 1 100); do [ -S "$FPM_SOCK" ] && return 0; sleep 0.1; done
+    log "php-fpm did not start: $(tail -3 "$dir/fpm.log" 2>/dev/null)"
+    return 1
+}
+
+# The directives of tests/support/php.ini as `fephp_php_ini` lines (embedded PHP in nginx).
+php_ini_directives() {
+    python3 - "$PHP_INI" <<'PY'
+import sys
+for line in open(sys.argv[1]):
+    line = line.split(';', 1)[0].strip()
+    if '=' not in line:
+        continue
+    k, v = (x.strip() for x in line.split('=', 1))
+    if k == 'zend_extension':
+        continue  # the embedded runtime loads opcache itself
+    print(f'    fephp_php_ini {k} "{v.strip(chr(34))}";')
+PY
+}
+
+start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
+    local kind=$1 dir=$work/nginx
+    mkdir -p "$dir/logs"
+    PORT=$(free_port)
+    local load="" http_extra="" location=""
+    case $kind in
+        return200) location='location / { return 200 "Hello, world!\n"; }' ;;
+        fastcgi)
+            http_extra="upstream php_fpm { server unix:$FPM_SOCK; keepalive 2; }"
+            location="location ~ \\.php\$ {
+            fastcgi_keep_conn on;
+            fastcgi_pass php_fpm;
+            include $dir/fastcgi_params;
+        }" ;;
+        fastcgi-close)
+            location="location ~ \\.php\$ {
+            fastcgi_pass unix:$FPM_SOCK;
+            include $dir/fastcgi_params;
+        }" ;;
+        fephp-fpm)
+            load="load_module $NGINX_MODULE;"
+            location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_keepalive 2; }" ;;
+        fephp-embedded)
+            load="load_module $NGINX_MODULE;"
+            http_extra="$(php_ini_directives)
+    fephp_php_ini session.save_path $dir;"
+            location="location ~ \\.php(/|\$) { fephp_pass embedded; }" ;;
+    esac
+    cat >"$dir/fastcgi_params" <<'EOF'
+fastcgi_param  SCRIPT_FILENAME    $document_root$fastcgi_script_name;
+fastcgi_param  QUERY_STRING       $query_string;
+fastcgi_param  REQUEST_METHOD     $request_method;
+fastcgi_param  CONTENT_TYPE       $content_type;
+fastcgi_param  CONTENT_LENGTH     $content_length;
+fastcgi_param  SCRIPT_NAME        $fastcgi_script_name;
+fastcgi_param  REQUEST_URI        $request_uri;
+fastcgi_param  DOCUMENT_URI       $document_uri;
+fastcgi_param  DOCUMENT_ROOT      $document_root;
+fastcgi_param  SERVER_PROTOCOL    $server_protocol;
+fastcgi_param  REQUEST_SCHEME     $scheme;
+fastcgi_param  GATEWAY_INTERFACE  CGI/1.1;
+fastcgi_param  SERVER_SOFTWARE    nginx/$nginx_version;
+fastcgi_param  REMOTE_ADDR        $remote_addr;
+fastcgi_param  REMOTE_PORT        $remote_port;
+fastcgi_param  SERVER_ADDR        $server_addr;
+fastcgi_param  SERVER_PORT        $server_port;
+fastcgi_param  SERVER_NAME        $server_name;
+fastcgi_param  REDIRECT_STATUS    200;
+EOF
+    local user=""
+    [ $is_root = 1 ] && user="user root;"
+    cat >"$dir/nginx.conf" <<EOF
+$load
+$user
+daemon off;
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    $http_extra
+    server {
+        listen 127.0.0.1:$PORT;
+        root $DOCROOT;
+        $location
+    }
+}
+EOF
+    setsid "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
+    started+=($!)
+    SERVE_ROOTS+=($!)
+}
+
+start_serve() {   # $1 = fpm | embedded
+    local kind=$1 dir=$work/serve
+    mkdir -p "$dir"
+    PORT=$(free_port)
+    local php
+    if [ "$kind" = fpm ]; then
+        php="use_fpm = true
+fpm_socket = \"unix:$FPM_SOCK\"
+worker_pool_size = 4"
+    else
+        php="use_fpm = false
+ini_file = \"$PHP_INI\"
+
+[php.ini]
+session.save_path = \"$dir\""
+    fi
+    cat >"$dir/config.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PORT"
+document_root = "$DOCROOT"
+shutdown_timeout_ms = 2000
+
+[php]
+$php
+EOF
+    PHP_INI_SCAN_DIR= setsid "$FEPHP_BIN" serve --config "$dir/config.toml" --workers 2 >"$dir/stdout.log" 2>"$dir/serve.log" &
+    started+=($!)
+    SERVE_ROOTS+=($!)
+}
+
+# available CONFIG: empty when it can run here, else the reason.
+unavailable() {
+    case $1 in
+        nginx-return200) [ -x "$NGINX_BIN" ] || echo "no nginx binary" ;;
+        nginx-fastcgi-fpm|nginx-fastcgi-fpm-close)
+            [ -x "$NGINX_BIN" ] || { echo "no nginx binary"; return; }
+            [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
+        nginx-fephp-fpm|nginx-fephp-embedded)
+            [ -n "$NGINX_MODULE" ] || { echo "$nginx_note"; return; }
+            [ "$1" = nginx-fephp-embedded ] || [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
+        serve-fpm) [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
+        serve-embedded) ;;
+        *) echo "unknown configuration" ;;
+    esac
+}
+
+# start_config CONFIG -> PORT, SERVE_ROOTS; returns non-zero (and logs) when it does not come up.
+start_config() {
+    SERVE_ROOTS=()
+    rm -rf "$work/nginx" "$work/serve" "$work/fpm"
+    case $1 in
+        nginx-return200) start_nginx return200 ;;
+        nginx-fastcgi-fpm) start_fpm && start_nginx fastcgi ;;
+        nginx-fastcgi-fpm-close) start_fpm && start_nginx fastcgi-close ;;
+        nginx-fephp-fpm) start_fpm && start_nginx fephp-fpm ;;
+        nginx-fephp-embedded) start_nginx fephp-embedded ;;
+        serve-fpm) start_fpm && start_serve fpm ;;
+        serve-embedded) start_serve embedded ;;
+    esac || return 1
+    local probe=/hello.php
+    [ "$1" = nginx-return200 ] && probe=/
+    if ! wait_http "http://127.0.0.1:$PORT$probe" 20; then
+        log "$1 did not come up; logs:"
+        tail -n 5 "$work"/*/logs/error.log "$work"/serve/serve.log "$work"/fpm/fpm.log 2>/dev/null >&2 || true
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- measuring
+# RSS sampler: every 0.2 s, the sum of VmRSS (kB) over the pids; writes the max to $1.
+start_sampler() {
+    local file=$1; shift
+    local pids="$*"
+    (
+        max=0
+        while :; do
+            sum=0
+            for p in $pids; do
+                kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || true)
+                sum=$((sum + ${kb:-0}))
+            done
+            if [ $sum -gt $max ]; then max=$sum; echo $max >"$file.tmp" && mv -f "$file.tmp" "$file"; fi
+            sleep 0.2
+        done
+    ) &
+    sampler=$!
+}
+
+stop_sampler() {
+    [ -n "$sampler" ] && kill "$sampler" 2>/dev/null && wait "$sampler" 2>/dev/null || true
+    sampler=""
+}
+
+# load URL CONC SECONDS -> prints "rps p50_us p99_us errors non2xx"
+load() {
+    local url=$1 conc=$2 secs=$3
+    if [ "$TOOL" = wrk ]; then
+        wrk -t"$THREADS" -c"$conc" -d"${secs}s" --latency --timeout 10s "$url" | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def us(v):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    n, u = float(m.group(1)), m.group(2)
+    return n * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M))
+err = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+non = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+p50, p99 = us(lat.get("50", "0us")), us(lat.get("99", "0us"))
+print("%.1f %.0f %.0f %d %d" % (rps, p50, p99, err, int(non.group(1)) if non else 0))'
+    else
+        "$FEPHP_BIN" bench --url "$url" -c "$conc" -d "$secs" --threads "$THREADS" --timeout 10 --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+non = sum(n for s, n in r["status"].items() if not s.startswith(("2", "3")))
+l = r["latency_us"]
+print("%.1f %d %d %d %d" % (r["rps"], l["p50"], l["p99"], r["error_total"], non))'
+    fi
+}
+
+# ---------------------------------------------------------------- the report (functions)
+machine() {
+    echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') — nproc $(nproc)"
+    echo "- Kernel: $(uname -sr); memory $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)"
+    echo "- nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //') ($NGINX_BIN)"
+    [ -n "$PHP_FPM" ] && echo "- PHP: $("$PHP_FPM" -v 2>/dev/null | head -1)"
+    echo "- fe-php: $("$FEPHP_BIN" --version 2>/dev/null) ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+    if [ "$TOOL" = wrk ]; then echo "- Load: wrk ($(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)), -t$THREADS, --latency"
+    else echo "- Load: fe-php bench, --threads $THREADS"; fi
+    echo "- Runs: ${DUR}s measured (+${WARMUP}s warm-up) per workload and concurrency, $ROUNDS round(s), concurrency: $CONCURRENCY"
+    echo "- Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+}
+
+# report: RESULTS.md and compare.svg from raw.tsv (runs, then `#config` and `#machine` lines).
+report() {
+python3 - "$raw" "$OUT" "$CONCURRENCY" "$WORKLOADS" <<'PY'
+import csv, math, os, statistics, sys
+from collections import defaultdict
+
+raw, out, concs, workloads = sys.argv[1:5]
+concs = [int(c) for c in concs.split()]
+workloads = workloads.split()
+BASE = "nginx-fastcgi-fpm"
+LABEL = {
+    "nginx-return200": "nginx `return 200` (ceiling)",
+    "nginx-fastcgi-fpm": "nginx fastcgi_pass + php-fpm",
+    "nginx-fastcgi-fpm-close": "nginx fastcgi_pass + php-fpm, no upstream keep-alive",
+    "nginx-fephp-fpm": "nginx fephp_pass → php-fpm",
+    "nginx-fephp-embedded": "nginx fephp_pass embedded",
+    "serve-fpm": "fe-php serve → php-fpm",
+    "serve-embedded": "fe-php serve embedded",
+}
+WL = {"hello": "hello world", "json": "json_encode 1000 items", "include50": "include 50 files", "big": "1 MB response"}
+lines = open(raw).read().splitlines()
+status = [l.split("\t")[1:4] for l in lines if l.startswith("#config\t")]
+status = [s + [""] * (3 - len(s)) for s in status]
+machine_lines = [l.split("\t", 1)[1] for l in lines if l.startswith("#machine\t")]
+configs = [s[0] for s in status]
+
+runs = defaultdict(list)
+for r in csv.DictReader((l for l in lines if not l.startswith("#")), delimiter="\t"):
+    runs[(r["config"], r["workload"], int(r["concurrency"]))].append(r)
+
+def med(key, field):
+    rows = runs.get(key)
+    return statistics.median(float(r[field]) for r in rows) if rows else None
+
+def agg(key):
+    rows = runs.get(key)
+    if not rows:
+        return None
+    return {
+        "rps": med(key, "rps"), "p50": med(key, "p50_us"), "p99": med(key, "p99_us"),
+        "rss": max(float(r["peak_rss_kb"] or 0) for r in rows),
+        "errors": sum(int(r["errors"]) for r in rows), "non2xx": sum(int(r["non2xx"]) for r in rows),
+        "n": len(rows),
+    }
+
+def fmt_us(v):
+    return f"{v:.0f} µs" if v < 1000 else f"{v / 1000:.2f} ms"
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "—"
+
+md = ["# fe-php: side-by-side comparison", "",
+      "Generated by `benches/compare.sh` (see its header for the method). Every figure is the median",
+      "over rounds; ratios are against **nginx fastcgi_pass + php-fpm** for the same workload and",
+      "concurrency (RPS: higher is better; p99 and RSS: lower is better). Peak RSS is the sum of VmRSS",
+      "over every serving process (nginx master + workers, php-fpm master + children, fe-php",
+      "processes), sampled every 0.2 s during the run. The machine is shared, so single figures are",
+      "noisy; compare ratios.", "", "## Machine", ""]
+md += machine_lines
+md += ["", "## Configurations", "", "| configuration | status | opcache |", "|---|---|---|"]
+for name, st, opc in status:
+    md.append(f"| {LABEL.get(name, name)} | {st} | {opc or '—'} |")
+
+for w in workloads:
+    md += ["", f"## {WL.get(w, w)} (`{w}.php`)", "",
+           "| configuration | c | RPS | RPS ratio | p50 | p99 | p99 ratio | peak RSS | RSS ratio | errors / non-2xx |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, st, _ in status:
+        if name == "nginx-return200" and w != "hello":
+            continue
+        if st != "ok" and not any(runs.get((name, w, c)) for c in concs):
+            md.append(f"| {LABEL.get(name, name)} | | {st} | | | | | | | |")
+            continue
+        for c in concs:
+            a, b = agg((name, w, c)), agg((BASE, w, c))
+            if a is None:
+                md.append(f"| {LABEL.get(name, name)} | {c} | no result | | | | | | | |")
+                continue
+            md.append(
+                f"| {LABEL.get(name, name)} | {c} | {a['rps']:,.0f} | {ratio(a['rps'], b and b['rps'])} | {fmt_us(a['p50'])} | "
+                f"{fmt_us(a['p99'])} | {ratio(a['p99'], b and b['p99'])} | {a['rss'] / 1024:.0f} MB | {ratio(a['rss'], b and b['rss'])} | "
+                f"{a['errors']} / {a['non2xx']} |")
+
+# Targets
+def target_rows():
+    rows = []
+    for c in concs:
+        base_h, base_j = agg((BASE, "hello", c)), agg((BASE, "json", c))
+        emb_h, emb_j = agg(("nginx-fephp-embedded", "hello", c)), agg(("nginx-fephp-embedded", "json", c))
+        ceil = agg(("nginx-return200", "hello", c))
+        fpm_h = agg(("nginx-fephp-fpm", "hello", c))
+        def check(label, a, b, goal, lower=False):
+            if not a or not b:
+                rows.append(f"| {label} | {c} | {goal} | not measured | |")
+                return
+            r = a / b
+            ok = (r <= goal) if lower else (r >= goal)
+            rows.append(f"| {label} | {c} | {'≤' if lower else '≥'} {goal:g}× | {r:.2f}× | {'met' if ok else '**missed**'} |")
+        check("fephp_pass embedded / fastcgi_pass, hello RPS", emb_h and emb_h["rps"], base_h and base_h["rps"], 5)
+        check("fephp_pass embedded / fastcgi_pass, json RPS", emb_j and emb_j["rps"], base_j and base_j["rps"], 2)
+        check("fephp_pass embedded / fastcgi_pass, hello p99", emb_h and emb_h["p99"], base_h and base_h["p99"], 1, lower=True)
+        check("fephp_pass embedded / nginx return 200, hello RPS", emb_h and emb_h["rps"], ceil and ceil["rps"], 0.75)
+        check("fephp_pass → php-fpm / fastcgi_pass, hello RPS", fpm_h and fpm_h["rps"], base_h and base_h["rps"], 1)
+    return rows
+md += ["", "## Targets", "", "| target | c | goal | measured | |", "|---|---:|---:|---:|---|"] + target_rows()
+md += ["", "Chart: [compare.svg](compare.svg) (RPS and p99 per configuration and workload, at the",
+       f"concurrency {concs[len(concs) // 2]}). Raw per-run figures: [raw.tsv](raw.tsv)."]
+if os.path.exists(f"{out}/ANALYSIS.md"):
+    md += ["", "Where the time goes, and what the misses mean: [ANALYSIS.md](ANALYSIS.md)."]
+md.append("")
+open(f"{out}/RESULTS.md", "w").write("\n".join(md))
+
+# ---- SVG chart: two rows (RPS, p99) × one panel per workload, one bar per configuration.
+c_chart = concs[len(concs) // 2]
+colors = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
+ok_configs = [n for n, st, _ in status if any(runs.get((n, w, c_chart)) for w in workloads)]
+pw, ph, pad_l, pad_t, gap = 260, 220, 70, 60, 40
+W = pad_l + len(workloads) * (pw + gap) + 20
+legend_h = 22 * ((len(ok_configs) + 2) // 3)
+H = pad_t + 2 * (ph + 70) + legend_h + 20
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+       f'<rect width="{W}" height="{H}" fill="white"/>',
+       f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">fe-php compare: median RPS and p99, concurrency {c_chart}</text>']
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+for row, (field, title, unit) in enumerate([("rps", "requests/s (higher is better)", 1), ("p99", "p99 latency, ms, log scale (lower is better)", 1000)]):
+    y0 = pad_t + row * (ph + 70)
+    svg.append(f'<text x="10" y="{y0 - 8}" font-size="13" font-weight="bold">{title}</text>')
+    for i, w in enumerate(workloads):
+        x0 = pad_l + i * (pw + gap)
+        vals = [(n, agg((n, w, c_chart))) for n in ok_configs]
+        vals = [(n, a[field] / unit) for n, a in vals if a]
+        if field == "rps":
+            top = max([v for _, v in vals] + [1e-9]) * 1.15
+            scale = lambda v: ph * v / top
+            ticks = [(top * t / 4, f"{top * t / 4:,.0f}") for t in range(5)]
+        else:  # p99 spans decades (a stalled baseline can sit at seconds): log scale
+            lo, hi = -1, max(1, math.ceil(math.log10(max([v for _, v in vals] + [1]))))
+            scale = lambda v: ph * (math.log10(max(v, 0.1)) - lo) / (hi - lo)
+            ticks = [(10 ** d, f"{10 ** d:g}") for d in range(lo, hi + 1)]
+        svg.append(f'<rect x="{x0}" y="{y0}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
+        svg.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 16}" text-anchor="middle">{esc(WL.get(w, w))}</text>')
+        for v, text in ticks:
+            y = y0 + ph - scale(v)
+            svg.append(f'<line x1="{x0}" x2="{x0 + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
+            if i == 0:
+                svg.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
+        bw = pw / max(1, len(ok_configs)) * 0.8
+        for j, n in enumerate(ok_configs):
+            v = dict(vals).get(n)
+            if v is None:
+                continue
+            h = scale(v)
+            x = x0 + pw * 0.1 + j * bw
+            svg.append(f'<rect x="{x:.1f}" y="{y0 + ph - h:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{colors[j % len(colors)]}">'
+                       f'<title>{esc(LABEL.get(n, n))}: {v:,.1f}</title></rect>')
+ly = pad_t + 2 * (ph + 70) - 20
+for j, n in enumerate(ok_configs):
+    x = pad_l + (j % 3) * 330
+    y = ly + (j // 3) * 22
+    svg.append(f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{colors[j % len(colors)]}"/>')
+    svg.append(f'<text x="{x + 18}" y="{y}">{esc(LABEL.get(n, n).replace("`", ""))}</text>')
+svg.append("</svg>")
+open(f"{out}/compare.svg", "w").write("\n".join(svg))
+PY
+}
+
+raw=$OUT/raw.tsv
+if [ "$REPORT_ONLY" = 1 ]; then
+    [ -f "$raw" ] || { log "no $raw to report from"; exit 1; }
+    report
+    exit 0
+fi
+
+# ---------------------------------------------------------------- the rounds
+printf 'round\tconfig\tworkload\tconcurrency\trps\tp50_us\tp99_us\tpeak_rss_kb\terrors\tnon2xx\n' >"$raw"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A state opcache
+
+for c in $CONFIGS; do
+    why=$(unavailable "$c")
+    if [ -n "$why" ]; then state[$c]="not available: $why"; else state[$c]=ok; fi
+done
+
+for round in $(seq 1 "$ROUNDS"); do
+    for c in $CONFIGS; do
+        [ "${state[$c]}" = ok ] || continue
+        log "round $round/$ROUNDS: $c"
+        if ! start_config "$c"; then
+            state[$c]="failed to start (see compare.sh output)"
+            stop_all
+            continue
+        fi
+        pids=$(tree_pids "${SERVE_ROOTS[@]}")
+        if [ "$c" != nginx-return200 ] && [ -z "${opcache[$c]:-}" ]; then
+            opcache[$c]=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/opcache.php" | tr -d '\n' || true)
+        fi
+        for w in $WORKLOADS; do
+            [ "$c" = nginx-return200 ] && [ "$w" != hello ] && continue
+            url=http://127.0.0.1:$PORT/$w.php
+            [ "$c" = nginx-return200 ] && url=http://127.0.0.1:$PORT/
+            for conc in $CONCURRENCY; do
+                if [ "$WARMUP" != 0 ]; then load "$url" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
+                rm -f "$work/rss"
+                start_sampler "$work/rss" $pids
+                if result=$(load "$url" "$conc" "$DUR" 2>"$work/load.err"); then
+                    stop_sampler
+                    rss=$(cat "$work/rss" 2>/dev/null || true)
+                    rss=${rss:-0}
+                    read -r rps p50 p99 errs non <<<"$result"
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$conc" "$rps" "$p50" "$p99" "$rss" "$errs" "$non" >>"$raw"
+                    log "  $w c=$conc: $rps req/s, p50 ${p50}us, p99 ${p99}us, rss ${rss} kB, errors $errs, non-2xx $non"
+                else
+                    stop_sampler
+                    log "  $w c=$conc: load tool failed: $(tail -2 "$work/load.err")"
+                fi
+            done
+        done
+        stop_all
+    done
+done
+
+for c in $CONFIGS; do
+    printf '#config\t%s\t%s\t%s\n' "$c" "${state[$c]}" "${opcache[$c]:-}" >>"$raw"
+done
+machine | sed 's/^/#machine\t/' >>"$raw"
+report
+log "wrote $OUT/RESULTS.md, $OUT/compare.svg, $OUT/raw.tsv"

@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f02(int $x): int
+{
+    return $x * 3 + 1;
+}

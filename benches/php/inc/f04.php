@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f04(int $x): int
+{
+    return $x * 5 + 1;
+}

@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f07(int $x): int
+{
+    return $x * 8 + 1;
+}

@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f11(int $x): int
+{
+    return $x * 12 + 1;
+}

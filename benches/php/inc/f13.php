@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f13(int $x): int
+{
+    return $x * 14 + 1;
+}

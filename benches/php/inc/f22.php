@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f22(int $x): int
+{
+    return $x * 23 + 1;
+}

@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f23(int $x): int
+{
+    return $x * 24 + 1;
+}

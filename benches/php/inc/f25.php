@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f25(int $x): int
+{
+    return $x * 26 + 1;
+}

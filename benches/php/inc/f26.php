@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f26(int $x): int
+{
+    return $x * 27 + 1;
+}

@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f29(int $x): int
+{
+    return $x * 30 + 1;
+}

@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f33(int $x): int
+{
+    return $x * 34 + 1;
+}

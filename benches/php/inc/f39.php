@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f39(int $x): int
+{
+    return $x * 40 + 1;
+}

@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f41(int $x): int
+{
+    return $x * 42 + 1;
+}

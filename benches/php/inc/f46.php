@@ -1,0 +1,5 @@
+<?php
+function bench_inc_f46(int $x): int
+{
+    return $x * 47 + 1;
+}
