@@ -21,7 +21,6 @@ fn roundtrip(c: &mut Criterion) {
         ini: ini.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         queue_size: 16,
         queue_timeout: std::time::Duration::from_secs(5),
-        ..PhpOptions::default()
     };
     let engine = Engine::new(BackendConfig::Embedded(opts)).expect("embedded PHP starts");
     let site = Site::new(dir.path(), "index.php", &[".php".to_string()], true, false).unwrap();

@@ -59,7 +59,7 @@ fn stdout_response(request_id: u16, body: usize, record: usize) -> Vec<u8> {
         let [len_hi, len_lo] = (chunk.len() as u16).to_be_bytes();
         out.extend_from_slice(&[1, 6, id_hi, id_lo, len_hi, len_lo, pad as u8, 0]);
         out.extend_from_slice(chunk);
-        out.extend(std::iter::repeat(0).take(pad));
+        out.resize(out.len() + pad, 0);
     }
     let [id_hi, id_lo] = request_id.to_be_bytes();
     out.extend_from_slice(&[1, 6, id_hi, id_lo, 0, 0, 0, 0]);

@@ -30,7 +30,7 @@ pub enum Command {
         verbose: bool,
     },
     /// Load-test an HTTP/1.1 URL (closed loop, or open loop with `--rps`).
-    Bench(super::bench::BenchArgs),
+    Bench(Box<super::bench::BenchArgs>),
 }
 
 /// Parses the command line and runs the command; the process exit code.

@@ -188,7 +188,7 @@ impl Ticker {
                 }
                 let responses = progress.responses.load(Relaxed);
                 let errors = progress.errors.load(Relaxed);
-                let phase = if due < window.measure_from { " warm-up" } else { "" };
+                let phase = if due <= window.measure_from { " warm-up" } else { "" };
                 eprint!("\r\x1b[2K[{second:>3}s/{total}s{phase}] {} req/s, {responses} responses, {errors} errors", responses - last);
                 let _ = std::io::stderr().flush();
                 last = responses;
