@@ -9,7 +9,10 @@ use std::time::Duration;
 use support::{scripts_dir, wait_until, Harness};
 
 fn pid_of_next_request(h: &Harness) -> i32 {
-    let r = h.get("/pid.php");
+    let r = match std::panic::catch_unwind(|| h.get("/pid.php")) {
+        Ok(r) => r,
+        Err(_) => panic!("request failed; harness log:\n{}", h.log()),
+    };
     assert_eq!(r.status, 200, "{}", h.log());
     r.text().parse().unwrap()
 }

@@ -3,7 +3,10 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -65,6 +68,9 @@ impl std::hash::Hash for SplitRule {
 #[derive(Debug, Clone)]
 pub struct Site {
     root: PathBuf,
+    /// `O_PATH` descriptor of `root` for the one-syscall lookup ([`Site::probe`]); `None` when
+    /// it could not be opened (then every lookup takes the portable path).
+    root_fd: Option<Arc<OwnedFd>>,
     index: String,
     extensions: Vec<String>,
     split: SplitRule,
@@ -97,6 +103,7 @@ impl Site {
             std::io::Error::new(e.kind(), format!("document root {}: {e}", root.display()))
         })?;
         Ok(Site {
+            root_fd: open_root(&root),
             root,
             index: index.to_string(),
             extensions: extensions.to_vec(),
@@ -146,12 +153,21 @@ impl Site {
             script_name.push_str(&self.index);
         }
         let mut filename = self.root.join(script_name.trim_start_matches('/'));
-        if path_info.is_empty() && filename.is_dir() {
+        let mut probe = self.probe(&script_name);
+        if path_info.is_empty() && (probe == Probe::Dir || (probe == Probe::Slow && filename.is_dir())) {
             script_name = format!("{}/{}", script_name.trim_end_matches('/'), self.index);
             filename = self.root.join(script_name.trim_start_matches('/'));
+            probe = self.probe(&script_name);
         }
         if !self.has_script_extension(&script_name) {
             return Err(EngineError::Forbidden(format!("{script_name} is not a PHP script")));
+        }
+        match probe {
+            // Beneath the root, no symlink on the way, a regular file with a script name.
+            Probe::File => return Ok(Script { filename, script_name, path_info }),
+            Probe::Missing => return Err(EngineError::NotFound(format!("no script {script_name}"))),
+            Probe::Dir => return Err(EngineError::NotFound(format!("{script_name} is not a file"))),
+            Probe::Slow => {}
         }
         let real = match filename.canonicalize() {
             Ok(real) => real,
@@ -167,6 +183,58 @@ impl Site {
             return Err(EngineError::Forbidden(format!("{script_name} points at a non-PHP file")));
         }
         Ok(Script { filename, script_name, path_info })
+    }
+
+    /// Looks `script_name` up beneath the root in one `openat2(RESOLVE_BENEATH |
+    /// RESOLVE_NO_SYMLINKS)` + `fstat`: the kernel refuses any escape and any symlink, so a
+    /// found regular file needs no `realpath` walk. Anything unusual (a symlink, a kernel
+    /// without `openat2`, a seccomp filter) answers [`Probe::Slow`]: the caller then
+    /// canonicalizes and checks the real path itself.
+    fn probe(&self, script_name: &str) -> Probe {
+        static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+        let Some(root) = &self.root_fd else { return Probe::Slow };
+        if UNSUPPORTED.load(Ordering::Relaxed) {
+            return Probe::Slow;
+        }
+        let rel = script_name.trim_start_matches('/');
+        let rel = if rel.is_empty() { "." } else { rel };
+        let Ok(c_rel) = std::ffi::CString::new(rel) else { return Probe::Slow };
+        // SAFETY: open_how is plain data; zeroed is a valid value before the fields are set.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+        // SAFETY: valid dirfd, NUL-terminated path and a correctly sized open_how.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                c_rel.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 {
+            return match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => Probe::Missing,
+                Some(libc::ENOSYS) | Some(libc::EPERM) => {
+                    UNSUPPORTED.store(true, Ordering::Relaxed);
+                    Probe::Slow
+                }
+                _ => Probe::Slow, // ELOOP (a symlink), EXDEV (an escape), EAGAIN, ...
+            };
+        }
+        // SAFETY: openat2 returned a new descriptor that we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // SAFETY: fstat on an owned O_PATH descriptor with a valid out-pointer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Probe::Slow;
+        }
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Probe::File,
+            libc::S_IFDIR => Probe::Dir,
+            _ => Probe::Slow,
+        }
     }
 
     /// Splits the normalized `path` into (script name, path info) by the site's [`SplitRule`].
@@ -211,6 +279,28 @@ impl Site {
     fn has_script_extension_os(&self, name: &OsStr) -> bool {
         std::str::from_utf8(name.as_bytes()).map(|n| self.has_script_extension(&format!("/{n}"))).unwrap_or(false)
     }
+}
+
+/// What [`Site::probe`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A regular file, beneath the root, reached without any symlink.
+    File,
+    /// A directory, likewise.
+    Dir,
+    /// Nothing there.
+    Missing,
+    /// Not decided here: take the portable path (canonicalize and compare).
+    Slow,
+}
+
+/// Opens the document root as an `O_PATH` directory descriptor.
+fn open_root(root: &Path) -> Option<Arc<OwnedFd>> {
+    let c = std::ffi::CString::new(root.as_os_str().as_bytes()).ok()?;
+    // SAFETY: NUL-terminated path; O_PATH opens nothing but a reference.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    // SAFETY: a non-negative return is a new descriptor we own.
+    (fd >= 0).then(|| Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Decodes `%XX` escapes; `None` on a malformed escape.
@@ -299,6 +389,17 @@ mod tests {
         assert_eq!(s.resolve("/./a.php").unwrap().script_name, "/a.php");
         assert_eq!(s.resolve("/%61.php").unwrap().script_name, "/a.php");
         assert_eq!(s.resolve("/inner.php").unwrap().script_name, "/inner.php");
+    }
+
+    #[test]
+    fn probe_takes_the_one_syscall_path_and_defers_symlinks() {
+        let dir = tree();
+        let s = site(&dir.path().join("root"));
+        assert_eq!(s.probe("/a.php"), Probe::File);
+        assert_eq!(s.probe("/sub"), Probe::Dir);
+        assert_eq!(s.probe("/missing.php"), Probe::Missing);
+        assert_eq!(s.probe("/link.php"), Probe::Slow, "a symlink goes through canonicalize");
+        assert_eq!(s.probe("/inner.php"), Probe::Slow);
     }
 
     #[test]

@@ -107,6 +107,15 @@ async fn serve_process(
     let mut served: u64 = 0;
     loop {
         tokio::select! {
+            // Stop conditions first: once the limit is reached, a connection waiting in the
+            // backlog must stay there for the next worker, not be accepted and then closed.
+            biased;
+            _ = service.limit_reached() => {
+                crate::log!(Info, "serve", "worker {} served {} requests: recycling", std::process::id(), service.requests());
+                break;
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(pair) => pair,
@@ -127,12 +136,6 @@ async fn serve_process(
                 });
                 served += 1;
             }
-            _ = service.limit_reached() => {
-                crate::log!(Info, "serve", "worker {} served {} requests: recycling", std::process::id(), service.requests());
-                break;
-            }
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
         }
     }
     drop(listener);
