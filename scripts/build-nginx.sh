@@ -21,7 +21,10 @@ export CARGO_TARGET_DIR=$target
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if ! cargo build --release -p ngx_http_fephp_module >"$log" 2>&1; then
+# The whole workspace, so fephp is built with the same features as `cargo test --workspace`
+# (building `-p ngx_http_fephp_module` alone would unify fewer features and relink the module
+# every time the two alternate).
+if ! cargo build --release --workspace >"$log" 2>&1; then
     cat "$log" >&2
     echo "build-nginx.sh: cargo build failed" >&2
     exit 1

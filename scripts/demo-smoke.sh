@@ -6,12 +6,14 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 out=$(mktemp); jar=$(mktemp)
+# Build first, so the wait below only covers nginx starting.
+bash "$root/scripts/build-nginx.sh" >/dev/null
 FEPHP_DEMO_LISTEN=127.0.0.1:$port setsid bash "$root/scripts/demo.sh" >"$out" 2>&1 </dev/null &
 pid=$!
 cleanup() { kill -INT -- -"$pid" 2>/dev/null || true; rm -f "$out" "$jar"; }
 trap cleanup EXIT
 url=http://127.0.0.1:$port
-for _ in $(seq 300); do curl -fs -o /dev/null "$url/api.php" && break; sleep 0.2; done
+for _ in $(seq 600); do curl -fs -o /dev/null "$url/api.php" && break; sleep 0.2; done
 fail() { echo "demo-smoke: FAIL: $*" >&2; cat "$out" >&2; exit 1; }
 curl -fs -c "$jar" -b "$jar" "$url/" | grep -q "visited this page 1 time" || fail "home page"
 code=$(curl -s -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" --data-urlencode "message=smoke <test>" "$url/")
