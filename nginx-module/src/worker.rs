@@ -31,7 +31,7 @@ pub struct Worker {
     pub pools: Vec<(String, EngineSlot)>,
     sites: RefCell<HashMap<SiteKey, Arc<Site>>>,
     /// The site found last, checked first without allocating a key.
-    last_site: RefCell<Option<(Vec<u8>, String, SplitRule, Arc<Site>)>>,
+    last_site: RefCell<Option<(SiteKey, Arc<Site>)>>,
 }
 
 /// Document root, index file and split rule.
@@ -74,14 +74,14 @@ impl Worker {
     /// canonicalized once; a missing root is a 404 like nginx's static handler).
     pub fn site(&self, root: &[u8], index: &str, split: &SplitRule) -> Result<Arc<Site>, EngineError> {
         // Most workers serve one site: compare with the last one before building a map key.
-        if let Some((r, i, s, site)) = &*self.last_site.borrow() {
+        if let Some(((r, i, s), site)) = &*self.last_site.borrow() {
             if r.as_slice() == root && i == index && s == split {
                 return Ok(site.clone());
             }
         }
         let key = (root.to_vec(), index.to_string(), split.clone());
         if let Some(site) = self.sites.borrow().get(&key) {
-            *self.last_site.borrow_mut() = Some((key.0, key.1, key.2, site.clone()));
+            *self.last_site.borrow_mut() = Some((key, site.clone()));
             return Ok(site.clone());
         }
         use std::os::unix::ffi::OsStrExt;
@@ -95,7 +95,7 @@ impl Worker {
         })?;
         let site = Arc::new(site.with_split_rule(split.clone()));
         self.sites.borrow_mut().insert(key.clone(), site.clone());
-        *self.last_site.borrow_mut() = Some((key.0, key.1, key.2, site.clone()));
+        *self.last_site.borrow_mut() = Some((key, site.clone()));
         Ok(site)
     }
 }
