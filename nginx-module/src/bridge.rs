@@ -26,6 +26,14 @@
 //!   504 if nothing arrives, and, being a non-cancelable nginx timer, it keeps a gracefully
 //!   exiting worker alive until in-flight PHP requests finish.
 //!
+//! - Local requests ([`start_local`], used for embedded PHP): the engine future and then the
+//!   body's `next_chunk` are polled right here, on the nginx thread, with a [`Waker`] that
+//!   marks the request ready and writes the eventfd. The PHP thread's head/body sends then wake
+//!   nginx directly: no runtime thread in between. The runtime's context is entered while
+//!   polling, for the engine's timers (queue timeout), which the runtime thread drives.
+//!   Back-pressure is the same: a blocked request is not polled, so PHP's output channel fills
+//!   up; dropping the future/body on abort tells PHP the client is gone.
+//!
 //! Nothing here touches an `ngx_http_request_t` off the nginx thread: tasks only see `Send`
 //! data (the engine, the request, the channel sender, the shared wakeup).
 
@@ -34,12 +42,16 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
 use std::future::Future;
 use std::os::fd::RawFd;
+use std::pin::Pin;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use fephp::cgi::ResponseHead;
+use fephp::engine::ResponseBody;
 use fephp::{EngineError, Response};
 use ngx::ffi::{
     ngx_add_timer, ngx_buf_t, ngx_chain_get_free_buf, ngx_chain_t, ngx_chain_update_chains, ngx_close_connection,
@@ -122,6 +134,103 @@ impl Wakeup {
     fn take_ready(&self) -> Vec<u64> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         std::mem::take(&mut state.0)
+    }
+}
+
+/// The waker of a local request: one eventfd wakeup per time it becomes ready.
+struct ReqWaker {
+    id: u64,
+    wakeup: Arc<Wakeup>,
+    /// Set when queued for the nginx loop, cleared right before it polls the request.
+    queued: AtomicBool,
+}
+
+impl Wake for ReqWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.wakeup.wake(self.id);
+        }
+    }
+}
+
+/// A future a local request polls on the nginx thread.
+pub type LocalFuture = Pin<Box<dyn Future<Output = Result<Output, EngineError>>>>;
+
+/// Where a local request is.
+enum LocalState {
+    /// Waiting for the response head.
+    Starting(LocalFuture),
+    /// Streaming the body.
+    Body(ResponseBody),
+    /// A complete body still to hand over.
+    Full(Bytes),
+    /// End or error delivered.
+    Done,
+}
+
+struct Local {
+    state: LocalState,
+    waker: Arc<ReqWaker>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Local {
+    /// Polls for the next event; `None` while nothing is ready.
+    fn poll_event(&mut self) -> Option<Event> {
+        self.waker.queued.store(false, Ordering::Release);
+        let waker = Waker::from(Arc::clone(&self.waker));
+        let mut cx = Context::from_waker(&waker);
+        let _rt = self.runtime.enter();
+        loop {
+            match &mut self.state {
+                LocalState::Starting(fut) => match fut.as_mut().poll(&mut cx) {
+                    Poll::Pending => return None,
+                    Poll::Ready(Err(e)) => {
+                        self.state = LocalState::Done;
+                        return Some(Event::Error(e));
+                    }
+                    Poll::Ready(Ok(Output::Stream(Response { head, body }))) => {
+                        self.state = LocalState::Body(body);
+                        return Some(Event::Head(head));
+                    }
+                    Poll::Ready(Ok(Output::Full(head, body))) => {
+                        self.state = LocalState::Full(body);
+                        return Some(Event::Head(head));
+                    }
+                },
+                LocalState::Body(body) => {
+                    let next = std::pin::pin!(body.next_chunk()).poll(&mut cx);
+                    return match next {
+                        Poll::Pending => None,
+                        Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => continue,
+                        Poll::Ready(Some(Ok(chunk))) => Some(Event::Chunk(chunk)),
+                        Poll::Ready(Some(Err(e))) => {
+                            self.state = LocalState::Done;
+                            Some(Event::Error(e))
+                        }
+                        Poll::Ready(None) => {
+                            self.state = LocalState::Done;
+                            Some(Event::End)
+                        }
+                    };
+                }
+                LocalState::Full(body) => {
+                    let body = std::mem::take(body);
+                    self.state = LocalState::Done;
+                    if body.is_empty() {
+                        return Some(Event::End);
+                    }
+                    // Deliver the chunk now and the end on the next call.
+                    self.state = LocalState::Full(Bytes::new());
+                    return Some(Event::Chunk(body));
+                }
+                LocalState::Done => return Some(Event::End),
+            }
+        }
     }
 }
 
@@ -261,6 +370,8 @@ struct ReqCtx {
     r: *mut ngx_http_request_t,
     rx: Option<mpsc::Receiver<Event>>,
     task: Option<tokio::task::AbortHandle>,
+    /// Set for a request polled on the nginx thread ([`start_local`]) instead of a task.
+    local: Option<Local>,
     guard: ngx_event_t,
     settings: Settings,
     header_sent: bool,
@@ -294,11 +405,51 @@ where
     let Some((id, rx, task)) = started else {
         return Err("the fephp runtime is not running in this process".into());
     };
+    // SAFETY: caller contract.
+    unsafe { register(r, settings, id, Some(rx), Some(task), None) }.map(|_| ())
+}
+
+/// Starts serving `r` with `fut` polled on this (the nginx) thread: for engines whose futures
+/// need no I/O driver of the runtime (embedded PHP). Same contract as [`spawn`].
+///
+/// # Safety
+/// `r` must be a live request, on the nginx thread, whose body has been read.
+pub unsafe fn start_local(r: *mut ngx_http_request_t, settings: Settings, fut: LocalFuture) -> Result<(), String> {
+    let started = BRIDGE.with(|b| {
+        let mut b = b.borrow_mut();
+        let b = b.as_mut()?;
+        let id = b.next_id;
+        b.next_id += 1;
+        let waker = Arc::new(ReqWaker { id, wakeup: b.wakeup.clone(), queued: AtomicBool::new(false) });
+        Some(Local { state: LocalState::Starting(fut), waker, runtime: b.runtime.handle().clone() })
+    });
+    let Some(local) = started else {
+        return Err("the fephp runtime is not running in this process".into());
+    };
+    let id = local.waker.id;
+    // SAFETY: caller contract; the first poll sends the job (or answers an early error).
+    unsafe {
+        let ctx = register(r, settings, id, None, None, Some(local))?;
+        pump(ctx);
+    }
+    Ok(())
+}
+
+/// Creates the request's [`ReqCtx`], owned by the request pool, and registers it.
+unsafe fn register(
+    r: *mut ngx_http_request_t,
+    settings: Settings,
+    id: u64,
+    rx: Option<mpsc::Receiver<Event>>,
+    task: Option<tokio::task::AbortHandle>,
+    local: Option<Local>,
+) -> Result<*mut ReqCtx, String> {
     let ctx = Box::into_raw(Box::new(ReqCtx {
         id,
         r,
-        rx: Some(rx),
-        task: Some(task),
+        rx,
+        task,
+        local,
         // SAFETY: an all-zero ngx_event_t is its idle state (as nginx's ngx_pcalloc'd events).
         guard: unsafe { std::mem::zeroed() },
         settings,
@@ -314,7 +465,8 @@ where
     unsafe {
         let cln = ngx_pool_cleanup_add((*r).pool, 0);
         if cln.is_null() {
-            drop(Box::from_raw(ctx));
+            let mut ctx = Box::from_raw(ctx);
+            forget(&mut ctx);
             return Err("out of memory".into());
         }
         (*cln).handler = Some(cleanup);
@@ -332,7 +484,7 @@ where
             b.requests.insert(id, ctx);
         }
     });
-    Ok(())
+    Ok(ctx)
 }
 
 /// Request pool cleanup: forget the request, stop its task, free the state.
@@ -354,6 +506,8 @@ fn forget(ctx: &mut ReqCtx) {
         task.abort();
     }
     ctx.rx = None;
+    // Dropping the engine future / body cancels the request (PHP sees an aborted connection).
+    ctx.local = None;
     let id = ctx.id;
     BRIDGE.with(|b| {
         if let Ok(mut b) = b.try_borrow_mut() {
@@ -459,8 +613,12 @@ unsafe fn pump(ctx: *mut ReqCtx) {
         let mut out: Vec<Bytes> = Vec::new();
         let mut got_any = false;
         loop {
-            let Some(rx) = (*ctx).rx.as_mut() else { return };
-            let ev = match rx.try_recv() {
+            let next = match ((*ctx).local.as_mut(), (*ctx).rx.as_mut()) {
+                (Some(local), _) => local.poll_event().ok_or(mpsc::error::TryRecvError::Empty),
+                (None, Some(rx)) => rx.try_recv(),
+                (None, None) => return,
+            };
+            let ev = match next {
                 Ok(ev) => ev,
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {

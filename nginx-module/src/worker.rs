@@ -29,8 +29,13 @@ pub struct Worker {
     pub embedded: Option<EngineSlot>,
     /// One FPM engine per [`crate::conf::MainConf::pools`] entry, same order.
     pub pools: Vec<(String, EngineSlot)>,
-    sites: RefCell<HashMap<(Vec<u8>, String, SplitRule), Arc<Site>>>,
+    sites: RefCell<HashMap<SiteKey, Arc<Site>>>,
+    /// The site found last, checked first without allocating a key.
+    last_site: RefCell<Option<(SiteKey, Arc<Site>)>>,
 }
+
+/// Document root, index file and split rule.
+type SiteKey = (Vec<u8>, String, SplitRule);
 
 thread_local! {
     static WORKER: RefCell<Option<Arc<Worker>>> = const { RefCell::new(None) };
@@ -68,8 +73,15 @@ impl Worker {
     /// The [`Site`] for a document root and script rules, created on first use (the root is
     /// canonicalized once; a missing root is a 404 like nginx's static handler).
     pub fn site(&self, root: &[u8], index: &str, split: &SplitRule) -> Result<Arc<Site>, EngineError> {
+        // Most workers serve one site: compare with the last one before building a map key.
+        if let Some(((r, i, s), site)) = &*self.last_site.borrow() {
+            if r.as_slice() == root && i == index && s == split {
+                return Ok(site.clone());
+            }
+        }
         let key = (root.to_vec(), index.to_string(), split.clone());
         if let Some(site) = self.sites.borrow().get(&key) {
+            *self.last_site.borrow_mut() = Some((key, site.clone()));
             return Ok(site.clone());
         }
         use std::os::unix::ffi::OsStrExt;
@@ -82,7 +94,8 @@ impl Worker {
             }
         })?;
         let site = Arc::new(site.with_split_rule(split.clone()));
-        self.sites.borrow_mut().insert(key, site.clone());
+        self.sites.borrow_mut().insert(key.clone(), site.clone());
+        *self.last_site.borrow_mut() = Some((key, site.clone()));
         Ok(site)
     }
 }
@@ -138,7 +151,7 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
             (label, slot)
         })
         .collect();
-    let worker = Worker { embedded, pools, sites: RefCell::new(HashMap::new()) };
+    let worker = Worker { embedded, pools, sites: RefCell::new(HashMap::new()), last_site: RefCell::new(None) };
     ngx_log_error!(
         NGX_LOG_NOTICE,
         log,

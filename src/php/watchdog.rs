@@ -6,26 +6,32 @@
 //! `ini_set('max_execution_time')`), and this thread watches the PHP thread's own CPU clock —
 //! the quantity PHP-FPM's one-thread workers measure — and, when the limit passes, makes the VM
 //! raise PHP's own "Maximum execution time of N seconds exceeded" fatal error.
+//!
+//! Arming and disarming happen twice per request, so they cost no wakeup: [`Watchdog::set`]
+//! only stores the new limit under a mutex that nobody else holds except for the watchdog's
+//! short check (an uncontended lock is one atomic operation, no system call). The watchdog
+//! thread polls on a coarse tick ([`TICK`]), so a limit fires at most one tick late.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::ffi;
+
+/// How often the watchdog looks at the PHP thread's CPU clock (at most; it sleeps less when an
+/// armed limit is closer).
+const TICK: Duration = Duration::from_millis(50);
 
 struct Armed {
     start: Duration,
     limit: Duration,
 }
 
-struct State {
-    armed: Option<Armed>,
-}
-
 /// The watchdog of the PHP thread.
 pub(crate) struct Watchdog {
     clock: libc::clockid_t,
-    state: Mutex<State>,
-    wake: Condvar,
+    /// The armed limit. The watchdog fires while holding this lock, so once [`Watchdog::set`]
+    /// has taken it a previous limit can no longer fire into the next request.
+    armed: Mutex<Option<Armed>>,
 }
 
 impl Watchdog {
@@ -33,41 +39,42 @@ impl Watchdog {
     pub(crate) fn start_for_current_thread() -> std::io::Result<Arc<Watchdog>> {
         let clock = ffi::current_thread_cpu_clock()
             .ok_or_else(|| std::io::Error::other("pthread_getcpuclockid failed"))?;
-        let dog = Arc::new(Watchdog { clock, state: Mutex::new(State { armed: None }), wake: Condvar::new() });
+        let dog = Arc::new(Watchdog { clock, armed: Mutex::new(None) });
         let runner = Arc::clone(&dog);
         std::thread::Builder::new().name("fephp-php-watchdog".into()).spawn(move || runner.run())?;
         Ok(dog)
     }
 
     /// Restarts the limit at `seconds` of CPU time from now; 0 or less disarms. Once this
-    /// returns, a previous limit can no longer fire.
+    /// returns, a previous limit can no longer fire. Wakes nobody.
     pub(crate) fn set(&self, seconds: i64) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.armed = (seconds > 0).then(|| Armed {
-            start: ffi::cpu_time(self.clock),
-            limit: Duration::from_secs(seconds as u64),
-        });
-        self.wake.notify_one();
+        let armed = (seconds > 0).then(|| Armed { start: ffi::cpu_time(self.clock), limit: Duration::from_secs(seconds as u64) });
+        *self.armed.lock().unwrap_or_else(|e| e.into_inner()) = armed;
     }
 
     fn run(&self) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            let Some(armed) = &st.armed else {
-                st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
-                continue;
+            let nap = {
+                let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
+                match &*armed {
+                    None => TICK,
+                    Some(a) => {
+                        let used = ffi::cpu_time(self.clock).saturating_sub(a.start);
+                        if used >= a.limit {
+                            // Fired under the lock: `set` (the end of the request) cannot race
+                            // past it.
+                            ffi::timeout_fire();
+                            *armed = None;
+                            TICK
+                        } else {
+                            // CPU time never runs faster than wall time: sleeping the rest
+                            // cannot overshoot.
+                            (a.limit - used).min(TICK)
+                        }
+                    }
+                }
             };
-            let used = ffi::cpu_time(self.clock).saturating_sub(armed.start);
-            if used >= armed.limit {
-                // Fired under the lock: `set` (the end of the request) cannot race past it.
-                ffi::timeout_fire();
-                st.armed = None;
-                continue;
-            }
-            // CPU time never runs faster than wall time, so sleeping the rest cannot overshoot
-            // by more than the thread's idle time, after which we look again.
-            let rest = armed.limit - used;
-            st = self.wake.wait_timeout(st, rest).unwrap_or_else(|e| e.into_inner()).0;
+            std::thread::sleep(nap);
         }
     }
 }
