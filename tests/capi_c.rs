@@ -15,37 +15,10 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>`: where cargo put libfephp.so / libfephp.a for this test binary.
-fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // …/release/deps/x → …/release
-    assert!(
-        dir.join("libfephp.so").is_file(),
-        "no libfephp.so in {}: `cargo test` does not build the cdylib; run `cargo build --release` first (scripts/test.sh does)",
-        dir.display()
-    );
-    assert!(dir.join("libfephp.a").is_file(), "no libfephp.a in {}", dir.display());
-    dir
-}
-
 /// Installs the C API once per test binary; returns the prefix.
 fn prefix() -> &'static Path {
     static PREFIX: OnceLock<PathBuf> = OnceLock::new();
-    PREFIX.get_or_init(|| {
-        let artifacts = artifact_dir();
-        let prefix = artifacts.join("capi-test-install");
-        let _ = std::fs::remove_dir_all(&prefix);
-        let out = Command::new("bash")
-            .arg(root().join("scripts/install-capi.sh"))
-            .arg(&prefix)
-            .env("FEPHP_LIB_DIR", &artifacts)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "install-capi.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-        let so0 = prefix.join("lib/libfephp.so.0");
-        assert!(so0.exists(), "no soname link {}", so0.display());
-        prefix
-    })
+    PREFIX.get_or_init(|| support::install_capi("capi-test-install"))
 }
 
 fn pkg_config(args: &[&str]) -> Vec<String> {

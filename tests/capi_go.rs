@@ -3,33 +3,19 @@
 //! The Go tests start their own php-fpm (see go/fephp/engine_test.go). No network: the
 //! package has no dependencies (GOPROXY=off, GOFLAGS=-mod=mod, GOCACHE/GOPATH under target).
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>`, where cargo put libfephp.so for this test binary.
-fn artifact_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(dir.join("libfephp.so").is_file(), "no libfephp.so in {}", dir.display());
-    dir
-}
-
 #[test]
 fn go_package_serves_php_through_the_c_api() {
-    let artifacts = artifact_dir();
-    let prefix = artifacts.join("capi-go-install");
-    let _ = std::fs::remove_dir_all(&prefix);
-    let out = Command::new("bash")
-        .arg(root().join("scripts/install-capi.sh"))
-        .arg(&prefix)
-        .env("FEPHP_LIB_DIR", &artifacts)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "install-capi.sh: {}", String::from_utf8_lossy(&out.stderr));
+    let artifacts = support::capi_artifact_dir();
+    let prefix = support::install_capi("capi-go-install");
 
     let go_dir = artifacts.join("go");
     let out = Command::new("go")

@@ -36,6 +36,18 @@ impl Params {
         self.spans.push((start as u32, name_len as u32, value.len() as u32));
     }
 
+    /// Appends a param whose value is the concatenation of `parts` (no temporary buffer).
+    pub fn push_concat(&mut self, name: &[u8], parts: &[&[u8]]) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(name);
+        let value_start = self.buf.len();
+        for part in parts {
+            self.buf.extend_from_slice(part);
+        }
+        let value_len = self.buf.len() - value_start;
+        self.spans.push((start as u32, name.len() as u32, value_len as u32));
+    }
+
     /// Removes every entry named `name` (used before `fephp_param` overrides).
     pub fn remove(&mut self, name: &[u8]) {
         let buf = &self.buf;
@@ -90,6 +102,9 @@ mod tests {
         p.push_with(|b| b.extend_from_slice(b"HTTP_X"), b"y");
         p.push("A", "2");
         assert_eq!(p.get(b"A"), Some(&b"2"[..]));
+        p.push_concat(b"C", &[b"/a.php", b"", b"/x"]);
+        assert_eq!(p.get_str("C"), Some("/a.php/x"));
+        p.remove(b"C");
         assert_eq!(p.get_str("HTTP_X"), Some("y"));
         assert_eq!(p.len(), 3);
         p.remove(b"A");

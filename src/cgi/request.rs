@@ -88,7 +88,7 @@ pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_len
         p.push("PATH_INFO", &script.path_info);
     }
     p.push("REQUEST_URI", &req.uri);
-    p.push_with(|b| b.extend_from_slice(b"DOCUMENT_URI"), format!("{}{}", script.script_name, script.path_info).as_bytes());
+    p.push_concat(b"DOCUMENT_URI", &[script.script_name.as_bytes(), script.path_info.as_bytes()]);
     p.push("DOCUMENT_ROOT", root.as_bytes());
     p.push("SERVER_PROTOCOL", &req.protocol);
     p.push("REQUEST_SCHEME", if req.https { "https" } else { "http" });

@@ -68,9 +68,8 @@ pub(super) async fn run(
     }
 }
 
+/// True when the body has no file parts (so it can be encoded up front and re-sent on retry).
 fn body_in_memory(body: &RequestBody) -> bool {
-    // RequestBody exposes parts only by value; a body is "in memory" when it has no file parts.
-    // Checked through a cheap debug-free walk of the length bookkeeping: file parts are rare.
     body.is_empty() || body.parts().iter().all(|p| matches!(p, BodyPart::Bytes(_)))
 }
 

@@ -325,3 +325,33 @@ pub fn fake_fpm(behaviour: fn(TcpStream)) -> String {
     });
     addr
 }
+
+/// `target/<profile>`: where cargo put libfephp.so / libfephp.a for this test binary.
+pub fn capi_artifact_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // …/release/deps/x → …/release
+    assert!(
+        dir.join("libfephp.so").is_file(),
+        "no libfephp.so in {}: `cargo test` does not build the cdylib; run `cargo build --release` first (scripts/test.sh does)",
+        dir.display()
+    );
+    assert!(dir.join("libfephp.a").is_file(), "no libfephp.a in {}", dir.display());
+    dir
+}
+
+/// Installs the C API (scripts/install-capi.sh) into `<artifact dir>/<name>`, fresh; returns
+/// the prefix (with lib/, include/, lib/pkgconfig/fephp.pc).
+pub fn install_capi(name: &str) -> PathBuf {
+    let artifacts = capi_artifact_dir();
+    let prefix = artifacts.join(name);
+    let _ = std::fs::remove_dir_all(&prefix);
+    let out = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-capi.sh"))
+        .arg(&prefix)
+        .env("FEPHP_LIB_DIR", &artifacts)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "install-capi.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(prefix.join("lib/libfephp.so.0").exists(), "no soname link under {}", prefix.display());
+    prefix
+}
