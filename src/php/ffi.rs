@@ -119,66 +119,116 @@ pub(crate) fn timeout_fire() {
     unsafe { fephp_shim_timeout_fire() }
 }
 
-/// A request in C form. Every string is NUL-terminated and owned here.
+/// A request in C form: every string NUL-terminated, all of them in ONE buffer. The PHP thread
+/// keeps one `Request` and refills it for each job ([`Request::clear`]), so once warm, building
+/// a request allocates nothing.
+#[derive(Default)]
 pub(crate) struct Request {
-    /// REQUEST_METHOD.
-    pub method: Vec<u8>,
+    buf: Vec<u8>,
+    /// REQUEST_METHOD (offset into `buf`).
+    pub method: usize,
     /// QUERY_STRING.
-    pub query_string: Vec<u8>,
+    pub query_string: usize,
     /// REQUEST_URI.
-    pub request_uri: Vec<u8>,
+    pub request_uri: usize,
     /// CONTENT_TYPE (None when empty).
-    pub content_type: Option<Vec<u8>>,
+    pub content_type: Option<usize>,
     /// CONTENT_LENGTH (0 when absent, like FPM).
     pub content_length: i64,
     /// SCRIPT_FILENAME.
-    pub script_filename: Vec<u8>,
+    pub script_filename: usize,
     /// HTTP_COOKIE.
-    pub cookie: Option<Vec<u8>>,
+    pub cookie: Option<usize>,
     /// HTTP_AUTHORIZATION.
-    pub authorization: Option<Vec<u8>>,
+    pub authorization: Option<usize>,
     /// PHP_SELF.
-    pub php_self: Vec<u8>,
-    /// (name, value) params, each NUL-terminated (value length excludes the NUL).
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub php_self: usize,
+    /// (name offset, value offset, value length without the NUL) of each param.
+    params: Vec<(usize, usize, usize)>,
+    /// Pointer arrays handed to C, rebuilt by [`execute`] (kept for their capacity).
+    names: Vec<*const c_char>,
+    values: Vec<*const c_char>,
+    lens: Vec<usize>,
 }
 
-/// Adds the trailing NUL (cuts at an interior NUL, which C could not see anyway).
-pub(crate) fn c_bytes(bytes: &[u8]) -> Vec<u8> {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    let mut v = Vec::with_capacity(end + 1);
-    v.extend_from_slice(&bytes[..end]);
-    v.push(0);
-    v
+impl Request {
+    /// Empties the request, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.params.clear();
+        self.content_type = None;
+        self.cookie = None;
+        self.authorization = None;
+        self.content_length = 0;
+    }
+
+    /// Appends `parts` as one NUL-terminated string (cut at an interior NUL, which C could not
+    /// see anyway); returns its offset and length.
+    pub(crate) fn add(&mut self, parts: &[&[u8]]) -> (usize, usize) {
+        let start = self.buf.len();
+        for part in parts {
+            match part.iter().position(|&b| b == 0) {
+                Some(nul) => {
+                    self.buf.extend_from_slice(&part[..nul]);
+                    break;
+                }
+                None => self.buf.extend_from_slice(part),
+            }
+        }
+        let len = self.buf.len() - start;
+        self.buf.push(0);
+        (start, len)
+    }
+
+    /// Appends a `$_SERVER` param.
+    pub(crate) fn add_param(&mut self, name: &[u8], value: &[u8]) {
+        let (n, _) = self.add(&[name]);
+        let (v, len) = self.add(&[value]);
+        self.params.push((n, v, len));
+    }
+
+    fn ptr(&self, offset: usize) -> *const c_char {
+        self.buf[offset..].as_ptr().cast()
+    }
 }
 
 /// Runs one request to the end on the PHP thread, calling `sapi` for output and input.
-pub(crate) fn execute(req: &Request, sapi: &mut dyn Sapi) -> Outcome {
-    let names: Vec<*const c_char> = req.params.iter().map(|(n, _)| n.as_ptr().cast()).collect();
-    let values: Vec<*const c_char> = req.params.iter().map(|(_, v)| v.as_ptr().cast()).collect();
-    let lens: Vec<usize> = req.params.iter().map(|(_, v)| v.len() - 1).collect();
-    let opt = |o: &Option<Vec<u8>>| o.as_ref().map_or(std::ptr::null(), |v| v.as_ptr().cast());
+pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi) -> Outcome {
+    let (mut names, mut values, mut lens) =
+        (std::mem::take(&mut req.names), std::mem::take(&mut req.values), std::mem::take(&mut req.lens));
+    names.clear();
+    values.clear();
+    lens.clear();
+    for &(n, v, len) in &req.params {
+        names.push(req.ptr(n));
+        values.push(req.ptr(v));
+        lens.push(len);
+    }
+    let opt = |o: Option<usize>| o.map_or(std::ptr::null(), |off| req.ptr(off));
     let mut sapi_ref: &mut dyn Sapi = sapi;
     let raw = RawRequest {
         ctx: (&mut sapi_ref as *mut &mut dyn Sapi).cast(),
-        method: req.method.as_ptr().cast(),
-        query_string: req.query_string.as_ptr().cast(),
-        request_uri: req.request_uri.as_ptr().cast(),
-        content_type: opt(&req.content_type),
+        method: req.ptr(req.method),
+        query_string: req.ptr(req.query_string),
+        request_uri: req.ptr(req.request_uri),
+        content_type: opt(req.content_type),
         content_length: req.content_length,
-        script_filename: req.script_filename.as_ptr().cast(),
-        cookie: opt(&req.cookie),
-        authorization: opt(&req.authorization),
-        php_self: req.php_self.as_ptr().cast(),
+        script_filename: req.ptr(req.script_filename),
+        cookie: opt(req.cookie),
+        authorization: opt(req.authorization),
+        php_self: req.ptr(req.php_self),
         param_names: names.as_ptr(),
         param_values: values.as_ptr(),
         param_value_lens: lens.as_ptr(),
         param_count: names.len(),
     };
-    // SAFETY: every pointer in `raw` points into `req`, `names`, `values`, `lens` or
-    // `sapi_ref`, all alive until this call returns; the shim keeps none of them afterwards.
-    // Bailouts are caught inside the shim, so no longjmp crosses this frame.
-    match unsafe { fephp_shim_execute(&raw) } {
+    // SAFETY: every pointer in `raw` points into `req.buf` (NUL-terminated strings written by
+    // `add`), `names`, `values`, `lens` or `sapi_ref`, all alive and unmodified until this call
+    // returns; the shim keeps none of them afterwards. Bailouts are caught inside the shim, so
+    // no longjmp crosses this frame.
+    let rc = unsafe { fephp_shim_execute(&raw) };
+    (req.names, req.values, req.lens) = (names, values, lens);
+    match rc {
         0 => Outcome::Ok,
         1 => Outcome::StartupFailed,
         _ => Outcome::NotStarted,

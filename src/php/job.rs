@@ -1,120 +1,91 @@
-//! One request on its way through the PHP thread: built on the async side ([`Job::new`]), run
-//! on the PHP thread ([`Job::run`]) where the SAPI callbacks stream the head and the body back
-//! through channels. Nothing here blocks a tokio worker: the PHP side uses `blocking_send`.
+//! One request on its way through the PHP thread: built on the async side ([`Job::new`], which
+//! only moves the request in: no copies, no C strings on the caller's thread), run on the PHP
+//! thread ([`Job::run`]) where the SAPI callbacks hand the head and the body back through the
+//! request's [`Exchange`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
+//! the end), so a small response reaches the async side in one handover.
 
 use std::collections::VecDeque;
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use tokio::sync::{mpsc, oneshot};
+use bytes::BytesMut;
 
-use super::ffi::{self, c_bytes, Outcome, Sapi};
+use super::exchange::{Exchange, Receiver, Sender};
+use super::ffi::{self, Outcome, Sapi};
 use crate::cgi::{BodyPart, Params, RequestBody, ResponseHead, Script};
 use crate::error::EngineError;
 
 /// Output is sent to the client in chunks of about this size (or earlier, on `flush()`).
 const CHUNK: usize = 16 * 1024;
-/// Chunks in flight between the PHP thread and the client: past this, `echo` blocks.
-pub(crate) const BODY_CHANNEL: usize = 8;
-
-/// A job waits in the queue.
-pub(crate) const QUEUED: u8 = 0;
-/// The PHP thread took the job.
-pub(crate) const RUNNING: u8 = 1;
-/// The waiter gave up (queue timeout) before the PHP thread took it.
-pub(crate) const CANCELLED: u8 = 2;
-
-/// The response head, or why there is none.
-pub(crate) type HeadResult = Result<ResponseHead, EngineError>;
-/// One body chunk, or why the body ends early.
-pub(crate) type Chunk = Result<Bytes, EngineError>;
 
 /// A request for the PHP thread.
 pub(crate) struct Job {
-    request: ffi::Request,
+    params: Params,
+    script: Script,
     body: RequestBody,
-    head_tx: oneshot::Sender<HeadResult>,
-    body_tx: mpsc::Sender<Chunk>,
-    state: Arc<AtomicU8>,
-}
-
-/// The async side's ends of a [`Job`].
-pub(crate) struct JobHandle {
-    /// Resolves when PHP sends its headers.
-    pub head: oneshot::Receiver<HeadResult>,
-    /// The body chunks.
-    pub body: mpsc::Receiver<Chunk>,
-    /// [`QUEUED`] / [`RUNNING`] / [`CANCELLED`].
-    pub state: Arc<AtomicU8>,
+    tx: Sender,
 }
 
 impl Job {
-    /// A job running `script` with `params` (built by [`crate::cgi::build_params`]).
-    pub(crate) fn new(params: Params, script: &Script, body: RequestBody) -> (Job, JobHandle) {
-        let (head_tx, head) = oneshot::channel();
-        let (body_tx, body_rx) = mpsc::channel(BODY_CHANNEL);
-        let state = Arc::new(AtomicU8::new(QUEUED));
-        let request = c_request(&params, script);
-        let job = Job { request, body, head_tx, body_tx, state: Arc::clone(&state) };
-        (job, JobHandle { head, body: body_rx, state })
+    /// A job running `script` with `params` (built by [`crate::cgi::build_params`]), and the
+    /// waiter's end of its exchange.
+    pub(crate) fn new(params: Params, script: Script, body: RequestBody) -> (Job, Receiver) {
+        let (tx, rx) = Exchange::new();
+        (Job { params, script, body, tx }, rx)
     }
 
     /// Claims the job for the PHP thread; false when its waiter already gave up.
     pub(crate) fn claim(&self) -> bool {
-        self.state.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        self.tx.claim()
     }
 
-    /// Runs the request to the end (PHP thread only).
-    pub(crate) fn run(self) {
+    /// Runs the request to the end (PHP thread only), building its C form in `request` (kept
+    /// by the PHP thread across jobs for its buffers).
+    pub(crate) fn run(self, request: &mut ffi::Request) {
+        fill_request(request, &self.params, &self.script);
         let mut running = Running {
-            head_tx: Some(self.head_tx),
-            body_tx: self.body_tx,
+            tx: self.tx,
+            head: None,
             lines: Vec::new(),
             buf: BytesMut::new(),
             gone: false,
             body: BodyReader::new(self.body),
         };
-        let outcome = ffi::execute(&self.request, &mut running);
+        let outcome = ffi::execute(request, &mut running);
         running.finish(outcome);
     }
 }
 
-/// The request's fields in C form.
-fn c_request(params: &Params, script: &Script) -> ffi::Request {
-    let get = |name: &str| params.get(name.as_bytes()).unwrap_or(b"");
-    let non_empty = |name: &str| params.get(name.as_bytes()).filter(|v| !v.is_empty()).map(c_bytes);
-    let content_length = std::str::from_utf8(get("CONTENT_LENGTH")).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let script_filename = params
-        .get(b"SCRIPT_FILENAME")
-        .map(c_bytes)
-        .unwrap_or_else(|| c_bytes(script.filename.as_os_str().as_encoded_bytes()));
-    let mut php_self = params.get(b"SCRIPT_NAME").map(<[u8]>::to_vec).unwrap_or_else(|| script.script_name.as_bytes().to_vec());
-    php_self.extend_from_slice(params.get(b"PATH_INFO").unwrap_or(script.path_info.as_bytes()));
+/// Writes the request's fields in C form into `req`.
+fn fill_request(req: &mut ffi::Request, params: &Params, script: &Script) {
+    req.clear();
+    let get = |name: &[u8]| params.get(name).unwrap_or(b"");
+    let non_empty = |name: &[u8]| params.get(name).filter(|v| !v.is_empty());
+    req.content_length =
+        std::str::from_utf8(get(b"CONTENT_LENGTH")).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let method = params.get(b"REQUEST_METHOD").filter(|m| !m.is_empty()).unwrap_or(b"GET");
-    ffi::Request {
-        method: c_bytes(method),
-        query_string: c_bytes(get("QUERY_STRING")),
-        request_uri: c_bytes(get("REQUEST_URI")),
-        content_type: non_empty("CONTENT_TYPE"),
-        content_length,
-        script_filename,
-        cookie: non_empty("HTTP_COOKIE"),
-        authorization: non_empty("HTTP_AUTHORIZATION"),
-        php_self: c_bytes(&php_self),
-        params: params
-            .iter()
-            .filter(|(n, _)| !n.is_empty() && !n.contains(&0))
-            .map(|(n, v)| (c_bytes(n), c_bytes(v)))
-            .collect(),
+    req.method = req.add(&[method]).0;
+    req.query_string = req.add(&[get(b"QUERY_STRING")]).0;
+    req.request_uri = req.add(&[get(b"REQUEST_URI")]).0;
+    req.content_type = non_empty(b"CONTENT_TYPE").map(|v| req.add(&[v]).0);
+    let filename = params.get(b"SCRIPT_FILENAME").unwrap_or(script.filename.as_os_str().as_encoded_bytes());
+    req.script_filename = req.add(&[filename]).0;
+    req.cookie = non_empty(b"HTTP_COOKIE").map(|v| req.add(&[v]).0);
+    req.authorization = non_empty(b"HTTP_AUTHORIZATION").map(|v| req.add(&[v]).0);
+    let script_name = params.get(b"SCRIPT_NAME").unwrap_or(script.script_name.as_bytes());
+    let path_info = params.get(b"PATH_INFO").unwrap_or(script.path_info.as_bytes());
+    req.php_self = req.add(&[script_name, path_info]).0;
+    for (name, value) in params.iter() {
+        if !name.is_empty() && !name.contains(&0) {
+            req.add_param(name, value);
+        }
     }
 }
 
 /// The SAPI callbacks of the running request.
 struct Running {
-    head_tx: Option<oneshot::Sender<HeadResult>>,
-    body_tx: mpsc::Sender<Chunk>,
+    tx: Sender,
+    /// The head PHP has produced, held until the first chunk goes (or the end).
+    head: Option<ResponseHead>,
     lines: Vec<Vec<u8>>,
     buf: BytesMut,
     gone: bool,
@@ -122,16 +93,15 @@ struct Running {
 }
 
 impl Running {
-    /// Sends the buffered bytes (blocking while the client is slow).
-    fn send_buf(&mut self) -> bool {
+    /// Hands over the held head and the buffered bytes (blocking while the client is slow).
+    fn send_buf(&mut self, end: bool) -> bool {
         if self.gone {
             return false;
         }
-        if !self.buf.is_empty() {
-            let chunk = self.buf.split().freeze();
-            if self.body_tx.blocking_send(Ok(chunk)).is_err() {
-                self.gone = true;
-            }
+        let chunk = (!self.buf.is_empty()).then(|| Ok(self.buf.split().freeze()));
+        let head = self.head.take().map(Ok);
+        if (head.is_some() || chunk.is_some() || end) && !self.tx.send(head, chunk, end) {
+            self.gone = true;
         }
         !self.gone
     }
@@ -142,16 +112,20 @@ impl Running {
             Outcome::StartupFailed => Some("php_request_startup failed"),
             Outcome::NotStarted => Some("embedded PHP is not started"),
         };
-        if let Some(tx) = self.head_tx.take() {
+        if self.head.is_none() && !self.tx.head_sent() {
             let msg = error.unwrap_or("PHP ended without sending headers");
-            let _ = tx.send(Err(EngineError::Internal(msg.into())));
+            self.tx.send(Some(Err(EngineError::Internal(msg.into()))), None, true);
             return;
         }
-        if let Some(msg) = error {
-            let _ = self.body_tx.blocking_send(Err(EngineError::Internal(msg.into())));
-            return;
+        match error {
+            Some(msg) => {
+                self.send_buf(false);
+                self.tx.send(None, Some(Err(EngineError::Internal(msg.into()))), true);
+            }
+            None => {
+                self.send_buf(true);
+            }
         }
-        self.send_buf();
     }
 }
 
@@ -162,13 +136,13 @@ impl Sapi for Running {
         }
         self.buf.extend_from_slice(data);
         if self.buf.len() >= CHUNK {
-            return self.send_buf();
+            return self.send_buf(false);
         }
         true
     }
 
     fn flush(&mut self) -> bool {
-        self.send_buf()
+        self.send_buf(false)
     }
 
     fn header(&mut self, line: &[u8]) {
@@ -183,11 +157,12 @@ impl Sapi for Running {
                 super::log::emit(4, &format!("dropping response header: {e}"));
             }
         }
-        let delivered = self.head_tx.take().is_some_and(|tx| tx.send(Ok(head)).is_ok());
-        if !delivered {
+        if self.tx.is_gone() {
             self.gone = true;
+            return false;
         }
-        delivered
+        self.head = Some(head);
+        true
     }
 
     fn read_body(&mut self, buf: &mut [u8]) -> usize {
@@ -209,7 +184,9 @@ impl BodyReader {
 
     fn read(&mut self, buf: &mut [u8]) -> usize {
         loop {
-            let Some(front) = self.parts.front_mut() else { return 0 };
+            let Some(front) = self.parts.front_mut() else {
+                return 0;
+            };
             match front {
                 BodyPart::Bytes(b) => {
                     if b.is_empty() {
@@ -228,7 +205,8 @@ impl BodyReader {
                         continue;
                     }
                     let want = (left.min(buf.len() as u64)) as usize;
-                    let got = file.seek(SeekFrom::Start(*offset + self.file_pos)).and_then(|_| file.read(&mut buf[..want]));
+                    let got =
+                        file.seek(SeekFrom::Start(*offset + self.file_pos)).and_then(|_| file.read(&mut buf[..want]));
                     match got {
                         Ok(0) | Err(_) => {
                             super::log::emit(3, "request body file ended early or could not be read");
@@ -249,6 +227,7 @@ impl BodyReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use std::io::Write;
 
     #[test]

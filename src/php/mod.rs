@@ -63,6 +63,7 @@
 //! No `.user.ini` files, no `fastcgi_finish_request()`, no `request_terminate_timeout`
 //! (wall-clock kill), and one PHP thread per process (parallelism = processes).
 
+mod exchange;
 mod ffi;
 mod job;
 mod log;
@@ -81,7 +82,7 @@ use crate::cgi::{Params, RequestBody, ResponseHead, Script};
 use crate::config::PhpConfig;
 use crate::error::EngineError;
 
-use job::{Job, CANCELLED, QUEUED};
+use job::Job;
 use thread::Shared;
 
 /// Options of the embedded PHP runtime.
@@ -129,29 +130,20 @@ struct Inner {
     queue_timeout: Duration,
 }
 
-/// On drop, cancels a job the PHP thread has not taken yet (no-op once it runs).
-struct CancelIfQueued(Arc<std::sync::atomic::AtomicU8>);
-
-impl Drop for CancelIfQueued {
-    fn drop(&mut self) {
-        let _ = self.0.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
-    }
-}
-
 static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// The streaming body of one PHP response. Dropping it before the end tells PHP the client is
 /// gone (its next output sees an aborted connection).
 #[derive(Debug)]
 pub struct PhpBody {
-    rx: mpsc::Receiver<job::Chunk>,
+    rx: exchange::Receiver,
 }
 
 impl PhpBody {
     /// The next chunk of output, as PHP produced (and flushed) it; `None` at the end of the
     /// script. An error means the response is truncated.
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.rx.poll_chunk(cx)).await
     }
 }
 
@@ -211,9 +203,14 @@ impl Php {
     /// Errors: [`EngineError::Overloaded`] when the queue is full or the request waited longer
     /// than `queue_timeout`; [`EngineError::Internal`] when the PHP thread is down or the
     /// request could not start.
-    pub async fn execute(&self, params: Params, script: Script, body: RequestBody) -> Result<(ResponseHead, PhpBody), EngineError> {
+    pub async fn execute(
+        &self,
+        params: Params,
+        script: Script,
+        body: RequestBody,
+    ) -> Result<(ResponseHead, PhpBody), EngineError> {
         let shared = &self.inner.shared;
-        let (job, handle) = Job::new(params, &script, body);
+        let (job, rx) = Job::new(params, script, body);
         shared.queue_depth.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.inner.queue.try_send(job) {
             shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
@@ -225,27 +222,29 @@ impl Php {
                 mpsc::error::TrySendError::Closed(_) => EngineError::Internal("the PHP thread is not running".into()),
             });
         }
-        // A caller that stops waiting (client gone) takes its job out of the queue with it.
-        let _cancel = CancelIfQueued(Arc::clone(&handle.state));
-        let mut head = handle.head;
-        let result = if self.inner.queue_timeout.is_zero() {
-            head.await
-        } else {
-            tokio::select! {
-                r = &mut head => r,
-                _ = tokio::time::sleep(self.inner.queue_timeout) => {
-                    if handle.state.compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                        return Err(EngineError::Overloaded(format!(
-                            "waited more than {:?} for the PHP thread",
-                            self.inner.queue_timeout
-                        )));
+        // A caller that stops waiting (client gone) drops `rx`, which takes a job that has not
+        // started out of the queue.
+        let head = {
+            let mut head = std::pin::pin!(std::future::poll_fn(|cx| rx.poll_head(cx)));
+            if self.inner.queue_timeout.is_zero() {
+                head.await
+            } else {
+                tokio::select! {
+                    biased;
+                    r = &mut head => r,
+                    _ = tokio::time::sleep(self.inner.queue_timeout) => {
+                        if rx.cancel_if_queued() {
+                            return Err(EngineError::Overloaded(format!(
+                                "waited more than {:?} for the PHP thread",
+                                self.inner.queue_timeout
+                            )));
+                        }
+                        head.await
                     }
-                    head.await
                 }
             }
-        };
-        let head = result.map_err(|_| EngineError::Internal("the PHP thread dropped the request".into()))??;
-        Ok((head, PhpBody { rx: handle.body }))
+        }?;
+        Ok((head, PhpBody { rx }))
     }
 
     /// Ok while the PHP thread is alive and serving its queue.
@@ -280,7 +279,10 @@ mod tests {
 
     #[test]
     fn ini_entries_load_opcache_without_a_file_and_force_hard_timeout_last() {
-        let opts = PhpOptions { ini: vec![("hard_timeout".into(), "5".into()), ("a".into(), "1".into())], ..Default::default() };
+        let opts = PhpOptions {
+            ini: vec![("hard_timeout".into(), "5".into()), ("a".into(), "1".into())],
+            ..Default::default()
+        };
         let ini = thread::ini_entries(&opts);
         assert!(ini.starts_with("zend_extension=opcache.so\n"));
         assert!(ini.ends_with("a=1\nhard_timeout=0\n"));

@@ -269,37 +269,42 @@ const char *fephp_shim_sapi_name(void)
 
 /* ---- one request ----------------------------------------------------------------------- */
 
-/* Process state a script can change and that must not outlive its request. */
-typedef struct fephp_saved_state {
-    int cwd_fd;
-    mode_t umask;
-    char *locale;
-} fephp_saved_state;
+/*
+ * Process state a script can change and that must not outlive its request, as it was when PHP
+ * started (taken once, on the first request, so a request costs no system call to save it).
+ * PHP itself puts the cwd back after the script and the locale in its RSHUTDOWN; this catches
+ * what a shutdown function or an extension changes afterwards.
+ */
+static int fephp_home_fd = -1;
+static mode_t fephp_home_umask;
+static char *fephp_home_locale;
+static int fephp_home_saved;
 
-/* Not inlined: its locals must not share the setjmp frame of fephp_shim_execute(). */
-static __attribute__((noinline)) void fephp_save_state(fephp_saved_state *s)
+static void fephp_save_home(void)
 {
     const char *loc;
-    s->cwd_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    s->umask = umask(022);
-    umask(s->umask);
+    if (fephp_home_saved) {
+        return;
+    }
+    fephp_home_saved = 1;
+    fephp_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fephp_home_umask = umask(022);
+    umask(fephp_home_umask);
     loc = setlocale(LC_ALL, NULL);
-    s->locale = loc ? strdup(loc) : NULL;
+    fephp_home_locale = loc ? strdup(loc) : NULL;
 }
 
-static void fephp_restore_state(fephp_saved_state *s)
+static void fephp_restore_home(void)
 {
-    if (s->cwd_fd >= 0) {
-        if (fchdir(s->cwd_fd) != 0) {
-            static const char msg[] = "fe-php: cannot restore the working directory after a request";
-            fephp_log_message(msg, 3);
-        }
-        close(s->cwd_fd);
+    const char *loc;
+    if (fephp_home_fd >= 0 && fchdir(fephp_home_fd) != 0) {
+        static const char msg[] = "fe-php: cannot restore the working directory after a request";
+        fephp_log_message(msg, 3);
     }
-    umask(s->umask);
-    if (s->locale) {
-        setlocale(LC_ALL, s->locale);
-        free(s->locale);
+    umask(fephp_home_umask);
+    loc = setlocale(LC_ALL, NULL);
+    if (fephp_home_locale && (!loc || strcmp(loc, fephp_home_locale) != 0)) {
+        setlocale(LC_ALL, fephp_home_locale);
     }
 }
 
@@ -332,22 +337,32 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     /* Written inside zend_first_try and read after a possible longjmp: volatile. */
     volatile fephp_outcome outcome = FEPHP_OK;
     volatile int have_file = 0;
+    volatile int limit_back = 0;
     zend_file_handle file;
-    fephp_saved_state saved;
+    zend_long time_limit;
 
     if (!fephp_started) {
         return FEPHP_NOT_STARTED;
     }
-    fephp_save_state(&saved);
+    fephp_save_home();
     fephp_current = req;
     fephp_fill_request_info(req);
 
+    /* php_request_startup() arms PHP's ITIMER_PROF with EG(timeout_seconds) (or with
+     * max_input_time when that is set); the watchdog replaces it. With the limit hidden during
+     * startup, PHP arms nothing and there is nothing to cancel. */
+    time_limit = EG(timeout_seconds);
+    EG(timeout_seconds) = 0;
     zend_first_try {
-        if (php_request_startup() == FAILURE) {
+        int started = php_request_startup();
+        if (PG(max_input_time) != -1) {
+            zend_unset_timeout(); /* armed with max_input_time, now in EG(timeout_seconds) */
+        }
+        EG(timeout_seconds) = time_limit;
+        limit_back = 1;
+        if (started == FAILURE) {
             outcome = FEPHP_STARTUP_FAILED;
         } else {
-            /* php_request_startup() armed PHP's ITIMER_PROF; the watchdog replaces it. */
-            zend_unset_timeout();
             if (fephp_cb.set_timer) {
                 fephp_cb.set_timer((int64_t) EG(timeout_seconds));
             }
@@ -357,6 +372,9 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
         }
     } zend_end_try();
 
+    if (!limit_back) {
+        EG(timeout_seconds) = time_limit; /* a bailout inside php_request_startup() */
+    }
     /* Also after exit()/a fatal error (a bailout skips the rest of the try block), and while
      * the request's memory manager is still up, like the CLI SAPI does. */
     if (have_file) {
@@ -373,6 +391,6 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     fephp_current = NULL;
     SG(server_context) = NULL;
     memset(&SG(request_info), 0, sizeof(SG(request_info)));
-    fephp_restore_state(&saved);
+    fephp_restore_home();
     return outcome;
 }

@@ -58,10 +58,12 @@ pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
 
 /// Starts the PHP thread and waits for module startup. Returns the job queue.
 pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Sender<Job>, EngineError> {
-    let ini = CString::new(ini_entries(opts)).map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;
+    let ini =
+        CString::new(ini_entries(opts)).map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;
     let ini_path = match &opts.ini_file {
         Some(p) => Some(
-            CString::new(p.as_os_str().as_bytes()).map_err(|_| EngineError::Internal("ini_file path contains a NUL byte".into()))?,
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| EngineError::Internal("ini_file path contains a NUL byte".into()))?,
         ),
         None => None,
     };
@@ -87,13 +89,14 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
             shared.alive.store(true, Ordering::SeqCst);
             let _ = ready_tx.send(Ok(()));
             let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut request = ffi::Request::default();
                 while let Some(job) = rx.blocking_recv() {
                     shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
                     if !job.claim() {
                         continue;
                     }
                     shared.busy.store(true, Ordering::SeqCst);
-                    job.run();
+                    job.run(&mut request);
                     shared.busy.store(false, Ordering::SeqCst);
                     shared.executed.fetch_add(1, Ordering::SeqCst);
                 }

@@ -10,7 +10,8 @@
 //! Arming and disarming happen twice per request, so they cost no wakeup: [`Watchdog::set`]
 //! only stores the new limit under a mutex that nobody else holds except for the watchdog's
 //! short check (an uncontended lock is one atomic operation, no system call). The watchdog
-//! thread polls on a coarse tick ([`TICK`]), so a limit fires at most one tick late.
+//! thread polls on a coarse tick ([`TICK`]) and notes the CPU clock at the start of a limit
+//! itself, so a limit fires at most two ticks late.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +23,10 @@ use super::ffi;
 const TICK: Duration = Duration::from_millis(50);
 
 struct Armed {
-    start: Duration,
+    /// CPU time of the PHP thread when the watchdog first saw this limit (read by the
+    /// watchdog, not by [`Watchdog::set`], so arming costs the PHP thread no system call; the
+    /// limit may thus run up to one [`TICK`] of CPU time long).
+    start: Option<Duration>,
     limit: Duration,
 }
 
@@ -48,7 +52,7 @@ impl Watchdog {
     /// Restarts the limit at `seconds` of CPU time from now; 0 or less disarms. Once this
     /// returns, a previous limit can no longer fire. Wakes nobody.
     pub(crate) fn set(&self, seconds: i64) {
-        let armed = (seconds > 0).then(|| Armed { start: ffi::cpu_time(self.clock), limit: Duration::from_secs(seconds as u64) });
+        let armed = (seconds > 0).then(|| Armed { start: None, limit: Duration::from_secs(seconds as u64) });
         *self.armed.lock().unwrap_or_else(|e| e.into_inner()) = armed;
     }
 
@@ -56,11 +60,16 @@ impl Watchdog {
         loop {
             let nap = {
                 let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
-                match &*armed {
+                match &mut *armed {
                     None => TICK,
-                    Some(a) => {
-                        let used = ffi::cpu_time(self.clock).saturating_sub(a.start);
-                        if used >= a.limit {
+                    Some(Armed { start: start @ None, .. }) => {
+                        *start = Some(ffi::cpu_time(self.clock));
+                        TICK
+                    }
+                    Some(Armed { start: Some(start), limit }) => {
+                        let (start, limit) = (*start, *limit);
+                        let used = ffi::cpu_time(self.clock).saturating_sub(start);
+                        if used >= limit {
                             // Fired under the lock: `set` (the end of the request) cannot race
                             // past it.
                             ffi::timeout_fire();
@@ -69,7 +78,7 @@ impl Watchdog {
                         } else {
                             // CPU time never runs faster than wall time: sleeping the rest
                             // cannot overshoot.
-                            (a.limit - used).min(TICK)
+                            (limit - used).min(TICK)
                         }
                     }
                 }
