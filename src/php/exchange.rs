@@ -54,7 +54,7 @@ struct Slot {
 
 impl Exchange {
     /// A queued exchange, shared by the job ([`Sender`]) and the waiter ([`Receiver`]).
-    pub(crate) fn new() -> (Sender, Receiver) {
+    pub(crate) fn pair() -> (Sender, Receiver) {
         let x = Arc::new(Exchange {
             state: AtomicU8::new(QUEUED),
             slot: Mutex::new(Slot::default()),
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_small_response_is_one_handover_and_one_wakeup() {
-        let (mut tx, rx) = Exchange::new();
+        let (mut tx, rx) = Exchange::pair();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         let mut cx = Context::from_waker(&waker);
@@ -249,13 +249,13 @@ mod tests {
 
     #[test]
     fn a_dropped_sender_ends_with_an_error() {
-        let (tx, rx) = Exchange::new();
+        let (tx, rx) = Exchange::pair();
         drop(tx);
         let waker = Waker::noop();
         let mut cx = Context::from_waker(waker);
         assert!(matches!(rx.poll_head(&mut cx), Poll::Ready(Err(_))));
 
-        let (mut tx, rx) = Exchange::new();
+        let (mut tx, rx) = Exchange::pair();
         assert!(tx.send(Some(Ok(head())), None, false));
         drop(tx);
         assert!(matches!(rx.poll_head(&mut cx), Poll::Ready(Ok(_))));
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_dropped_receiver_cancels_a_queued_job_and_stops_the_sender() {
-        let (mut tx, rx) = Exchange::new();
+        let (mut tx, rx) = Exchange::pair();
         drop(rx);
         assert!(!tx.claim());
         assert!(tx.is_gone());
@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn the_sender_waits_for_room_and_resumes_when_a_chunk_is_read() {
-        let (mut tx, rx) = Exchange::new();
+        let (mut tx, rx) = Exchange::pair();
         assert!(tx.send(Some(Ok(head())), None, false));
         for _ in 0..BODY_CHANNEL {
             assert!(tx.send(None, Some(Ok(Bytes::from_static(b"c"))), false));
@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_receiver_gone_while_the_sender_waits_releases_it() {
-        let (mut tx, rx) = Exchange::new();
+        let (mut tx, rx) = Exchange::pair();
         for _ in 0..BODY_CHANNEL {
             assert!(tx.send(None, Some(Ok(Bytes::from_static(b"c"))), false));
         }

@@ -29,7 +29,7 @@ impl Job {
     /// A job running `script` with `params` (built by [`crate::cgi::build_params`]), and the
     /// waiter's end of its exchange.
     pub(crate) fn new(params: Params, script: Script, body: RequestBody) -> (Job, Receiver) {
-        let (tx, rx) = Exchange::new();
+        let (tx, rx) = Exchange::pair();
         (Job { params, script, body, tx }, rx)
     }
 
