@@ -4,6 +4,7 @@
 
 mod body;
 mod head;
+mod lookup_cache;
 mod params;
 mod request;
 mod resolve;

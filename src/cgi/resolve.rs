@@ -7,9 +7,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use regex::Regex;
 
+use super::lookup_cache::{Found, LookupCache};
 use crate::error::EngineError;
 
 /// How a request path splits into `SCRIPT_NAME` and `PATH_INFO` (`fastcgi_split_path_info`).
@@ -75,6 +77,8 @@ pub struct Site {
     extensions: Vec<String>,
     split: SplitRule,
     allow_symlinks_outside_root: bool,
+    /// Recent positive lookups (shared by clones of this site).
+    lookups: Arc<LookupCache>,
 }
 
 /// A resolved script: the file to run and how the request path splits around it.
@@ -109,6 +113,7 @@ impl Site {
             extensions: extensions.to_vec(),
             split: if split_path_info { SplitRule::Extension } else { SplitRule::Off },
             allow_symlinks_outside_root,
+            lookups: Arc::default(),
         })
     }
 
@@ -153,11 +158,11 @@ impl Site {
             script_name.push_str(&self.index);
         }
         let mut filename = self.root.join(script_name.trim_start_matches('/'));
-        let mut probe = self.probe(&script_name);
+        let mut probe = self.probe_cached(&script_name);
         if path_info.is_empty() && (probe == Probe::Dir || (probe == Probe::Slow && filename.is_dir())) {
             script_name = format!("{}/{}", script_name.trim_end_matches('/'), self.index);
             filename = self.root.join(script_name.trim_start_matches('/'));
-            probe = self.probe(&script_name);
+            probe = self.probe_cached(&script_name);
         }
         if !self.has_script_extension(&script_name) {
             return Err(EngineError::Forbidden(format!("{script_name} is not a PHP script")));
@@ -183,6 +188,24 @@ impl Site {
             return Err(EngineError::Forbidden(format!("{script_name} points at a non-PHP file")));
         }
         Ok(Script { filename, script_name, path_info })
+    }
+
+    /// [`Site::probe`] through the site's [`LookupCache`] (positive answers only, kept for
+    /// [`super::lookup_cache::TTL`]).
+    fn probe_cached(&self, script_name: &str) -> Probe {
+        let now = Instant::now();
+        match self.lookups.get(script_name, now) {
+            Some(Found::File) => return Probe::File,
+            Some(Found::Dir) => return Probe::Dir,
+            None => {}
+        }
+        let probe = self.probe(script_name);
+        match probe {
+            Probe::File => self.lookups.put(script_name, Found::File, now),
+            Probe::Dir => self.lookups.put(script_name, Found::Dir, now),
+            Probe::Missing | Probe::Slow => {}
+        }
+        probe
     }
 
     /// Looks `script_name` up beneath the root in one `openat2(RESOLVE_BENEATH |
