@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "php.h"
@@ -222,6 +223,9 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
     zend_signal_startup();
 #endif
     sapi_startup(&fephp_sapi_module);
+    /* The shim enters the script's directory itself (fephp_enter_script_dir), without PHP's
+     * getcwd + chdir + chdir back around every script. */
+    SG(options) |= SAPI_OPTION_NO_CHDIR;
 
     fephp_ini_entries = strdup(ini_entries ? ini_entries : "");
     sapi_module.ini_entries = fephp_ini_entries;
@@ -308,6 +312,56 @@ static void fephp_restore_home(void)
     }
 }
 
+/*
+ * Like FPM, a script runs in its own directory. PHP would getcwd(), chdir() there and chdir()
+ * back (two path walks per request); the shim keeps the last script directory open (O_PATH)
+ * and enters it with fchdir(), reopening it when the directory differs or the descriptor is
+ * older than FEPHP_DIR_TTL seconds (so a `current -> release` symlink swap is seen soon).
+ * fephp_restore_home() leaves it after the request.
+ */
+#define FEPHP_DIR_TTL 2
+static char fephp_dir[4096];
+static size_t fephp_dir_len;
+static int fephp_dir_fd = -1;
+static time_t fephp_dir_at;
+
+static void fephp_enter_script_dir(const char *filename)
+{
+    const char *slash = strrchr(filename, '/');
+    size_t len;
+    time_t now = time(NULL);
+
+    if (!slash) {
+        return;
+    }
+    len = slash == filename ? 1 : (size_t) (slash - filename);
+    if (len >= sizeof(fephp_dir)) {
+        return;
+    }
+    if (fephp_dir_fd < 0 || len != fephp_dir_len || memcmp(fephp_dir, filename, len) != 0
+        || now - fephp_dir_at >= FEPHP_DIR_TTL || now < fephp_dir_at) {
+        char path[sizeof(fephp_dir)];
+        int fd;
+        memcpy(path, filename, len);
+        path[len] = '\0';
+        fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            return; /* PHP fails to open the script and answers for it */
+        }
+        if (fephp_dir_fd >= 0) {
+            close(fephp_dir_fd);
+        }
+        fephp_dir_fd = fd;
+        memcpy(fephp_dir, path, len + 1);
+        fephp_dir_len = len;
+        fephp_dir_at = now;
+    }
+    if (fchdir(fephp_dir_fd) != 0) {
+        close(fephp_dir_fd); /* reopened next time; the script runs in the previous cwd */
+        fephp_dir_fd = -1;
+    }
+}
+
 static void fephp_fill_request_info(const fephp_request *req)
 {
     SG(server_context) = (void *) req;
@@ -366,6 +420,7 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
             if (fephp_cb.set_timer) {
                 fephp_cb.set_timer((int64_t) EG(timeout_seconds));
             }
+            fephp_enter_script_dir(req->script_filename);
             zend_stream_init_filename(&file, req->script_filename);
             have_file = 1;
             php_execute_script(&file);
