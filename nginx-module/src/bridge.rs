@@ -26,18 +26,27 @@
 //!   504 if nothing arrives, and, being a non-cancelable nginx timer, it keeps a gracefully
 //!   exiting worker alive until in-flight PHP requests finish.
 //!
-//! - Local requests ([`start_local`], used for embedded PHP): the engine future and then the
-//!   body's `next_chunk` are polled right here, on the nginx thread, with a [`Waker`] that
-//!   marks the request ready and writes the eventfd. The PHP thread's head/body sends then wake
-//!   nginx directly: no runtime thread in between. The runtime's context is entered while
-//!   polling, for the engine's timers (queue timeout), which the runtime thread drives.
-//!   Back-pressure is the same: a blocked request is not polled, so PHP's output channel fills
-//!   up; dropping the future/body on abort tells PHP the client is gone.
+//! - Local requests ([`start_local`], used for every request: embedded PHP, PHP-FPM and
+//!   `fephp_status`): the engine future and then the body's `next_chunk` are polled right here,
+//!   on the nginx thread, with a [`Waker`] that marks the request ready.
+//!   - Woken from another thread (the PHP thread's head/body sends, the runtime's timers): the
+//!     id goes to the shared ready list and the eventfd is written, as above.
+//!   - Woken on the nginx thread itself (an FPM socket's nginx event, see
+//!     [`crate::ngx_socket`]; a pool permit released by another request): the id goes to a
+//!     thread-local list and one nginx event is posted to `ngx_posted_events`, which nginx runs
+//!     after the current batch of I/O events. So an FPM response costs one epoll wakeup, like
+//!     `fastcgi_pass`. The waker never pumps directly: it may be called while its own request
+//!     is being polled.
+//!
+//!   The runtime's context is entered while polling, for the engine's timers (queue, connect
+//!   and I/O timeouts), which the runtime thread drives. Back-pressure is the same: a blocked
+//!   request is not polled, so PHP's output channel fills up (or the FPM socket is not read);
+//!   dropping the future/body on abort tells PHP the client is gone.
 //!
 //! Nothing here touches an `ngx_http_request_t` off the nginx thread: tasks only see `Send`
 //! data (the engine, the request, the channel sender, the shared wakeup).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
 use std::future::Future;
@@ -55,7 +64,8 @@ use fephp::engine::ResponseBody;
 use fephp::{EngineError, Response};
 use ngx::ffi::{
     ngx_add_timer, ngx_buf_t, ngx_chain_get_free_buf, ngx_chain_t, ngx_chain_update_chains, ngx_close_connection,
-    ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_event_t, ngx_get_connection, ngx_handle_read_event,
+    ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_delete_posted_event, ngx_event_t, ngx_get_connection,
+    ngx_handle_read_event, ngx_post_event, ngx_posted_events,
     ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
     ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t,
@@ -151,10 +161,55 @@ impl Wake for ReqWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
+        if !self.queued.swap(true, Ordering::AcqRel) && !post_local(self.id) {
             self.wakeup.wake(self.id);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Same-thread wakeups.
+// ---------------------------------------------------------------------------------------------
+
+thread_local! {
+    /// True on the worker's nginx thread while the bridge runs.
+    static NGINX_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Requests woken on the nginx thread itself, pumped by the posted [`READY_EVENT`].
+    static LOCAL_READY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// The event posted to `ngx_posted_events` when [`LOCAL_READY`] gets its first id (owned by
+    /// the [`Bridge`]; null while the bridge is not running).
+    static READY_EVENT: Cell<*mut ngx_event_t> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// True on the worker's nginx thread while the bridge runs (where nginx may be called).
+pub fn on_nginx_thread() -> bool {
+    NGINX_THREAD.with(|t| t.get())
+}
+
+/// On the nginx thread, queues `id` and posts the ready event (nginx runs it after the current
+/// batch of I/O events, in the same loop iteration: no eventfd, no extra wakeup). The waker may
+/// be called while that very request is being polled, so it never pumps directly. False off
+/// the nginx thread (the caller then uses the eventfd).
+fn post_local(id: u64) -> bool {
+    if !on_nginx_thread() {
+        return false;
+    }
+    let ev = READY_EVENT.with(|e| e.get());
+    if ev.is_null() {
+        return false;
+    }
+    LOCAL_READY.with(|r| r.borrow_mut().push(id));
+    // SAFETY: nginx thread; the event lives in the running bridge (unposted in `stop`).
+    unsafe { ngx_post_event(ev, ptr::addr_of_mut!(ngx_posted_events)) };
+    true
+}
+
+/// The posted ready event's handler: pump the requests woken on this thread.
+unsafe extern "C" fn on_local_ready(_ev: *mut ngx_event_t) {
+    ffi_guard!((), {
+        let ids = LOCAL_READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        pump_ready(ids);
+    })
 }
 
 /// A future a local request polls on the nginx thread.
@@ -286,6 +341,8 @@ struct Bridge {
     runtime: tokio::runtime::Runtime,
     wakeup: Arc<Wakeup>,
     conn: *mut ngx_connection_t,
+    /// The event [`post_local`] posts (boxed: nginx's queue points into it).
+    ready_event: Box<ngx_event_t>,
     next_id: u64,
     requests: HashMap<u64, *mut ReqCtx>,
 }
@@ -331,7 +388,13 @@ pub unsafe fn start(cycle: *mut ngx_cycle_t) -> Result<(), String> {
         c
     };
     let wakeup = Arc::new(Wakeup { state: Mutex::new((Vec::new(), true)), efd });
-    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, next_id: 1, requests: HashMap::new() }));
+    // SAFETY: an all-zero ngx_event_t is its idle state; `cycle` is valid.
+    let mut ready_event: Box<ngx_event_t> = Box::new(unsafe { std::mem::zeroed() });
+    ready_event.handler = Some(on_local_ready);
+    ready_event.log = unsafe { (*cycle).log };
+    READY_EVENT.with(|e| e.set(&mut *ready_event));
+    NGINX_THREAD.with(|t| t.set(true));
+    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, ready_event, next_id: 1, requests: HashMap::new() }));
     Ok(())
 }
 
@@ -353,7 +416,14 @@ pub fn in_runtime<R>(f: impl FnOnce() -> R) -> R {
 /// # Safety
 /// Call on the nginx thread from `exit_process`.
 pub unsafe fn stop(grace: Duration) {
-    let Some(bridge) = BRIDGE.with(|b| b.borrow_mut().take()) else { return };
+    let Some(mut bridge) = BRIDGE.with(|b| b.borrow_mut().take()) else { return };
+    NGINX_THREAD.with(|t| t.set(false));
+    READY_EVENT.with(|e| e.set(ptr::null_mut()));
+    LOCAL_READY.with(|r| r.borrow_mut().clear());
+    if bridge.ready_event.posted() != 0 {
+        // SAFETY: our event, posted in nginx's queue; removed before it is freed.
+        unsafe { ngx_delete_posted_event(&mut *bridge.ready_event) };
+    }
     bridge.runtime.shutdown_timeout(grace);
     {
         let mut state = bridge.wakeup.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -532,21 +602,26 @@ unsafe extern "C" fn on_wakeup(ev: *mut ngx_event_t) {
             (*ev).set_ready(0);
             ngx_handle_read_event(ev, 0);
         }
-        let mut ids = wakeup.take_ready();
-        ids.dedup();
-        for id in ids {
-            let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
-                continue; // finished meanwhile
-            };
-            // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
-            // the connection outlives this call (nginx connections live in the cycle's array).
-            unsafe {
-                let c = (*(*ctx).r).connection;
-                pump(ctx);
-                ngx_http_run_posted_requests(c);
-            }
-        }
+        pump_ready(wakeup.take_ready());
     })
+}
+
+/// Pumps the requests `ids` (duplicates and finished ones skipped) and runs nginx's posted
+/// requests after each.
+fn pump_ready(mut ids: Vec<u64>) {
+    ids.dedup();
+    for id in ids {
+        let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
+            continue; // finished meanwhile
+        };
+        // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
+        // the connection outlives this call (nginx connections live in the cycle's array).
+        unsafe {
+            let c = (*(*ctx).r).connection;
+            pump(ctx);
+            ngx_http_run_posted_requests(c);
+        }
+    }
 }
 
 fn msec(d: Duration) -> ngx_msec_t {

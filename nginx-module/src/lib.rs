@@ -42,6 +42,7 @@ macro_rules! ffi_guard {
 pub mod bridge;
 pub mod conf;
 pub mod handler;
+pub mod ngx_socket;
 pub mod status;
 pub mod worker;
 
