@@ -1,8 +1,9 @@
 //! Per-worker state: the engines this worker process runs and the cached [`Site`]s.
 //!
 //! Created in `init_process` (after `fork`, so the master never has threads), used only on the
-//! worker's nginx thread, dropped in `exit_process`. Engines are shared with the bridge's
-//! runtime threads through `Arc`; `Engine` is thread-safe.
+//! worker's nginx thread, dropped in `exit_process`. Engines are shared through `Arc` (the
+//! futures polled by the bridge hold them); `Engine` is thread-safe. The FPM pools' sockets are
+//! nginx connections ([`crate::ngx_socket`]), used on this thread only.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
