@@ -98,3 +98,43 @@ GET /status?json
 ^\{"pid":\d+,"ok":true,"engines":\[\{"engine":"embedded",[^\]]*\{"engine":"fpm unix:[^"]+",[^\]]*\{"engine":"fpm unix:[^"]+",[^{]*\}\]\}$
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: FPM closes kept-alive connections while they sit idle (its child exits after every request): every request still gets 200, each on a new connection
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_keepalive 1;
+        fephp_pass unix:$TEST_NGINX_FPM_RECYCLE_SOCKET;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> a.php
+<?php echo "a\n";
+--- request eval
+["GET /a.php", "GET /a.php", "GET /a.php", "GET /a.php", "GET /status"]
+--- response_body_like eval
+[qr/^a$/, qr/^a$/, qr/^a$/, qr/^a$/, qr/fephp_pool_connections_opened_total\{engine="[^"]+"\} 4\n/s]
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: the health probe and requests share the nginx-driven pool: probe, request, probe all succeed
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_keepalive 2;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> a.php
+<?php echo "a\n";
+--- request eval
+["GET /status?json", "GET /a.php", "GET /status?json", "GET /a.php"]
+--- response_body_like eval
+[qr/"ok":true/, qr/^a$/, qr/"ok":true/, qr/^a$/]
+--- no_error_log
+[error]

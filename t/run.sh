@@ -4,7 +4,9 @@
 #      TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES;
 #   2. starts php-fpm8.2 in the foreground (-F) with a generated pool config in a temp dir,
 #      listening on a unix socket (mode 0666; -R and user root when run as root), and exports
-#      TEST_NGINX_FPM_SOCKET=/that/socket;
+#      TEST_NGINX_FPM_SOCKET=/that/socket; a second pool of the same master, whose one child
+#      exits after every request (pm.max_requests = 1, so it closes kept-alive connections while
+#      they sit idle), listens on TEST_NGINX_FPM_RECYCLE_SOCKET;
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
 #   4. without arguments, then runs the real-application test t/realapp/dokuwiki.sh (DokuWiki
 #      through fephp_pass embedded, fephp_pass to php-fpm and plain fastcgi_pass; it starts its
@@ -56,12 +58,21 @@ pm.max_children = 4
 clear_env = no
 catch_workers_output = yes
 php_admin_value[max_input_vars] = 10000
+
+[fephp-recycle]
+$user_lines
+listen = $tmp/php-fpm-recycle.sock
+listen.mode = 0666
+pm = static
+pm.max_children = 1
+pm.max_requests = 1
+clear_env = no
 CONF
 
 "$fpm_bin" -F "${as_root[@]}" -y "$tmp/php-fpm.conf" >"$tmp/php-fpm.out" 2>&1 &
 fpm_pid=$!
 for _ in $(seq 100); do
-    [ -S "$tmp/php-fpm.sock" ] && break
+    [ -S "$tmp/php-fpm.sock" ] && [ -S "$tmp/php-fpm-recycle.sock" ] && break
     if ! kill -0 "$fpm_pid" 2>/dev/null; then
         echo "t/run.sh: php-fpm exited:" >&2
         cat "$tmp/php-fpm.out" "$tmp/php-fpm.log" >&2 2>/dev/null || true
@@ -69,8 +80,9 @@ for _ in $(seq 100); do
     fi
     sleep 0.1
 done
-[ -S "$tmp/php-fpm.sock" ] || { echo "t/run.sh: php-fpm did not listen" >&2; exit 1; }
+[ -S "$tmp/php-fpm.sock" ] && [ -S "$tmp/php-fpm-recycle.sock" ] || { echo "t/run.sh: php-fpm did not listen" >&2; exit 1; }
 export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
+export TEST_NGINX_FPM_RECYCLE_SOCKET=$tmp/php-fpm-recycle.sock
 export TEST_NGINX_FEPHP_PARAMS=$root/nginx-module/fephp_params
 
 scripts=() args=()

@@ -1,43 +1,43 @@
 //! The bridge: the ONE place where results from other threads come back to the nginx loop.
 //!
 //! # Design
-//! - Each worker process owns a tokio runtime (one runtime thread, started in `init_process`)
-//!   that runs the engines. The nginx thread only spawns tasks on it ([`spawn`]).
-//! - A task sends [`Event`]s (head, body chunks, end, error) into a bounded per-request channel
-//!   and then wakes the nginx loop: it pushes the request id to a shared "ready" list and writes
-//!   to an `eventfd`. That eventfd is an nginx connection (`ngx_get_connection` +
-//!   `ngx_handle_read_event`) whose read handler drains it and pumps the ready requests, on the
-//!   nginx thread.
+//! - Each request's engine future, and then its response body's `next_chunk`, is polled right
+//!   here, on the nginx thread ([`start_local`]), with a [`Waker`] that marks the request ready.
+//!   Nothing of a request runs on another thread except what the engine itself hands over (the
+//!   embedded PHP thread; the runtime's timers).
+//! - Each worker process owns a tokio runtime (one runtime thread, started in `init_process`).
+//!   Its context is entered while polling, for the engines' timers (queue, connect and I/O
+//!   timeouts), which the runtime thread drives. It runs no request tasks.
+//! - Woken from another thread (the PHP thread's head/body sends, a timer): the request id goes
+//!   to a shared "ready" list and an `eventfd` is written. That eventfd is an nginx connection
+//!   (`ngx_get_connection` + `ngx_handle_read_event`) whose read handler drains it and pumps the
+//!   ready requests, on the nginx thread.
 //!
 //!   Why not `ngx_notify`: it exists only with epoll/kqueue and it keeps ONE global handler
 //!   (`notify_event.data`), which nginx's thread pools (`aio threads`) set too; two users race and
-//!   one loses its wakeup. Why not ngx-rust's `async_::spawn`: its scheduler posts nginx events
-//!   and is only safe on the nginx thread. An eventfd of our own works with every event module.
-//! - Back-pressure: the nginx side pulls events with `try_recv` only while the client connection
-//!   accepts data. When `ngx_http_output_filter` returns `NGX_AGAIN` or our buffers are still
-//!   busy, it stops pulling; the channel fills up, the task's `send` waits, and the engine stops
-//!   reading the backend. The write event ([`writer`]) flushes and resumes pulling.
+//!   one loses its wakeup. An eventfd of our own works with every event module.
+//! - Woken on the nginx thread itself (an FPM socket's nginx event, see [`crate::ngx_socket`]; a
+//!   pool permit released by another request): the id goes to a thread-local list and one nginx
+//!   event is posted to `ngx_posted_events`, which nginx runs after the current batch of I/O
+//!   events. So an FPM response costs one epoll wakeup, like `fastcgi_pass`. The waker never
+//!   pumps directly: it may be called while its own request is being polled.
+//! - Back-pressure: the nginx side polls a request only while the client connection accepts
+//!   data. When `ngx_http_output_filter` returns `NGX_AGAIN` or our buffers are still busy, it
+//!   stops polling; PHP's output channel fills up (embedded) or the FPM socket is not read. The
+//!   write event ([`writer`]) flushes and resumes polling.
 //! - Abort: when the request ends (client abort via `ngx_http_test_reading`, timeout, normal end),
-//!   the request pool's cleanup aborts the task and drops the receiver; dropping the engine's
-//!   response body cancels the request at the backend.
+//!   the request pool's cleanup drops the future / body, which cancels the request at the
+//!   backend (the FPM connection is closed; PHP sees an aborted connection).
 //! - Body chunks are passed to nginx without copying: a buffer points into the `Bytes`, which is
 //!   kept alive until nginx has sent it (`ngx_chain_update_chains`) or the request pool goes.
 //! - An idle guard timer (`fephp_read_timeout`) runs while we wait for the backend: it answers
 //!   504 if nothing arrives, and, being a non-cancelable nginx timer, it keeps a gracefully
 //!   exiting worker alive until in-flight PHP requests finish.
 //!
-//! - Local requests ([`start_local`], used for embedded PHP): the engine future and then the
-//!   body's `next_chunk` are polled right here, on the nginx thread, with a [`Waker`] that
-//!   marks the request ready and writes the eventfd. The PHP thread's head/body sends then wake
-//!   nginx directly: no runtime thread in between. The runtime's context is entered while
-//!   polling, for the engine's timers (queue timeout), which the runtime thread drives.
-//!   Back-pressure is the same: a blocked request is not polled, so PHP's output channel fills
-//!   up; dropping the future/body on abort tells PHP the client is gone.
-//!
-//! Nothing here touches an `ngx_http_request_t` off the nginx thread: tasks only see `Send`
-//! data (the engine, the request, the channel sender, the shared wakeup).
+//! Nothing here touches an `ngx_http_request_t` off the nginx thread: other threads only see
+//! `Send` data (the waker: a request id and the shared wakeup).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
 use std::future::Future;
@@ -55,27 +55,24 @@ use fephp::engine::ResponseBody;
 use fephp::{EngineError, Response};
 use ngx::ffi::{
     ngx_add_timer, ngx_buf_t, ngx_chain_get_free_buf, ngx_chain_t, ngx_chain_update_chains, ngx_close_connection,
-    ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_event_t, ngx_get_connection, ngx_handle_read_event,
+    ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_delete_posted_event, ngx_event_t, ngx_get_connection,
+    ngx_handle_read_event, ngx_post_event, ngx_posted_events,
     ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
     ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t,
-    ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
     NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
-use tokio::sync::mpsc;
 
 use crate::Module;
-
-/// Events a task may have queued for one request before it waits for nginx to pull them.
-const QUEUE_DEPTH: usize = 8;
 
 /// The idle guard fires this long after `fephp_read_timeout`, so the engine's own timeout (with
 /// its precise error) wins when it has one (FPM); the guard covers embedded PHP.
 const GUARD_MARGIN: Duration = Duration::from_secs(1);
 
-/// What a spawned future produces.
+/// What a request's future produces.
 pub enum Output {
     /// An engine response with a streaming body.
     Stream(Response),
@@ -92,7 +89,7 @@ pub struct Settings {
     pub intercept_errors: bool,
 }
 
-/// What a task sends to the nginx thread, in this order: `Head`, `Chunk`*, then `End` or `Error`
+/// What polling a request yields, in this order: `Head`, `Chunk`*, then `End` or `Error`
 /// (or only `Error`).
 enum Event {
     Head(ResponseHead),
@@ -108,7 +105,7 @@ enum Event {
 /// Shared between the nginx thread and the runtime threads.
 struct Wakeup {
     /// Ready request ids and whether the eventfd is still open (both under one lock so a late
-    /// task can never write to a closed, possibly reused, descriptor).
+    /// waker can never write to a closed, possibly reused, descriptor).
     state: Mutex<(Vec<u64>, bool)>,
     efd: RawFd,
 }
@@ -151,10 +148,55 @@ impl Wake for ReqWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
+        if !self.queued.swap(true, Ordering::AcqRel) && !post_local(self.id) {
             self.wakeup.wake(self.id);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Same-thread wakeups.
+// ---------------------------------------------------------------------------------------------
+
+thread_local! {
+    /// True on the worker's nginx thread while the bridge runs.
+    static NGINX_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// Requests woken on the nginx thread itself, pumped by the posted [`READY_EVENT`].
+    static LOCAL_READY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// The event posted to `ngx_posted_events` when [`LOCAL_READY`] gets its first id (owned by
+    /// the [`Bridge`]; null while the bridge is not running).
+    static READY_EVENT: Cell<*mut ngx_event_t> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// True on the worker's nginx thread while the bridge runs (where nginx may be called).
+pub fn on_nginx_thread() -> bool {
+    NGINX_THREAD.with(|t| t.get())
+}
+
+/// On the nginx thread, queues `id` and posts the ready event (nginx runs it after the current
+/// batch of I/O events, in the same loop iteration: no eventfd, no extra wakeup). The waker may
+/// be called while that very request is being polled, so it never pumps directly. False off
+/// the nginx thread (the caller then uses the eventfd).
+fn post_local(id: u64) -> bool {
+    if !on_nginx_thread() {
+        return false;
+    }
+    let ev = READY_EVENT.with(|e| e.get());
+    if ev.is_null() {
+        return false;
+    }
+    LOCAL_READY.with(|r| r.borrow_mut().push(id));
+    // SAFETY: nginx thread; the event lives in the running bridge (unposted in `stop`).
+    unsafe { ngx_post_event(ev, ptr::addr_of_mut!(ngx_posted_events)) };
+    true
+}
+
+/// The posted ready event's handler: pump the requests woken on this thread.
+unsafe extern "C" fn on_local_ready(_ev: *mut ngx_event_t) {
+    ffi_guard!((), {
+        let ids = LOCAL_READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        pump_ready(ids);
+    })
 }
 
 /// A future a local request polls on the nginx thread.
@@ -234,50 +276,6 @@ impl Local {
     }
 }
 
-async fn run_task<F>(id: u64, fut: F, tx: mpsc::Sender<Event>, wakeup: Arc<Wakeup>)
-where
-    F: Future<Output = Result<Output, EngineError>> + Send + 'static,
-{
-    let send = |ev: Event| {
-        let tx = &tx;
-        let wakeup = &wakeup;
-        async move {
-            let sent = tx.send(ev).await.is_ok();
-            if sent {
-                wakeup.wake(id);
-            }
-            sent
-        }
-    };
-    match fut.await {
-        Err(e) => {
-            send(Event::Error(e)).await;
-        }
-        Ok(Output::Full(head, body)) => {
-            let _ = send(Event::Head(head)).await && (body.is_empty() || send(Event::Chunk(body)).await) && send(Event::End).await;
-        }
-        Ok(Output::Stream(Response { head, mut body })) => {
-            if !send(Event::Head(head)).await {
-                return;
-            }
-            loop {
-                let ev = match body.next_chunk().await {
-                    Some(Ok(chunk)) if chunk.is_empty() => continue,
-                    Some(Ok(chunk)) => Event::Chunk(chunk),
-                    Some(Err(e)) => Event::Error(e),
-                    None => Event::End,
-                };
-                let last = !matches!(ev, Event::Chunk(_));
-                // A failed send means nginx dropped the request: returning drops `body`, which
-                // cancels the request at the backend.
-                if !send(ev).await || last {
-                    return;
-                }
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // nginx-thread part.
 // ---------------------------------------------------------------------------------------------
@@ -286,6 +284,8 @@ struct Bridge {
     runtime: tokio::runtime::Runtime,
     wakeup: Arc<Wakeup>,
     conn: *mut ngx_connection_t,
+    /// The event [`post_local`] posts (boxed: nginx's queue points into it).
+    ready_event: Box<ngx_event_t>,
     next_id: u64,
     requests: HashMap<u64, *mut ReqCtx>,
 }
@@ -331,7 +331,13 @@ pub unsafe fn start(cycle: *mut ngx_cycle_t) -> Result<(), String> {
         c
     };
     let wakeup = Arc::new(Wakeup { state: Mutex::new((Vec::new(), true)), efd });
-    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, next_id: 1, requests: HashMap::new() }));
+    // SAFETY: an all-zero ngx_event_t is its idle state; `cycle` is valid.
+    let mut ready_event: Box<ngx_event_t> = Box::new(unsafe { std::mem::zeroed() });
+    ready_event.handler = Some(on_local_ready);
+    ready_event.log = unsafe { (*cycle).log };
+    READY_EVENT.with(|e| e.set(&mut *ready_event));
+    NGINX_THREAD.with(|t| t.set(true));
+    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, ready_event, next_id: 1, requests: HashMap::new() }));
     Ok(())
 }
 
@@ -353,7 +359,14 @@ pub fn in_runtime<R>(f: impl FnOnce() -> R) -> R {
 /// # Safety
 /// Call on the nginx thread from `exit_process`.
 pub unsafe fn stop(grace: Duration) {
-    let Some(bridge) = BRIDGE.with(|b| b.borrow_mut().take()) else { return };
+    let Some(mut bridge) = BRIDGE.with(|b| b.borrow_mut().take()) else { return };
+    NGINX_THREAD.with(|t| t.set(false));
+    READY_EVENT.with(|e| e.set(ptr::null_mut()));
+    LOCAL_READY.with(|r| r.borrow_mut().clear());
+    if bridge.ready_event.posted() != 0 {
+        // SAFETY: our event, posted in nginx's queue; removed before it is freed.
+        unsafe { ngx_delete_posted_event(&mut *bridge.ready_event) };
+    }
     bridge.runtime.shutdown_timeout(grace);
     {
         let mut state = bridge.wakeup.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -368,9 +381,7 @@ pub unsafe fn stop(grace: Duration) {
 struct ReqCtx {
     id: u64,
     r: *mut ngx_http_request_t,
-    rx: Option<mpsc::Receiver<Event>>,
-    task: Option<tokio::task::AbortHandle>,
-    /// Set for a request polled on the nginx thread ([`start_local`]) instead of a task.
+    /// The request's future / body; `None` once over.
     local: Option<Local>,
     guard: ngx_event_t,
     settings: Settings,
@@ -384,33 +395,10 @@ struct ReqCtx {
     held: VecDeque<(*mut ngx_buf_t, Bytes)>,
 }
 
-/// Starts serving `r` with `fut` on the runtime. The caller's content handler has returned (or
-/// will return) `NGX_DONE`; from here on the bridge finalizes the request.
-///
-/// # Safety
-/// `r` must be a live request, on the nginx thread, whose body has been read.
-pub unsafe fn spawn<F>(r: *mut ngx_http_request_t, settings: Settings, fut: F) -> Result<(), String>
-where
-    F: Future<Output = Result<Output, EngineError>> + Send + 'static,
-{
-    let started = BRIDGE.with(|b| {
-        let mut b = b.borrow_mut();
-        let b = b.as_mut()?;
-        let id = b.next_id;
-        b.next_id += 1;
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let handle = b.runtime.spawn(run_task(id, fut, tx, b.wakeup.clone()));
-        Some((id, rx, handle.abort_handle()))
-    });
-    let Some((id, rx, task)) = started else {
-        return Err("the fephp runtime is not running in this process".into());
-    };
-    // SAFETY: caller contract.
-    unsafe { register(r, settings, id, Some(rx), Some(task), None) }.map(|_| ())
-}
-
-/// Starts serving `r` with `fut` polled on this (the nginx) thread: for engines whose futures
-/// need no I/O driver of the runtime (embedded PHP). Same contract as [`spawn`].
+/// Starts serving `r` with `fut`, polled on this (the nginx) thread. The caller's content handler
+/// has returned (or will return) `NGX_DONE`; from here on the bridge finalizes the request.
+/// `fut` must need no I/O driver of the runtime (tokio sockets would never wake it): embedded
+/// PHP, FPM pools with the [`crate::ngx_socket`] connector, plain computations.
 ///
 /// # Safety
 /// `r` must be a live request, on the nginx thread, whose body has been read.
@@ -429,7 +417,7 @@ pub unsafe fn start_local(r: *mut ngx_http_request_t, settings: Settings, fut: L
     let id = local.waker.id;
     // SAFETY: caller contract; the first poll sends the job (or answers an early error).
     unsafe {
-        let ctx = register(r, settings, id, None, None, Some(local))?;
+        let ctx = register(r, settings, id, local)?;
         pump(ctx);
     }
     Ok(())
@@ -440,16 +428,12 @@ unsafe fn register(
     r: *mut ngx_http_request_t,
     settings: Settings,
     id: u64,
-    rx: Option<mpsc::Receiver<Event>>,
-    task: Option<tokio::task::AbortHandle>,
-    local: Option<Local>,
+    local: Local,
 ) -> Result<*mut ReqCtx, String> {
     let ctx = Box::into_raw(Box::new(ReqCtx {
         id,
         r,
-        rx,
-        task,
-        local,
+        local: Some(local),
         // SAFETY: an all-zero ngx_event_t is its idle state (as nginx's ngx_pcalloc'd events).
         guard: unsafe { std::mem::zeroed() },
         settings,
@@ -487,10 +471,10 @@ unsafe fn register(
     Ok(ctx)
 }
 
-/// Request pool cleanup: forget the request, stop its task, free the state.
+/// Request pool cleanup: forget the request, drop its future, free the state.
 unsafe extern "C" fn cleanup(data: *mut c_void) {
     ffi_guard!((), {
-        // SAFETY: `data` is the `ReqCtx` leaked in `spawn`; the pool runs this exactly once.
+        // SAFETY: `data` is the `ReqCtx` leaked in `register`; the pool runs this exactly once.
         let mut ctx = unsafe { Box::from_raw(data as *mut ReqCtx) };
         forget(&mut ctx);
         if ctx.guard.timer_set() != 0 {
@@ -500,12 +484,8 @@ unsafe extern "C" fn cleanup(data: *mut c_void) {
     })
 }
 
-/// Stops the task and stops listening to it (idempotent).
+/// Drops the request's future / body and unregisters it (idempotent).
 fn forget(ctx: &mut ReqCtx) {
-    if let Some(task) = ctx.task.take() {
-        task.abort();
-    }
-    ctx.rx = None;
     // Dropping the engine future / body cancels the request (PHP sees an aborted connection).
     ctx.local = None;
     let id = ctx.id;
@@ -532,21 +512,26 @@ unsafe extern "C" fn on_wakeup(ev: *mut ngx_event_t) {
             (*ev).set_ready(0);
             ngx_handle_read_event(ev, 0);
         }
-        let mut ids = wakeup.take_ready();
-        ids.dedup();
-        for id in ids {
-            let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
-                continue; // finished meanwhile
-            };
-            // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
-            // the connection outlives this call (nginx connections live in the cycle's array).
-            unsafe {
-                let c = (*(*ctx).r).connection;
-                pump(ctx);
-                ngx_http_run_posted_requests(c);
-            }
-        }
+        pump_ready(wakeup.take_ready());
     })
+}
+
+/// Pumps the requests `ids` (duplicates and finished ones skipped) and runs nginx's posted
+/// requests after each.
+fn pump_ready(mut ids: Vec<u64>) {
+    ids.dedup();
+    for id in ids {
+        let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
+            continue; // finished meanwhile
+        };
+        // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
+        // the connection outlives this call (nginx connections live in the cycle's array).
+        unsafe {
+            let c = (*(*ctx).r).connection;
+            pump(ctx);
+            ngx_http_run_posted_requests(c);
+        }
+    }
 }
 
 fn msec(d: Duration) -> ngx_msec_t {
@@ -581,7 +566,7 @@ unsafe extern "C" fn on_guard_timeout(ev: *mut ngx_event_t) {
     })
 }
 
-/// Ends our part: stop the task and let nginx finalize with `rc`. `ctx` may be freed when this
+/// Ends our part: drop the future and let nginx finalize with `rc`. `ctx` may be freed when this
 /// returns: callers return right away.
 unsafe fn finish(ctx: *mut ReqCtx, rc: ngx_int_t) {
     // SAFETY: `ctx` is live on entry.
@@ -601,8 +586,8 @@ fn uri(r: *mut ngx_http_request_t) -> String {
     unsafe { String::from_utf8_lossy((*r).unparsed_uri.as_bytes()).into_owned() }
 }
 
-/// Pulls what the task has queued and writes it, until the queue is empty, the client blocks or
-/// the response ends.
+/// Polls the request and writes what it yields, until it is pending, the client blocks or the
+/// response ends.
 unsafe fn pump(ctx: *mut ReqCtx) {
     // SAFETY: `ctx` is live on entry; every path that finalizes returns at once.
     unsafe {
@@ -613,20 +598,8 @@ unsafe fn pump(ctx: *mut ReqCtx) {
         let mut out: Vec<Bytes> = Vec::new();
         let mut got_any = false;
         loop {
-            let next = match ((*ctx).local.as_mut(), (*ctx).rx.as_mut()) {
-                (Some(local), _) => local.poll_event().ok_or(mpsc::error::TryRecvError::Empty),
-                (None, Some(rx)) => rx.try_recv(),
-                (None, None) => return,
-            };
-            let ev = match next {
-                Ok(ev) => ev,
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    ngx_log_error!(NGX_LOG_ERR, (*(*r).connection).log, "fephp: the engine task ended without a response for \"{}\"", uri(r));
-                    let rc = if (*ctx).header_sent { NGX_ERROR as ngx_int_t } else { NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t };
-                    return finish(ctx, rc);
-                }
-            };
+            let Some(local) = (*ctx).local.as_mut() else { return };
+            let Some(ev) = local.poll_event() else { break };
             got_any = true;
             match ev {
                 Event::Head(head) => {
@@ -879,7 +852,7 @@ unsafe fn wait_writable(r: *mut ngx_http_request_t) -> bool {
 /// `r->write_event_handler` while the client is slow: flush, then resume pulling.
 unsafe extern "C" fn writer(r: *mut ngx_http_request_t) {
     ffi_guard!((), {
-        // SAFETY: nginx calls this for a live request whose module ctx we set in `spawn`.
+        // SAFETY: nginx calls this for a live request whose module ctx we set in `register`.
         unsafe {
             let ctx = *(*r).ctx.add(Module::module().ctx_index) as *mut ReqCtx;
             if ctx.is_null() || (*ctx).done {

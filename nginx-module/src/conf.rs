@@ -109,6 +109,7 @@ impl PoolKey {
             connect_timeout: connect,
             send_timeout: send,
             read_timeout: read,
+            connector: None,
         })
     }
 }

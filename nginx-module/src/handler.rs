@@ -18,7 +18,7 @@ use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, Output, Settings};
-use crate::conf::{Backend, LocConf};
+use crate::conf::LocConf;
 use crate::{worker, Module};
 
 /// The content handler `fephp_pass` installs.
@@ -88,12 +88,9 @@ unsafe fn start(r: *mut ngx_http_request_t) {
         };
         let settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
         let fut = async move { engine.serve(&site, req).await.map(Output::Stream) };
-        // Embedded PHP needs no I/O driver: poll it on this thread (the PHP thread wakes nginx
-        // directly). FPM's sockets belong to the runtime's reactor: run those there.
-        let started = match backend {
-            Backend::Embedded => bridge::start_local(r, settings, Box::pin(fut)),
-            Backend::Fpm(_) => bridge::spawn(r, settings, fut),
-        };
+        // Polled on this thread: embedded PHP wakes nginx from the PHP thread; FPM's sockets are
+        // nginx connections (`ngx_socket`), so their readiness comes from nginx's own epoll.
+        let started = bridge::start_local(r, settings, Box::pin(fut));
         if let Err(e) = started {
             fail(r, EngineError::Internal(e));
         }

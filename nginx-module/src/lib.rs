@@ -2,9 +2,10 @@
 //!
 //! A thin nginx surface over [`fephp::Engine`]: directives (the `fastcgi_*` twins, see
 //! [`conf`]), a content handler that turns an nginx request into a [`fephp::Request`]
-//! ([`handler`]), and the one bridge that runs the engine on a per-worker tokio runtime and hands
-//! results back to the nginx event loop ([`bridge`]). Nothing but [`bridge`] receives data from
-//! other threads, and nothing touches `ngx_http_request_t` off the nginx thread.
+//! ([`handler`]), the one bridge that polls the engine on the nginx thread and takes wakeups from
+//! other threads back to the nginx event loop ([`bridge`]), and the PHP-FPM sockets as nginx
+//! connections ([`ngx_socket`]). Nothing but [`bridge`] receives data from other threads, and
+//! nothing touches `ngx_http_request_t` off the nginx thread.
 //!
 //! File order follows nginx modules: configuration types, the command table, the module context,
 //! the `ngx_module_t`, then functions in lifecycle order (configuration, worker start, requests,
@@ -42,6 +43,7 @@ macro_rules! ffi_guard {
 pub mod bridge;
 pub mod conf;
 pub mod handler;
+pub mod ngx_socket;
 pub mod status;
 pub mod worker;
 

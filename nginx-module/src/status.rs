@@ -51,8 +51,9 @@ unsafe extern "C" fn status_body_read(r: *mut ngx_http_request_t) {
             // SAFETY: plain read of nginx's pid.
             let pid = ngx_pid as i64;
             let settings = Settings { read_timeout: std::time::Duration::from_secs(10), intercept_errors: false };
+            // On this thread: FPM health probes use the pools' nginx sockets.
             let fut = async move { Ok::<_, EngineError>(report(pid, engines, json).await) };
-            if let Err(e) = bridge::spawn(r, settings, fut) {
+            if let Err(e) = bridge::start_local(r, settings, Box::pin(fut)) {
                 ngx_log_error!(NGX_LOG_ERR, (*(*r).connection).log, "fephp_status: {e}");
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t);
             }

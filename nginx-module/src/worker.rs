@@ -1,11 +1,13 @@
 //! Per-worker state: the engines this worker process runs and the cached [`Site`]s.
 //!
 //! Created in `init_process` (after `fork`, so the master never has threads), used only on the
-//! worker's nginx thread, dropped in `exit_process`. Engines are shared with the bridge's
-//! runtime threads through `Arc`; `Engine` is thread-safe.
+//! worker's nginx thread, dropped in `exit_process`. Engines are shared through `Arc` (the
+//! futures polled by the bridge hold them); `Engine` is thread-safe. The FPM pools' sockets are
+//! nginx connections ([`crate::ngx_socket`]), used on this thread only.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use ngx::http::HttpModuleMainConf;
 use ngx::ngx_log_error;
 
 use crate::conf::{Backend, Queue};
+use crate::ngx_socket::NgxConnector;
 use crate::{bridge, Module};
 
 /// An engine, or why it could not start (requests to it fail with 500 and an error line).
@@ -38,11 +41,11 @@ pub struct Worker {
 type SiteKey = (Vec<u8>, String, SplitRule);
 
 thread_local! {
-    static WORKER: RefCell<Option<Arc<Worker>>> = const { RefCell::new(None) };
+    static WORKER: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
 }
 
 /// This worker's state (`None` outside worker processes or before `init_process`).
-pub fn current() -> Option<Arc<Worker>> {
+pub fn current() -> Option<Rc<Worker>> {
     WORKER.with(|w| w.borrow().clone())
 }
 
@@ -143,7 +146,11 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
             let label = format!("fpm {}", key.address);
             let slot = key
                 .pool_config()
-                .and_then(|cfg| bridge::in_runtime(|| Engine::new(BackendConfig::Fpm(cfg))).map_err(|e| e.to_string()))
+                .and_then(|mut cfg| {
+                    // The pool's sockets run on this thread's nginx event loop.
+                    cfg.connector = Some(Arc::new(NgxConnector::new(&cfg.address)));
+                    bridge::in_runtime(|| Engine::new(BackendConfig::Fpm(cfg))).map_err(|e| e.to_string())
+                })
                 .map(Arc::new);
             if let Err(e) = &slot {
                 ngx_log_error!(NGX_LOG_ALERT, log, "fephp: {label}: {e}");
@@ -159,7 +166,7 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         worker.embedded.is_some(),
         worker.pools.len()
     );
-    WORKER.with(|w| *w.borrow_mut() = Some(Arc::new(worker)));
+    WORKER.with(|w| *w.borrow_mut() = Some(Rc::new(worker)));
     NGX_OK as ngx_int_t
 }
 

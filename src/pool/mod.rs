@@ -16,9 +16,11 @@ mod address;
 mod body;
 mod conn;
 mod exchange;
+mod host;
 mod stream;
 
 pub use address::Address;
+pub use host::{ConnectFuture, Connector, HostSocket};
 pub use body::FpmBody;
 pub use stream::Stream;
 
@@ -57,6 +59,9 @@ pub struct PoolConfig {
     pub send_timeout: Duration,
     /// Read timeout between reads (→ 504).
     pub read_timeout: Duration,
+    /// Opens the connections instead of tokio's sockets (`None`, the default: tokio). The nginx
+    /// module sets one that runs the sockets on nginx's event loop.
+    pub connector: Option<Arc<dyn Connector>>,
 }
 
 impl PoolConfig {
@@ -71,6 +76,7 @@ impl PoolConfig {
             connect_timeout: php.connect_timeout(),
             send_timeout: php.send_timeout(),
             read_timeout: php.read_timeout(),
+            connector: None,
         })
     }
 
@@ -203,7 +209,7 @@ impl Pool {
                 return Ok(());
             }
         }
-        let stream = Stream::connect(&self.shared.cfg.address, limit).await?;
+        let stream = Stream::connect(&self.shared.cfg.address, limit, self.shared.cfg.connector.as_deref()).await?;
         exchange::get_values(stream, limit).await.map_err(|e| match e {
             EngineError::Timeout(_) => EngineError::Timeout(format!(
                 "PHP-FPM at {} accepted no GET_VALUES within {limit:?} (every child busy?)",
@@ -268,7 +274,8 @@ impl Pool {
     }
 
     async fn connect_fresh(&self, permit: OwnedSemaphorePermit) -> Result<Conn, (EngineError, OwnedSemaphorePermit)> {
-        match Stream::connect(&self.shared.cfg.address, self.shared.cfg.connect_timeout).await {
+        let cfg = &self.shared.cfg;
+        match Stream::connect(&cfg.address, cfg.connect_timeout, cfg.connector.as_deref()).await {
             Ok(stream) => {
                 self.shared.opened_total.fetch_add(1, Relaxed);
                 Ok(Conn::fresh(self.shared.clone(), stream, permit))

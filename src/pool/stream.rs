@@ -1,5 +1,5 @@
-//! [`Stream`]: a connection to PHP-FPM over TCP or a unix socket, with connect timeout and
-//! error mapping (refused/reset → 502, timeout → 504).
+//! [`Stream`]: a connection to PHP-FPM over TCP or a unix socket (tokio's, or a host's through a
+//! [`Connector`]), with connect timeout and error mapping (refused/reset → 502, timeout → 504).
 
 use std::io;
 use std::pin::Pin;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::Address;
+use super::{Address, Connector, HostSocket};
 use crate::error::EngineError;
 
 /// A connected socket to PHP-FPM.
@@ -19,12 +19,19 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Unix domain socket.
     Unix(UnixStream),
+    /// A socket opened and driven by the host program ([`Connector`]).
+    Host(Box<dyn HostSocket>),
 }
 
 impl Stream {
-    /// Connects to `address` within `timeout`.
-    pub async fn connect(address: &Address, timeout: Duration) -> Result<Stream, EngineError> {
+    /// Connects to `address` within `timeout`, through `connector` when given (else with
+    /// tokio's sockets). Errors: [`EngineError::Timeout`] when `timeout` passes (504),
+    /// [`EngineError::Unreachable`] for refused, missing or reset sockets (502).
+    pub async fn connect(address: &Address, timeout: Duration, connector: Option<&dyn Connector>) -> Result<Stream, EngineError> {
         let connecting = async {
+            if let Some(connector) = connector {
+                return Ok(Stream::Host(connector.connect(address).await?));
+            }
             match address {
                 Address::Tcp(hp) => {
                     let s = TcpStream::connect(hp.as_str()).await?;
@@ -48,6 +55,7 @@ impl Stream {
         let r = match self {
             Stream::Tcp(s) => s.try_read(&mut probe),
             Stream::Unix(s) => s.try_read(&mut probe),
+            Stream::Host(s) => return s.is_stale(),
         };
         !matches!(r, Err(ref e) if e.kind() == io::ErrorKind::WouldBlock)
     }
@@ -58,6 +66,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Host(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -67,6 +76,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Host(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -74,6 +84,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Host(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -81,6 +92,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Host(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 
@@ -88,10 +100,14 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Host(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => true,
+            Stream::Host(s) => s.is_write_vectored(),
+        }
     }
 }
