@@ -5,13 +5,16 @@
 //! libphp is NTS: one thread per process may ever run PHP. [`Php::start`] spawns that thread
 //! (once per process) and runs module startup on it; [`Php::execute`] queues a request (a
 //! bounded queue: full or waited past `queue_timeout` → [`EngineError::Overloaded`], 503),
-//! resolves when PHP sends its headers, and hands back a [`PhpBody`] that streams the output
-//! through a bounded channel, so a slow client blocks PHP's `echo` (back-pressure) and a dropped
-//! body is an aborted connection for PHP (`connection_aborted()`, `ignore_user_abort()`).
+//! resolves when PHP hands over its headers (with the first 16 KiB of output, at a `flush()`, or
+//! at the end: a small response is one handover and one wakeup), and hands back a [`PhpBody`]
+//! that streams the rest through the request's bounded exchange, so a slow client blocks PHP's
+//! `echo` (back-pressure) and a dropped body is an aborted connection for PHP
+//! (`connection_aborted()`, `ignore_user_abort()`).
 //!
 //! Files: `shim.c`/`shim.h` (the `sapi_module_struct`, startup, the request cycle inside
 //! `zend_first_try`), `ffi.rs` (the extern block and callbacks; the only `unsafe`), `thread.rs`
-//! (the PHP thread), `job.rs` (one request and its channels), `watchdog.rs` (time limits),
+//! (the PHP thread), `job.rs` (one request on the PHP thread), `exchange.rs` (what one request
+//! shares between the PHP thread and its waiter), `watchdog.rs` (time limits),
 //! `log.rs` (PHP's log lines).
 //!
 //! # Semantics (the same as PHP-FPM behind nginx)
@@ -44,20 +47,25 @@
 //! PHP's `max_execution_time` uses `setitimer(ITIMER_PROF)` — the CPU time of *all* threads of
 //! the host — and `_exit()`s the whole process `hard_timeout` seconds after a missed limit. The
 //! shim replaces the `on_modify` handler of `max_execution_time` (so `set_time_limit()` and
-//! `ini_set()` still restart the limit), cancels the itimer PHP arms at request startup, and
-//! forces `hard_timeout=0`. A watchdog thread measures the PHP thread's own CPU clock (what a
+//! `ini_set()` still restart the limit), hides the limit from `php_request_startup()` so PHP
+//! arms no itimer (and cancels the one `max_input_time` arms), and forces `hard_timeout=0`. A watchdog thread measures the PHP thread's own CPU clock (what a
 //! one-thread FPM worker's ITIMER_PROF measures) and, when the limit passes, sets
 //! `EG(timed_out)` + `EG(vm_interrupt)`: the VM raises PHP's own "Maximum execution time of N
 //! seconds exceeded" fatal error (→ 500 with `display_errors=0`), the host lives on. Like PHP on
 //! Linux, time spent sleeping or blocked in I/O does not count.
 //!
 //! # Per-request process state
-//! Around each request the shim saves and restores the working directory (an fd to `.` and
-//! `fchdir`), the umask and the locale (`setlocale(LC_ALL)`). `putenv()` values are undone by
-//! PHP's own request shutdown. PHP does not install its per-request handlers for the host's
-//! signals (`SIGTERM`, `SIGHUP`, …): `zend_signal`'s per-request reset is switched off.
-//! While a request runs, the process's cwd is the script's directory (NTS PHP has no virtual
-//! cwd); host code running concurrently must not rely on relative paths.
+//! The shim notes the working directory (an `O_PATH` fd), the umask and the locale once, when
+//! the first request starts, and puts them back after every request (`fchdir`, `umask`, and
+//! `setlocale` only when the locale differs), so no system call is spent saving them.
+//! `putenv()` values are undone by PHP's own request shutdown. PHP does not install its
+//! per-request handlers for the host's signals (`SIGTERM`, `SIGHUP`, …): `zend_signal`'s
+//! per-request reset is switched off. Like FPM, a script runs in its own directory: the shim
+//! enters it with `fchdir` on a cached `O_PATH` descriptor of the last script directory
+//! (reopened after 2 s, so a `current -> release` symlink swap is seen) instead of PHP's
+//! `getcwd` + `chdir` + `chdir` back (`SAPI_OPTION_NO_CHDIR`). While a request runs, the
+//! process's cwd is the script's directory (NTS PHP has no virtual cwd); host code running
+//! concurrently must not rely on relative paths.
 //!
 //! # Not equal to PHP-FPM
 //! No `.user.ini` files, no `fastcgi_finish_request()`, no `request_terminate_timeout`
