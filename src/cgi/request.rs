@@ -95,20 +95,20 @@ pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_len
     if req.https {
         p.push("HTTPS", "on");
     }
+    let mut ip_buf = ip_fmt::Buffer::default();
     if let Some(addr) = req.remote_addr {
-        p.push("REMOTE_ADDR", addr.ip().to_string());
+        p.push("REMOTE_ADDR", ip_buf.format(addr.ip()));
         p.push("REMOTE_PORT", itoa_buf.format(addr.port()));
     }
     if let Some(addr) = req.local_addr {
-        p.push("SERVER_ADDR", addr.ip().to_string());
+        p.push("SERVER_ADDR", ip_buf.format(addr.ip()));
         p.push("SERVER_PORT", itoa_buf.format(addr.port()));
     }
-    let host = req.header("host").map(|h| String::from_utf8_lossy(h).into_owned());
-    let server_name = req
-        .server_name
-        .clone()
-        .or_else(|| host.as_deref().map(|h| strip_port(h).to_string()))
-        .unwrap_or_else(|| "localhost".to_string());
+    let server_name: &[u8] = match (&req.server_name, req.header("host")) {
+        (Some(name), _) => name.as_bytes(),
+        (None, Some(host)) => strip_port(host),
+        (None, None) => b"localhost",
+    };
     p.push("SERVER_NAME", server_name);
     p.push("REDIRECT_STATUS", "200");
 
@@ -151,11 +151,66 @@ fn push_http_headers(p: &mut Params, headers: &[(String, Vec<u8>)]) {
     }
 }
 
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split(']').next().map(|h| &host[..h.len() + 1]).unwrap_or(host);
+/// `host` without its `:port` (an IPv6 literal keeps its brackets).
+fn strip_port(host: &[u8]) -> &[u8] {
+    if host.starts_with(b"[") {
+        return match host.iter().position(|&b| b == b']') {
+            Some(end) => &host[..end + 1],
+            None => host,
+        };
     }
-    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+    match host.iter().rposition(|&b| b == b':') {
+        Some(colon) => &host[..colon],
+        None => host,
+    }
+}
+
+/// IP address formatting into a stack buffer (no allocation; IPv4 without `core::fmt`).
+mod ip_fmt {
+    use std::io::Write;
+    use std::net::IpAddr;
+
+    pub struct Buffer([u8; 48], usize);
+
+    impl Default for Buffer {
+        fn default() -> Self {
+            Buffer([0; 48], 0)
+        }
+    }
+
+    impl Buffer {
+        pub fn format(&mut self, ip: IpAddr) -> &[u8] {
+            let mut len = 0;
+            match ip {
+                IpAddr::V4(v4) => {
+                    for (i, octet) in v4.octets().into_iter().enumerate() {
+                        if i > 0 {
+                            self.0[len] = b'.';
+                            len += 1;
+                        }
+                        if octet >= 100 {
+                            self.0[len] = b'0' + octet / 100;
+                            len += 1;
+                        }
+                        if octet >= 10 {
+                            self.0[len] = b'0' + octet / 10 % 10;
+                            len += 1;
+                        }
+                        self.0[len] = b'0' + octet % 10;
+                        len += 1;
+                    }
+                }
+                IpAddr::V6(v6) => {
+                    let mut cursor = std::io::Cursor::new(&mut self.0[..]);
+                    // An IPv6 text form is at most 45 bytes: it always fits.
+                    let _ = write!(cursor, "{v6}");
+                    len = cursor.position() as usize;
+                }
+            }
+            self.1 = len;
+            &self.0[..len]
+        }
+    }
 }
 
 /// Integer formatting into a reusable stack buffer (no allocation).
@@ -184,6 +239,15 @@ mod itoa_fmt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_ip_addresses_like_display() {
+        let mut buf = ip_fmt::Buffer::default();
+        for ip in ["0.0.0.0", "127.0.0.1", "10.20.255.9", "192.168.100.200", "::1", "2001:db8::8a2e:370:7334", "::ffff:1.2.3.4"] {
+            let parsed: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(buf.format(parsed), parsed.to_string().as_bytes(), "{ip}");
+        }
+    }
 
     #[test]
     fn params_match_fastcgi_params() {
@@ -231,8 +295,8 @@ mod tests {
 
     #[test]
     fn server_name_from_host_without_port() {
-        assert_eq!(strip_port("a.org:80"), "a.org");
-        assert_eq!(strip_port("[::1]:80"), "[::1]");
-        assert_eq!(strip_port("a.org"), "a.org");
+        assert_eq!(strip_port(b"a.org:80"), b"a.org");
+        assert_eq!(strip_port(b"[::1]:80"), b"[::1]");
+        assert_eq!(strip_port(b"a.org"), b"a.org");
     }
 }

@@ -167,7 +167,7 @@ impl Request {
     pub(crate) fn add(&mut self, parts: &[&[u8]]) -> (usize, usize) {
         let start = self.buf.len();
         for part in parts {
-            match part.iter().position(|&b| b == 0) {
+            match memchr::memchr(0, part) {
                 Some(nul) => {
                     self.buf.extend_from_slice(&part[..nul]);
                     break;

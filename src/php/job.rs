@@ -55,30 +55,53 @@ impl Job {
     }
 }
 
-/// Writes the request's fields in C form into `req`.
+/// The params [`fill_request`] reads, in the order of its `found` array.
+const WANTED: [&[u8]; 10] = [
+    b"REQUEST_METHOD",
+    b"QUERY_STRING",
+    b"REQUEST_URI",
+    b"CONTENT_TYPE",
+    b"CONTENT_LENGTH",
+    b"SCRIPT_FILENAME",
+    b"HTTP_COOKIE",
+    b"HTTP_AUTHORIZATION",
+    b"SCRIPT_NAME",
+    b"PATH_INFO",
+];
+
+/// Writes the request's fields in C form into `req`, in one pass over the params (the last
+/// value of a repeated name wins, as in `$_SERVER`).
 fn fill_request(req: &mut ffi::Request, params: &Params, script: &Script) {
     req.clear();
-    let get = |name: &[u8]| params.get(name).unwrap_or(b"");
-    let non_empty = |name: &[u8]| params.get(name).filter(|v| !v.is_empty());
-    req.content_length =
-        std::str::from_utf8(get(b"CONTENT_LENGTH")).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let method = params.get(b"REQUEST_METHOD").filter(|m| !m.is_empty()).unwrap_or(b"GET");
-    req.method = req.add(&[method]).0;
-    req.query_string = req.add(&[get(b"QUERY_STRING")]).0;
-    req.request_uri = req.add(&[get(b"REQUEST_URI")]).0;
-    req.content_type = non_empty(b"CONTENT_TYPE").map(|v| req.add(&[v]).0);
-    let filename = params.get(b"SCRIPT_FILENAME").unwrap_or(script.filename.as_os_str().as_encoded_bytes());
-    req.script_filename = req.add(&[filename]).0;
-    req.cookie = non_empty(b"HTTP_COOKIE").map(|v| req.add(&[v]).0);
-    req.authorization = non_empty(b"HTTP_AUTHORIZATION").map(|v| req.add(&[v]).0);
-    let script_name = params.get(b"SCRIPT_NAME").unwrap_or(script.script_name.as_bytes());
-    let path_info = params.get(b"PATH_INFO").unwrap_or(script.path_info.as_bytes());
-    req.php_self = req.add(&[script_name, path_info]).0;
+    let mut found: [Option<&[u8]>; WANTED.len()] = [None; WANTED.len()];
     for (name, value) in params.iter() {
-        if !name.is_empty() && !name.contains(&0) {
-            req.add_param(name, value);
+        if name.is_empty() || memchr::memchr(0, name).is_some() {
+            continue;
         }
+        if let Some(i) = WANTED.iter().position(|w| *w == name) {
+            found[i] = Some(value);
+        }
+        req.add_param(name, value);
     }
+    let [method, query, uri, content_type, content_length, filename, cookie, authorization, script_name, path_info] =
+        found;
+    req.content_length =
+        content_length.and_then(|v| std::str::from_utf8(v).ok()).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    req.method = req.add(&[non_empty(method).unwrap_or(b"GET")]).0;
+    req.query_string = req.add(&[query.unwrap_or(b"")]).0;
+    req.request_uri = req.add(&[uri.unwrap_or(b"")]).0;
+    req.content_type = non_empty(content_type).map(|v| req.add(&[v]).0);
+    req.script_filename = req.add(&[filename.unwrap_or(script.filename.as_os_str().as_encoded_bytes())]).0;
+    req.cookie = non_empty(cookie).map(|v| req.add(&[v]).0);
+    req.authorization = non_empty(authorization).map(|v| req.add(&[v]).0);
+    req.php_self = req
+        .add(&[script_name.unwrap_or(script.script_name.as_bytes()), path_info.unwrap_or(script.path_info.as_bytes())])
+        .0;
+}
+
+/// `v` unless it is empty.
+fn non_empty(v: Option<&[u8]>) -> Option<&[u8]> {
+    v.filter(|v| !v.is_empty())
 }
 
 /// The SAPI callbacks of the running request.
