@@ -427,6 +427,24 @@ fn chdir_umask_putenv_setlocale_do_not_leak() {
 }
 
 #[test]
+fn each_script_runs_in_its_own_directory_whichever_ran_before() {
+    let _s = serial();
+    let sub = world().site.root().join("cwdsub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let probe = "<?php echo getcwd() === __DIR__ ? 'own dir' : 'wrong: ' . getcwd();";
+    script("cwdtop.php", probe);
+    script("cwdsub/cwd.php", probe);
+    script("cwdmove.php", "<?php chdir('/'); echo getcwd();");
+    // Alternate directories, and let a script move away in between: each one still starts in
+    // its own directory (the shim's cached directory descriptor follows the script).
+    for uri in ["/cwdtop.php", "/cwdsub/cwd.php", "/cwdsub/cwd.php", "/cwdmove.php", "/cwdsub/cwd.php", "/cwdtop.php"] {
+        let (status, _, body) = get_full(req("GET", uri), b"");
+        let want = if uri == "/cwdmove.php" { "/" } else { "own dir" };
+        assert_eq!((status, body.as_str()), (200, want), "{uri}");
+    }
+}
+
+#[test]
 fn opcache_is_enabled_and_the_sapi_name_is_ours() {
     let _s = serial();
     script("opcache.php", "<?php $s = opcache_get_status(false); echo var_export($s['opcache_enabled'] ?? null, true), '|', PHP_SAPI;");
