@@ -586,6 +586,27 @@ fn uri(r: *mut ngx_http_request_t) -> String {
     unsafe { String::from_utf8_lossy((*r).unparsed_uri.as_bytes()).into_owned() }
 }
 
+thread_local! {
+    /// Body chunks collected by one [`pump`] call, kept between calls for the capacity.
+    static SCRATCH: std::cell::Cell<Vec<Bytes>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The thread's chunk list while a [`pump`] runs; handed back, emptied, when dropped.
+struct Scratch(Vec<Bytes>);
+
+impl Scratch {
+    fn take() -> Scratch {
+        Scratch(SCRATCH.take())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.0.clear();
+        SCRATCH.set(std::mem::take(&mut self.0));
+    }
+}
+
 /// Polls the request and writes what it yields, until it is pending, the client blocks or the
 /// response ends.
 unsafe fn pump(ctx: *mut ReqCtx) {
@@ -595,7 +616,8 @@ unsafe fn pump(ctx: *mut ReqCtx) {
             return;
         }
         let r = (*ctx).r;
-        let mut out: Vec<Bytes> = Vec::new();
+        let mut out = Scratch::take();
+        let out = &mut out.0;
         let mut got_any = false;
         loop {
             let Some(local) = (*ctx).local.as_mut() else { return };
@@ -738,13 +760,14 @@ unsafe fn set_header(r: *mut ngx_http_request_t, name: &str, value: &str) -> Res
         (*h).key = pool_str(r, name.as_bytes(), false)?;
         (*h).value = pool_str(r, value.as_bytes(), false)?;
         (*h).lowcase_key = pool_str(r, name.as_bytes(), true)?.data;
-        let lower = name.to_ascii_lowercase();
-        match lower.as_str() {
-            "location" => out.location = h,
-            "server" => out.server = h,
-            "date" => out.date = h,
-            "content-encoding" => out.content_encoding = h,
-            _ => {}
+        if name.eq_ignore_ascii_case("location") {
+            out.location = h;
+        } else if name.eq_ignore_ascii_case("server") {
+            out.server = h;
+        } else if name.eq_ignore_ascii_case("date") {
+            out.date = h;
+        } else if name.eq_ignore_ascii_case("content-encoding") {
+            out.content_encoding = h;
         }
         Ok(())
     }
@@ -752,7 +775,7 @@ unsafe fn set_header(r: *mut ngx_http_request_t, name: &str, value: &str) -> Res
 
 /// Writes body chunks (and the last buffer when `last`). Returns the output filter's code;
 /// marks the request blocked when the client can't take more now.
-unsafe fn send_body(ctx: *mut ReqCtx, chunks: Vec<Bytes>, last: bool) -> ngx_int_t {
+unsafe fn send_body(ctx: *mut ReqCtx, chunks: &mut Vec<Bytes>, last: bool) -> ngx_int_t {
     // SAFETY: `ctx` and its request are live (nginx thread); buffers come from the request pool.
     unsafe {
         let c = &mut *ctx;
@@ -762,7 +785,7 @@ unsafe fn send_body(ctx: *mut ReqCtx, chunks: Vec<Bytes>, last: bool) -> ngx_int
         let mut out: *mut ngx_chain_t = ptr::null_mut();
         let mut tail: *mut *mut ngx_chain_t = &mut out;
         let count = chunks.len();
-        for (i, bytes) in chunks.into_iter().enumerate() {
+        for (i, bytes) in chunks.drain(..).enumerate() {
             let cl = ngx_chain_get_free_buf(pool, &mut c.free);
             if cl.is_null() {
                 return NGX_ERROR as ngx_int_t;

@@ -78,7 +78,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Some(root) => root,
             None => return fail(r, EngineError::Internal("cannot map the document root".into())),
         };
-        let site = match worker.site(&root, lcf.index(), &lcf.split_path_info()) {
+        let site = match worker.site(root, lcf.index(), &lcf.split_path_info()) {
             Ok(s) => s,
             Err(e) => return fail(r, e),
         };
@@ -97,19 +97,19 @@ unsafe fn start(r: *mut ngx_http_request_t) {
     }
 }
 
-/// The location's `root` (variables evaluated), without a trailing NUL or slash.
-unsafe fn document_root(r: *mut ngx_http_request_t) -> Option<Vec<u8>> {
-    // SAFETY: live request; nginx allocates `path` in the request pool.
+/// The location's `root` (variables evaluated), without a trailing NUL or slash. The bytes live
+/// in the request pool.
+unsafe fn document_root<'r>(r: *mut ngx_http_request_t) -> Option<&'r [u8]> {
+    // SAFETY: live request; nginx allocates `path` in the request pool, which outlives 'r uses.
     unsafe {
         let mut path = ngx_str_t { len: 0, data: std::ptr::null_mut() };
         let mut root_len: usize = 0;
         if ngx_http_map_uri_to_path(r, &mut path, &mut root_len, 0).is_null() {
             return None;
         }
-        let bytes = std::slice::from_raw_parts(path.data, root_len.min(path.len));
-        let mut root = bytes.to_vec();
+        let mut root = std::slice::from_raw_parts(path.data, root_len.min(path.len));
         while root.len() > 1 && (root.last() == Some(&b'/') || root.last() == Some(&0)) {
-            root.pop();
+            root = &root[..root.len() - 1];
         }
         Some(root)
     }
@@ -164,19 +164,29 @@ unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Req
         // The request line target unless nginx rewrote the URI (rewrite, try_files, index):
         // then the current URI decides the script and REQUEST_URI stays the original.
         let rewritten = (*r).valid_unparsed_uri() == 0 || (*r).internal() != 0;
-        let uri = if rewritten {
+        let (uri, original_uri) = if rewritten {
             let mut u = encode_path(str_of(&(*r).uri));
             if (*r).args.len > 0 {
                 u.push('?');
                 u.push_str(&String::from_utf8_lossy(str_of(&(*r).args)));
             }
-            u
+            (u, Some(unparsed))
         } else {
-            unparsed.clone()
+            (unparsed, None)
         };
-        let mut http = HttpRequest::new(&method, &uri);
         let proto = str_of(&(*r).http_protocol);
-        http.protocol = if proto.is_empty() { "HTTP/1.0".into() } else { String::from_utf8_lossy(proto).into_owned() };
+        let protocol = if proto.is_empty() { "HTTP/1.0".into() } else { String::from_utf8_lossy(proto).into_owned() };
+        let mut http = HttpRequest {
+            method,
+            uri,
+            protocol,
+            headers: Vec::with_capacity((*r).headers_in.headers.part.nelts),
+            remote_addr: None,
+            local_addr: None,
+            server_name: None,
+            https: false,
+            extra_params: Params::default(),
+        };
 
         let mut part: *const ngx_list_part_t = &(*r).headers_in.headers.part;
         while !part.is_null() {
@@ -198,8 +208,8 @@ unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Req
         http.https = !(*c).ssl.is_null();
 
         let mut extra = Params::default();
-        if rewritten {
-            extra.push("REQUEST_URI", unparsed.as_bytes());
+        if let Some(original) = &original_uri {
+            extra.push("REQUEST_URI", original.as_bytes());
         }
         for p in lcf.params() {
             let mut value = ngx_str_t { len: 0, data: std::ptr::null_mut() };

@@ -37,7 +37,7 @@
 //! Without `ini_file`, no php.ini is read and no conf.d directory is scanned (the embed SAPI's
 //! `/etc/php/8.2/embed` is never looked at): PHP's built-in defaults, plus
 //! `zend_extension=opcache.so` and php.ini-production's safe choices (`display_errors=0`,
-//! `log_errors=1`, `variables_order=GPCS`), plus [`PhpOptions::ini`]. With `ini_file`, PHP loads that file
+//! `log_errors=1`, `variables_order=GPCS`, `expose_php=0`), plus [`PhpOptions::ini`]. With `ini_file`, PHP loads that file
 //! like `php -c FILE` does (and scans the conf.d directory PHP was built with unless
 //! `PHP_INI_SCAN_DIR` says otherwise); the file is then responsible for loading opcache. In both
 //! cases [`PhpOptions::ini`] applies on top, and `hard_timeout=0` is forced last.

@@ -43,7 +43,7 @@ pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
         // stays off (PHP's default) so flush() streams. The configured entries below override
         // any of these.
         ini.push_str(
-            "zend_extension=opcache.so\nvariables_order=GPCS\ndisplay_errors=0\ndisplay_startup_errors=0\nlog_errors=1\n",
+            "zend_extension=opcache.so\nvariables_order=GPCS\ndisplay_errors=0\ndisplay_startup_errors=0\nlog_errors=1\nexpose_php=0\n",
         );
     }
     for (k, v) in &opts.ini {
