@@ -24,7 +24,7 @@
 //! - Back-pressure: the nginx side polls a request only while the client connection accepts
 //!   data. When `ngx_http_output_filter` returns `NGX_AGAIN` or our buffers are still busy, it
 //!   stops polling; PHP's output channel fills up (embedded) or the FPM socket is not read. The
-//!   write event ([`writer`]) flushes and resumes polling.
+//!   write event (`writer`) flushes and resumes polling.
 //! - Abort: when the request ends (client abort via `ngx_http_test_reading`, timeout, normal end),
 //!   the request pool's cleanup drops the future / body, which cancels the request at the
 //!   backend (the FPM connection is closed; PHP sees an aborted connection).

@@ -1,6 +1,6 @@
 //! The `fephp_pass` content handler: reads the request body (nginx buffers large bodies to a temp
 //! file), turns the nginx request into a [`fephp::Request`] on the nginx thread, and hands it to
-//! the [`bridge`](crate::bridge).
+//! the [`bridge`].
 
 use std::fs::File;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};

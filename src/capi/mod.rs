@@ -6,7 +6,7 @@
 //! place with the C ABI's `unsafe`; it holds no PHP or FastCGI logic. The header is generated
 //! from these doc comments by cbindgen (`scripts/gen-header.sh`); `docs/capi.md` is the guide.
 //!
-//! Every entry point runs behind [`ffi_fn!`]: NULL pointer arguments are refused with
+//! Every entry point runs behind `ffi_fn!`: NULL pointer arguments are refused with
 //! `FEPHP_ERR_NULL_ARGUMENT` before anything else, and a panic is caught and reported as
 //! `FEPHP_ERR_PANIC` (or the function's neutral value) instead of unwinding into C.
 //!

@@ -45,7 +45,7 @@ impl ResponseHead {
     }
 
     /// Parses a CGI head from the start of `buf`. Lines end with `\n` or `\r\n`; the head ends
-    /// at the first empty line. A malformed line or a head over [`MAX_HEAD_LEN`] is a
+    /// at the first empty line. A malformed line or a head over `MAX_HEAD_LEN` is a
     /// [`EngineError::Protocol`] (→ 502, as nginx answers "upstream sent invalid header").
     pub fn parse(buf: &[u8]) -> Result<HeadParse, EngineError> {
         let mut head = ResponseHead::new();

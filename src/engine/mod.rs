@@ -1,5 +1,5 @@
 //! The engine: one API that serves a PHP request through either backend — the FastCGI
-//! [`Pool`](crate::pool::Pool) to PHP-FPM or the embedded libphp executor — with script
+//! [`Pool`] to PHP-FPM or the embedded libphp executor — with script
 //! resolution and params building done once, here, through [`crate::cgi`].
 
 mod body;

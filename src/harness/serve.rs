@@ -1,6 +1,6 @@
 //! `fe-php serve`: bind the listener, then serve with the configured backend. FPM mode runs
 //! one multi-threaded process; embedded mode forks `--workers` processes (PHP is NTS: one PHP
-//! thread per process) that share the listener, supervised by [`super::workers`].
+//! thread per process) that share the listener, supervised by `harness::workers`.
 
 use std::fmt;
 use std::net::TcpListener as StdListener;
