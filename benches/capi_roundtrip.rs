@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench capi_roundtrip`
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use std::ffi::{c_int, c_void, CString};
