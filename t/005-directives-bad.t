@@ -26,6 +26,15 @@ __DATA__
 
 
 
+=== TEST 2b: fephp_pass to a host name that does not resolve (nginx -t refuses it, like fastcgi_pass)
+--- config
+    location /a { fephp_pass no-such-host.invalid:9000; }
+--- must_die
+--- error_log
+"fephp_pass" directive: host not found in "no-such-host.invalid:9000"
+
+
+
 === TEST 3: fephp_pass twice
 --- config
     location /a { fephp_pass embedded; fephp_pass 127.0.0.1:9000; }

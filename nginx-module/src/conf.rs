@@ -336,6 +336,11 @@ setter!(
             Pass::Embedded
         } else {
             match Address::parse(&value) {
+                // Like `fastcgi_pass host:port`: the name is resolved when nginx loads its
+                // configuration (each worker resolves it again at start, never while serving).
+                Ok(Address::Tcp(hp)) if !resolves(&hp) => {
+                    return fail(cf, format_args!("host not found in \"{hp}\""));
+                }
                 Ok(address) => Pass::Fpm(address),
                 Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected embedded, unix:/path or host:port)")),
             }
@@ -555,6 +560,12 @@ setter!(
         CONF_OK
     }
 );
+
+/// True when `host:port` resolves to at least one address (blocking: configuration time only).
+fn resolves(host_port: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    host_port.to_socket_addrs().is_ok_and(|mut addrs| addrs.next().is_some())
+}
 
 #[cfg(test)]
 mod tests {

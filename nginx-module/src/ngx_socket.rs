@@ -42,9 +42,10 @@ use crate::bridge;
 #[derive(Debug)]
 pub struct NgxConnector {
     address: Address,
-    /// `host:port` resolved once at worker start (nginx resolves `fastcgi_pass` hosts at
-    /// configuration time); `None` for unix sockets or when that resolution failed, in which case
-    /// each connect resolves again.
+    /// `host:port` resolved once at worker start (the configuration check already refused a
+    /// name that does not resolve, as nginx does for `fastcgi_pass`); `None` for unix sockets or
+    /// when that resolution failed, in which case connects fail (502) instead of resolving —
+    /// a lookup would block the event loop.
     resolved: Option<Vec<SocketAddr>>,
 }
 
@@ -68,7 +69,12 @@ impl Connector for NgxConnector {
                 Address::Tcp(hp) => {
                     let addrs = match &self.resolved {
                         Some(addrs) if *address == self.address => addrs.clone(),
-                        _ => hp.to_socket_addrs()?.collect(),
+                        _ => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::NotFound,
+                                format!("{hp} did not resolve when this worker started (reload nginx to resolve it again)"),
+                            ))
+                        }
                     };
                     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{hp}: no address"));
                     let mut connected = None;
