@@ -128,9 +128,10 @@ impl Wakeup {
         }
     }
 
-    fn take_ready(&self) -> Vec<u64> {
+    /// Swaps the ready ids into `ids` (empty on entry; its capacity becomes the list's).
+    fn take_ready(&self, ids: &mut Vec<u64>) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        std::mem::take(&mut state.0)
+        std::mem::swap(&mut state.0, ids);
     }
 }
 
@@ -159,18 +160,16 @@ impl Wake for ReqWaker {
 // ---------------------------------------------------------------------------------------------
 
 thread_local! {
-    /// True on the worker's nginx thread while the bridge runs.
-    static NGINX_THREAD: Cell<bool> = const { Cell::new(false) };
     /// Requests woken on the nginx thread itself, pumped by the posted [`READY_EVENT`].
     static LOCAL_READY: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
     /// The event posted to `ngx_posted_events` when [`LOCAL_READY`] gets its first id (owned by
-    /// the [`Bridge`]; null while the bridge is not running).
+    /// the [`Bridge`]; null while the bridge is not running, and on every other thread).
     static READY_EVENT: Cell<*mut ngx_event_t> = const { Cell::new(ptr::null_mut()) };
 }
 
 /// True on the worker's nginx thread while the bridge runs (where nginx may be called).
 pub fn on_nginx_thread() -> bool {
-    NGINX_THREAD.with(|t| t.get())
+    !READY_EVENT.with(|e| e.get()).is_null()
 }
 
 /// On the nginx thread, queues `id` and posts the ready event (nginx runs it after the current
@@ -178,12 +177,9 @@ pub fn on_nginx_thread() -> bool {
 /// be called while that very request is being polled, so it never pumps directly. False off
 /// the nginx thread (the caller then uses the eventfd).
 fn post_local(id: u64) -> bool {
-    if !on_nginx_thread() {
-        return false;
-    }
     let ev = READY_EVENT.with(|e| e.get());
     if ev.is_null() {
-        return false;
+        return false; // not the nginx thread
     }
     LOCAL_READY.with(|r| r.borrow_mut().push(id));
     // SAFETY: nginx thread; the event lives in the running bridge (unposted in `stop`).
@@ -194,8 +190,7 @@ fn post_local(id: u64) -> bool {
 /// The posted ready event's handler: pump the requests woken on this thread.
 unsafe extern "C" fn on_local_ready(_ev: *mut ngx_event_t) {
     ffi_guard!((), {
-        let ids = LOCAL_READY.with(|r| std::mem::take(&mut *r.borrow_mut()));
-        pump_ready(ids);
+        pump_ready(|ids| LOCAL_READY.with(|r| std::mem::swap(&mut *r.borrow_mut(), ids)));
     })
 }
 
@@ -336,7 +331,6 @@ pub unsafe fn start(cycle: *mut ngx_cycle_t) -> Result<(), String> {
     ready_event.handler = Some(on_local_ready);
     ready_event.log = unsafe { (*cycle).log };
     READY_EVENT.with(|e| e.set(&mut *ready_event));
-    NGINX_THREAD.with(|t| t.set(true));
     BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, ready_event, next_id: 1, requests: HashMap::new() }));
     Ok(())
 }
@@ -360,7 +354,6 @@ pub fn in_runtime<R>(f: impl FnOnce() -> R) -> R {
 /// Call on the nginx thread from `exit_process`.
 pub unsafe fn stop(grace: Duration) {
     let Some(mut bridge) = BRIDGE.with(|b| b.borrow_mut().take()) else { return };
-    NGINX_THREAD.with(|t| t.set(false));
     READY_EVENT.with(|e| e.set(ptr::null_mut()));
     LOCAL_READY.with(|r| r.borrow_mut().clear());
     if bridge.ready_event.posted() != 0 {
@@ -512,15 +505,23 @@ unsafe extern "C" fn on_wakeup(ev: *mut ngx_event_t) {
             (*ev).set_ready(0);
             ngx_handle_read_event(ev, 0);
         }
-        pump_ready(wakeup.take_ready());
+        pump_ready(|ids| wakeup.take_ready(ids));
     })
 }
 
-/// Pumps the requests `ids` (duplicates and finished ones skipped) and runs nginx's posted
-/// requests after each.
-fn pump_ready(mut ids: Vec<u64>) {
+thread_local! {
+    /// The id list [`pump_ready`] works through, kept for its capacity (swapped with the ready
+    /// lists, so a wakeup allocates nothing).
+    static PUMPING: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+}
+
+/// Pumps the requests that `take` swaps in (duplicates and finished ones skipped) and runs
+/// nginx's posted requests after each.
+fn pump_ready(take: impl FnOnce(&mut Vec<u64>)) {
+    let mut ids = PUMPING.take();
+    take(&mut ids);
     ids.dedup();
-    for id in ids {
+    for &id in &ids {
         let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
             continue; // finished meanwhile
         };
@@ -532,6 +533,8 @@ fn pump_ready(mut ids: Vec<u64>) {
             ngx_http_run_posted_requests(c);
         }
     }
+    ids.clear();
+    PUMPING.set(ids);
 }
 
 fn msec(d: Duration) -> ngx_msec_t {

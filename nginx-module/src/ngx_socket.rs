@@ -3,7 +3,7 @@
 //! module (epoll) reports their readiness, as for `fastcgi_pass`. No runtime thread in between.
 //!
 //! # Design
-//! - [`NgxConnector::connect`] makes a non-blocking `socket()` + `connect()`, takes the
+//! - [`NgxConnector::connect`] makes a non-blocking `socket()` + `connect()` (socket2), takes the
 //!   descriptor into an nginx connection (`ngx_get_connection`) and, when the connect is in
 //!   progress, waits for the write event, then reads `SO_ERROR` (as `ngx_event_connect_peer` and
 //!   `ngx_http_upstream_test_connect` do).
@@ -23,8 +23,7 @@ use std::fmt;
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::fd::IntoRawFd;
 use std::pin::Pin;
 use std::ptr;
 use std::task::{Context, Poll, Waker};
@@ -34,6 +33,7 @@ use ngx::ffi::{
     ngx_close_connection, ngx_connection_t, ngx_cycle, ngx_event_t, ngx_get_connection, ngx_handle_read_event,
     ngx_handle_write_event, ngx_int_t, NGX_OK,
 };
+use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::bridge;
@@ -65,10 +65,10 @@ impl Connector for NgxConnector {
     fn connect<'a>(&'a self, address: &'a Address) -> ConnectFuture<'a> {
         Box::pin(async move {
             let socket = match address {
-                Address::Unix(path) => connect_unix(path).await?,
+                Address::Unix(path) => connect_to(&SockAddr::unix(path)?).await?,
                 Address::Tcp(hp) => {
                     let addrs = match &self.resolved {
-                        Some(addrs) if *address == self.address => addrs.clone(),
+                        Some(addrs) if *address == self.address => addrs,
                         _ => {
                             return Err(io::Error::new(
                                 io::ErrorKind::NotFound,
@@ -78,8 +78,8 @@ impl Connector for NgxConnector {
                     };
                     let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{hp}: no address"));
                     let mut connected = None;
-                    for addr in addrs {
-                        match connect_inet(addr).await {
+                    for &addr in addrs {
+                        match connect_to(&SockAddr::from(addr)).await {
                             Ok(s) => {
                                 connected = Some(s);
                                 break;
@@ -96,80 +96,21 @@ impl Connector for NgxConnector {
     }
 }
 
-async fn connect_unix(path: &Path) -> io::Result<NgxSocket> {
-    // SAFETY: an all-zero sockaddr_un is valid; the path is copied with a terminating NUL.
-    let mut sun: libc::sockaddr_un = unsafe { mem::zeroed() };
-    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= sun.sun_path.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "unix socket path too long"));
+/// A non-blocking `socket()` + `connect()` to `addr` (`TCP_NODELAY` for TCP), taken into an
+/// nginx connection; waits for the write event and `SO_ERROR` when the connect is in progress.
+async fn connect_to(addr: &SockAddr) -> io::Result<NgxSocket> {
+    let socket = Socket::new(addr.domain(), Type::STREAM, None)?; // close-on-exec on Linux
+    socket.set_nonblocking(true)?;
+    if addr.domain() != Domain::UNIX {
+        socket.set_tcp_nodelay(true)?;
     }
-    for (dst, &b) in sun.sun_path.iter_mut().zip(bytes) {
-        *dst = b as libc::c_char;
-    }
-    let len = mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    let started = start_connect(libc::AF_UNIX, &sun as *const _ as *const libc::sockaddr, len as libc::socklen_t)?;
-    finish_connect(started).await
-}
-
-async fn connect_inet(addr: SocketAddr) -> io::Result<NgxSocket> {
-    match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: an all-zero sockaddr_in is valid.
-            let mut sin: libc::sockaddr_in = unsafe { mem::zeroed() };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-            let len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            let started = start_connect(libc::AF_INET, &sin as *const _ as *const libc::sockaddr, len)?;
-            finish_connect(started).await
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: an all-zero sockaddr_in6 is valid.
-            let mut sin6: libc::sockaddr_in6 = unsafe { mem::zeroed() };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_flowinfo = a.flowinfo();
-            sin6.sin6_scope_id = a.scope_id();
-            let len = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            let started = start_connect(libc::AF_INET6, &sin6 as *const _ as *const libc::sockaddr, len)?;
-            finish_connect(started).await
-        }
-    }
-}
-
-/// `socket()` + `connect()` of `family` to `sa` (`len` bytes). Returns the socket and whether
-/// the connect is still in progress (then [`finish_connect`] waits for it).
-fn start_connect(family: libc::c_int, sa: *const libc::sockaddr, len: libc::socklen_t) -> io::Result<(NgxSocket, bool)> {
-    // SAFETY: plain syscall.
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if family != libc::AF_UNIX {
-        let one: libc::c_int = 1;
-        // SAFETY: setting an int option on our socket.
-        unsafe {
-            libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &one as *const _ as *const c_void, mem::size_of_val(&one) as libc::socklen_t)
-        };
-    }
-    // Owns `fd` from here (closes it on every error path).
-    let socket = NgxSocket::adopt(fd)?;
-    // SAFETY: the caller passes `len` valid bytes at `sa`.
-    if unsafe { libc::connect(fd, sa, len) } == 0 {
-        return Ok((socket, false));
-    }
-    let err = io::Error::last_os_error();
-    // EAGAIN from a unix socket means its backlog is full: an error, as for nginx.
-    if err.raw_os_error() != Some(libc::EINPROGRESS) {
-        return Err(err);
-    }
-    Ok((socket, true))
-}
-
-/// Waits for a connect [`start_connect`] left in progress.
-async fn finish_connect((socket, in_progress): (NgxSocket, bool)) -> io::Result<NgxSocket> {
+    let in_progress = match socket.connect(addr) {
+        Ok(()) => false,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
+        // EAGAIN from a unix socket means its backlog is full: an error, as for nginx.
+        Err(e) => return Err(e),
+    };
+    let socket = NgxSocket::adopt(socket.into_raw_fd())?;
     if in_progress {
         Connecting(Some(socket)).await
     } else {

@@ -18,40 +18,32 @@ pub const TTL: Duration = Duration::from_secs(2);
 /// Most names kept; past this the cache starts over.
 const CAPACITY: usize = 4096;
 
-/// What a cached lookup found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Found {
-    /// A regular file.
-    File,
-    /// A directory.
-    Dir,
+/// Script name → what was found there (`F`: the lookup's answer), with when.
+#[derive(Debug)]
+pub(crate) struct LookupCache<F> {
+    map: Mutex<HashMap<String, (F, Instant)>>,
 }
 
-/// Script name → what was found there, with when.
-#[derive(Debug, Default)]
-pub(crate) struct LookupCache {
-    map: Mutex<HashMap<String, (Found, Instant)>>,
+impl<F> Default for LookupCache<F> {
+    fn default() -> Self {
+        LookupCache { map: Mutex::new(HashMap::new()) }
+    }
 }
 
-impl LookupCache {
+impl<F: Copy> LookupCache<F> {
     /// The cached answer for `name`, if fresh at `now`.
-    pub(crate) fn get(&self, name: &str, now: Instant) -> Option<Found> {
+    pub(crate) fn get(&self, name: &str, now: Instant) -> Option<F> {
         let map = self.map.lock();
         map.get(name).filter(|(_, at)| now.saturating_duration_since(*at) < TTL).map(|(found, _)| *found)
     }
 
-    /// Remembers `found` for `name` as of `now`.
-    pub(crate) fn put(&self, name: &str, found: Found, now: Instant) {
+    /// Remembers `found` for `name` as of `now` (a miss: at most once per name and [`TTL`]).
+    pub(crate) fn put(&self, name: &str, found: F, now: Instant) {
         let mut map = self.map.lock();
         if map.len() >= CAPACITY && !map.contains_key(name) {
             map.clear();
         }
-        match map.get_mut(name) {
-            Some(entry) => *entry = (found, now),
-            None => {
-                map.insert(name.to_owned(), (found, now));
-            }
-        }
+        map.insert(name.to_owned(), (found, now));
     }
 }
 
@@ -64,11 +56,11 @@ mod tests {
         let cache = LookupCache::default();
         let t0 = Instant::now();
         assert_eq!(cache.get("/a.php", t0), None);
-        cache.put("/a.php", Found::File, t0);
-        assert_eq!(cache.get("/a.php", t0 + TTL / 2), Some(Found::File));
+        cache.put("/a.php", 'f', t0);
+        assert_eq!(cache.get("/a.php", t0 + TTL / 2), Some('f'));
         assert_eq!(cache.get("/a.php", t0 + TTL), None);
-        cache.put("/d", Found::Dir, t0 + TTL);
-        assert_eq!(cache.get("/d", t0 + TTL), Some(Found::Dir));
+        cache.put("/d", 'd', t0 + TTL);
+        assert_eq!(cache.get("/d", t0 + TTL), Some('d'));
     }
 
     #[test]
@@ -76,9 +68,9 @@ mod tests {
         let cache = LookupCache::default();
         let t0 = Instant::now();
         for i in 0..CAPACITY + 1 {
-            cache.put(&format!("/{i}.php"), Found::File, t0);
+            cache.put(&format!("/{i}.php"), 'f', t0);
         }
         assert_eq!(cache.get("/0.php", t0), None);
-        assert_eq!(cache.get(&format!("/{CAPACITY}.php"), t0), Some(Found::File));
+        assert_eq!(cache.get(&format!("/{CAPACITY}.php"), t0), Some('f'));
     }
 }

@@ -170,11 +170,11 @@ mod ip_fmt {
     use std::io::Write;
     use std::net::IpAddr;
 
-    pub struct Buffer([u8; 48], usize);
+    pub struct Buffer([u8; 48]);
 
     impl Default for Buffer {
         fn default() -> Self {
-            Buffer([0; 48], 0)
+            Buffer([0; 48])
         }
     }
 
@@ -207,7 +207,6 @@ mod ip_fmt {
                     len = cursor.position() as usize;
                 }
             }
-            self.1 = len;
             &self.0[..len]
         }
     }
@@ -216,7 +215,7 @@ mod ip_fmt {
 /// Integer formatting into a reusable stack buffer (no allocation).
 mod itoa_fmt {
     #[derive(Default)]
-    pub struct Buffer([u8; 20], usize);
+    pub struct Buffer([u8; 20]);
 
     impl Buffer {
         pub fn format(&mut self, n: impl Into<u64>) -> &[u8] {
@@ -230,7 +229,6 @@ mod itoa_fmt {
                     break;
                 }
             }
-            self.1 = i;
             &self.0[i..]
         }
     }

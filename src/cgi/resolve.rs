@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use regex::Regex;
 
-use super::lookup_cache::{Found, LookupCache};
+use super::lookup_cache::LookupCache;
 use crate::error::EngineError;
 
 /// How a request path splits into `SCRIPT_NAME` and `PATH_INFO` (`fastcgi_split_path_info`).
@@ -77,8 +77,8 @@ pub struct Site {
     extensions: Vec<String>,
     split: SplitRule,
     allow_symlinks_outside_root: bool,
-    /// Recent positive lookups (shared by clones of this site).
-    lookups: Arc<LookupCache>,
+    /// Recent [`Probe::File`] / [`Probe::Dir`] answers (shared by clones of this site).
+    lookups: Arc<LookupCache<Probe>>,
 }
 
 /// A resolved script: the file to run and how the request path splits around it.
@@ -194,16 +194,12 @@ impl Site {
     /// [`super::lookup_cache::TTL`]).
     fn probe_cached(&self, script_name: &str) -> Probe {
         let now = Instant::now();
-        match self.lookups.get(script_name, now) {
-            Some(Found::File) => return Probe::File,
-            Some(Found::Dir) => return Probe::Dir,
-            None => {}
+        if let Some(probe) = self.lookups.get(script_name, now) {
+            return probe;
         }
         let probe = self.probe(script_name);
-        match probe {
-            Probe::File => self.lookups.put(script_name, Found::File, now),
-            Probe::Dir => self.lookups.put(script_name, Found::Dir, now),
-            Probe::Missing | Probe::Slow => {}
+        if matches!(probe, Probe::File | Probe::Dir) {
+            self.lookups.put(script_name, probe, now);
         }
         probe
     }

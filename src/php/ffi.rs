@@ -145,7 +145,7 @@ pub(crate) struct Request {
     pub php_self: usize,
     /// (name offset, value offset, value length without the NUL) of each param.
     params: Vec<(usize, usize, usize)>,
-    /// Pointer arrays handed to C, rebuilt by [`execute`] (kept for their capacity).
+    /// Pointer arrays handed to C, refilled by [`execute`] (kept for their capacity).
     names: Vec<*const c_char>,
     values: Vec<*const c_char>,
     lens: Vec<usize>,
@@ -194,16 +194,15 @@ impl Request {
 
 /// Runs one request to the end on the PHP thread, calling `sapi` for output and input.
 pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi) -> Outcome {
-    let (mut names, mut values, mut lens) =
-        (std::mem::take(&mut req.names), std::mem::take(&mut req.values), std::mem::take(&mut req.lens));
-    names.clear();
-    values.clear();
-    lens.clear();
+    req.names.clear();
+    req.values.clear();
+    req.lens.clear();
     for &(n, v, len) in &req.params {
-        names.push(req.ptr(n));
-        values.push(req.ptr(v));
-        lens.push(len);
+        req.names.push(req.buf[n..].as_ptr().cast());
+        req.values.push(req.buf[v..].as_ptr().cast());
+        req.lens.push(len);
     }
+    let req = &*req;
     let opt = |o: Option<usize>| o.map_or(std::ptr::null(), |off| req.ptr(off));
     let mut sapi_ref: &mut dyn Sapi = sapi;
     let raw = RawRequest {
@@ -217,18 +216,16 @@ pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi) -> Outcome {
         cookie: opt(req.cookie),
         authorization: opt(req.authorization),
         php_self: req.ptr(req.php_self),
-        param_names: names.as_ptr(),
-        param_values: values.as_ptr(),
-        param_value_lens: lens.as_ptr(),
-        param_count: names.len(),
+        param_names: req.names.as_ptr(),
+        param_values: req.values.as_ptr(),
+        param_value_lens: req.lens.as_ptr(),
+        param_count: req.names.len(),
     };
-    // SAFETY: every pointer in `raw` points into `req.buf` (NUL-terminated strings written by
-    // `add`), `names`, `values`, `lens` or `sapi_ref`, all alive and unmodified until this call
-    // returns; the shim keeps none of them afterwards. Bailouts are caught inside the shim, so
-    // no longjmp crosses this frame.
-    let rc = unsafe { fephp_shim_execute(&raw) };
-    (req.names, req.values, req.lens) = (names, values, lens);
-    match rc {
+    // SAFETY: every pointer in `raw` points into `req` (its NUL-terminated strings written by
+    // `add` and the pointer arrays filled above) or at `sapi_ref`, all alive and unmodified until
+    // this call returns; the shim keeps none of them afterwards. Bailouts are caught inside the
+    // shim, so no longjmp crosses this frame.
+    match unsafe { fephp_shim_execute(&raw) } {
         0 => Outcome::Ok,
         1 => Outcome::StartupFailed,
         _ => Outcome::NotStarted,

@@ -55,8 +55,8 @@
 //! Linux, time spent sleeping or blocked in I/O does not count.
 //!
 //! # Per-request process state
-//! The shim notes the working directory (an `O_PATH` fd), the umask and the locale once, when
-//! the first request starts, and puts them back after every request (`fchdir`, `umask`, and
+//! The shim notes the working directory (a directory fd), the umask and the locale once, at
+//! startup, and puts them back after every request (`fchdir`, `umask`, and
 //! `setlocale` only when the locale differs), so no system call is spent saving them.
 //! `putenv()` values are undone by PHP's own request shutdown. PHP does not install its
 //! per-request handlers for the host's signals (`SIGTERM`, `SIGHUP`, …): `zend_signal`'s

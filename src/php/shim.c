@@ -210,6 +210,8 @@ void fephp_shim_timeout_fire(void)
 
 /* ---- startup --------------------------------------------------------------------------- */
 
+static void fephp_save_home(void);
+
 int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path)
 {
     zend_ini_entry *timeout_entry;
@@ -262,6 +264,7 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
     if (timeout_entry) {
         timeout_entry->on_modify = fephp_on_update_timeout;
     }
+    fephp_save_home();
     fephp_started = 1;
     return 0;
 }
@@ -275,22 +278,17 @@ const char *fephp_shim_sapi_name(void)
 
 /*
  * Process state a script can change and that must not outlive its request, as it was when PHP
- * started (taken once, on the first request, so a request costs no system call to save it).
- * PHP itself puts the cwd back after the script and the locale in its RSHUTDOWN; this catches
- * what a shutdown function or an extension changes afterwards.
+ * started (noted once, by fephp_shim_startup, so a request costs no system call to save it).
+ * PHP itself puts the locale back in its RSHUTDOWN; this catches what a script, a shutdown
+ * function or an extension changes.
  */
 static int fephp_home_fd = -1;
 static mode_t fephp_home_umask;
 static char *fephp_home_locale;
-static int fephp_home_saved;
 
 static void fephp_save_home(void)
 {
     const char *loc;
-    if (fephp_home_saved) {
-        return;
-    }
-    fephp_home_saved = 1;
     fephp_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     fephp_home_umask = umask(022);
     umask(fephp_home_umask);
@@ -398,7 +396,6 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     if (!fephp_started) {
         return FEPHP_NOT_STARTED;
     }
-    fephp_save_home();
     fephp_current = req;
     fephp_fill_request_info(req);
 
