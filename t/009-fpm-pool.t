@@ -138,3 +138,40 @@ GET /status?json
 [qr/"ok":true/, qr/^a$/, qr/"ok":true/, qr/^a$/]
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: fephp_pass host:port (TCP): connections opened on nginx's event loop, kept alive and reused
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_keepalive 1;
+        fephp_pass $TEST_NGINX_FPM_TCP;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> tcp.php
+<?php echo "tcp ", $_SERVER['REQUEST_URI'], "\n";
+--- request eval
+["GET /tcp.php?1", "GET /tcp.php?2", "GET /tcp.php?3", "GET /status"]
+--- response_body_like eval
+[qr/^tcp \/tcp\.php\?1$/, qr/^tcp \/tcp\.php\?2$/, qr/^tcp \/tcp\.php\?3$/, qr/fephp_pool_connections_reused_total\{engine="[^"]+"\} [1-9]/s]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: fephp_pass host:port with nothing listening -> 502 and an [error] line
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass $TEST_NGINX_CLOSED_TCP;
+    }
+--- user_files
+>>> a.php
+<?php echo "never\n";
+--- request
+GET /a.php
+--- error_code: 502
+--- error_log
+fephp: backend unreachable

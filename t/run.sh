@@ -6,7 +6,9 @@
 #      listening on a unix socket (mode 0666; -R and user root when run as root), and exports
 #      TEST_NGINX_FPM_SOCKET=/that/socket; a second pool of the same master, whose one child
 #      exits after every request (pm.max_requests = 1, so it closes kept-alive connections while
-#      they sit idle), listens on TEST_NGINX_FPM_RECYCLE_SOCKET;
+#      they sit idle), listens on TEST_NGINX_FPM_RECYCLE_SOCKET, and a third pool listens on
+#      TCP, TEST_NGINX_FPM_TCP=127.0.0.1:<free port> (TEST_NGINX_CLOSED_TCP is a port nothing
+#      listens on);
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
 #   4. without arguments, then runs the real-application test t/realapp/dokuwiki.sh (DokuWiki
 #      through fephp_pass embedded, fephp_pass to php-fpm and plain fastcgi_pass; it starts its
@@ -43,6 +45,12 @@ if [ "$(id -u)" = 0 ]; then
     as_root=(-R)
     user_lines=$'user = root\ngroup = root'
 fi
+free_port() {
+    perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0") or die "$!\n"; print $s->sockport, "\n"'
+}
+fpm_tcp_port=$(free_port)
+closed_tcp_port=$(free_port)
+
 cat >"$tmp/php-fpm.conf" <<CONF
 [global]
 pid = $tmp/php-fpm.pid
@@ -67,12 +75,19 @@ pm = static
 pm.max_children = 1
 pm.max_requests = 1
 clear_env = no
+
+[fephp-tcp]
+$user_lines
+listen = 127.0.0.1:$fpm_tcp_port
+pm = static
+pm.max_children = 2
+clear_env = no
 CONF
 
 "$fpm_bin" -F "${as_root[@]}" -y "$tmp/php-fpm.conf" >"$tmp/php-fpm.out" 2>&1 &
 fpm_pid=$!
 for _ in $(seq 100); do
-    [ -S "$tmp/php-fpm.sock" ] && [ -S "$tmp/php-fpm-recycle.sock" ] && break
+    [ -S "$tmp/php-fpm.sock" ] && [ -S "$tmp/php-fpm-recycle.sock" ] && grep -q "ready to handle connections" "$tmp/php-fpm.log" 2>/dev/null && break
     if ! kill -0 "$fpm_pid" 2>/dev/null; then
         echo "t/run.sh: php-fpm exited:" >&2
         cat "$tmp/php-fpm.out" "$tmp/php-fpm.log" >&2 2>/dev/null || true
@@ -83,6 +98,8 @@ done
 [ -S "$tmp/php-fpm.sock" ] && [ -S "$tmp/php-fpm-recycle.sock" ] || { echo "t/run.sh: php-fpm did not listen" >&2; exit 1; }
 export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
 export TEST_NGINX_FPM_RECYCLE_SOCKET=$tmp/php-fpm-recycle.sock
+export TEST_NGINX_FPM_TCP=127.0.0.1:$fpm_tcp_port
+export TEST_NGINX_CLOSED_TCP=127.0.0.1:$closed_tcp_port
 export TEST_NGINX_FEPHP_PARAMS=$root/nginx-module/fephp_params
 
 scripts=() args=()
