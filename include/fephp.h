@@ -297,6 +297,16 @@ enum fephp_result fephp_request_add_header(struct fephp_request *req, const uint
 enum fephp_result fephp_request_set_body(struct fephp_request *req, const uint8_t *data, size_t len);
 
 /**
+ * Appends a copy of the `len` bytes at `data` (NULL allowed when `len` is 0) to the request
+ * body, after what [`fephp_request_set_body`] or earlier appends gave: a body that arrives in
+ * pieces (as a server reads it) is passed piece by piece, and PHP reads it whole, in order.
+ * `CONTENT_LENGTH` is the sum of the pieces.
+ *
+ * Errors: `FEPHP_ERR_NULL_ARGUMENT`.
+ */
+enum fephp_result fephp_request_append_body(struct fephp_request *req, const uint8_t *data, size_t len);
+
+/**
  * Sets the client address, a NUL-terminated `"ip:port"` (`"203.0.113.7:51234"`,
  * `"[2001:db8::1]:443"`): PHP sees `REMOTE_ADDR` and `REMOTE_PORT`. Not set: both absent.
  *

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 
 use super::{bytes, cstr, ffi_fn, fephp_result, utf8, Failure};
-use crate::cgi::{HttpRequest, RequestBody};
+use crate::cgi::{BodyPart, HttpRequest, RequestBody};
 use crate::engine::Request;
 
 /// A request to execute: method, target, headers, addresses and body. Created by
@@ -144,6 +144,24 @@ pub extern "C" fn fephp_request_set_body(req: *mut fephp_request, data: *const u
             // SAFETY: `data` points to `len` readable bytes (the caller's contract).
             let data = unsafe { bytes("fephp_request_set_body", "data", data, len) }?;
             req.body = RequestBody::from_bytes(Bytes::copy_from_slice(data));
+            Ok(())
+        })
+    })
+}
+
+/// Appends a copy of the `len` bytes at `data` (NULL allowed when `len` is 0) to the request
+/// body, after what [`fephp_request_set_body`] or earlier appends gave: a body that arrives in
+/// pieces (as a server reads it) is passed piece by piece, and PHP reads it whole, in order.
+/// `CONTENT_LENGTH` is the sum of the pieces.
+///
+/// Errors: `FEPHP_ERR_NULL_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn fephp_request_append_body(req: *mut fephp_request, data: *const u8, len: usize) -> fephp_result {
+    ffi_fn!("fephp_request_append_body", nonnull(req), {
+        with_request(req, |req| {
+            // SAFETY: `data` points to `len` readable bytes (the caller's contract).
+            let data = unsafe { bytes("fephp_request_append_body", "data", data, len) }?;
+            req.body.push(BodyPart::Bytes(Bytes::copy_from_slice(data)));
             Ok(())
         })
     })

@@ -9,7 +9,7 @@ mod params;
 mod request;
 mod resolve;
 
-pub use body::{BodyPart, RequestBody};
+pub use body::{BodyPart, BodyReader, RequestBody};
 pub use head::{HeadParse, ResponseHead};
 pub use params::Params;
 pub use request::{build_params, HttpRequest};

@@ -17,7 +17,8 @@ pub(crate) trait Sapi {
     fn header(&mut self, line: &[u8]);
     /// Headers complete with `status`; false when nobody waits for them.
     fn headers_done(&mut self, status: u16) -> bool;
-    /// Fills `buf` from the request body; 0 at the end.
+    /// Fills `buf` from the request body: all of it unless the body ends first (PHP takes a
+    /// short read as the end); 0 at the end.
     fn read_body(&mut self, buf: &mut [u8]) -> usize;
 }
 

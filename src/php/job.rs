@@ -4,14 +4,11 @@
 //! request's [`Exchange`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
 //! the end), so a small response reaches the async side in one handover.
 
-use std::collections::VecDeque;
-use std::io::{Read, Seek, SeekFrom};
-
 use bytes::BytesMut;
 
 use super::exchange::{Exchange, Receiver, Sender};
 use super::ffi::{self, Outcome, Sapi};
-use crate::cgi::{BodyPart, Params, RequestBody, ResponseHead, Script};
+use crate::cgi::{BodyReader, Params, RequestBody, ResponseHead, Script};
 use crate::error::EngineError;
 
 /// Output is sent to the client in chunks of about this size (or earlier, on `flush()`).
@@ -48,7 +45,7 @@ impl Job {
             lines: Vec::new(),
             buf: BytesMut::new(),
             gone: false,
-            body: BodyReader::new(self.body),
+            body: self.body.into_reader(),
         };
         let outcome = ffi::execute(request, &mut running);
         running.finish(outcome);
@@ -188,88 +185,14 @@ impl Sapi for Running {
         true
     }
 
+    /// PHP's `read_post`: fills `buf` across body parts (PHP takes a short read as the end).
     fn read_body(&mut self, buf: &mut [u8]) -> usize {
-        self.body.read(buf)
-    }
-}
-
-/// Pulls the request body part by part as PHP asks for it (`read_post`).
-struct BodyReader {
-    parts: VecDeque<BodyPart>,
-    /// Bytes of the front file part already read.
-    file_pos: u64,
-}
-
-impl BodyReader {
-    fn new(body: RequestBody) -> Self {
-        BodyReader { parts: body.into_parts().into(), file_pos: 0 }
-    }
-
-    fn read(&mut self, buf: &mut [u8]) -> usize {
-        loop {
-            let Some(front) = self.parts.front_mut() else {
-                return 0;
-            };
-            match front {
-                BodyPart::Bytes(b) => {
-                    if b.is_empty() {
-                        self.parts.pop_front();
-                        continue;
-                    }
-                    let n = b.len().min(buf.len());
-                    buf[..n].copy_from_slice(&b.split_to(n));
-                    return n;
-                }
-                BodyPart::File { file, offset, len } => {
-                    let left = *len - self.file_pos;
-                    if left == 0 {
-                        self.parts.pop_front();
-                        self.file_pos = 0;
-                        continue;
-                    }
-                    let want = (left.min(buf.len() as u64)) as usize;
-                    let got =
-                        file.seek(SeekFrom::Start(*offset + self.file_pos)).and_then(|_| file.read(&mut buf[..want]));
-                    match got {
-                        Ok(0) | Err(_) => {
-                            super::log::emit(3, "request body file ended early or could not be read");
-                            self.parts.clear();
-                            return 0;
-                        }
-                        Ok(n) => {
-                            self.file_pos += n as u64;
-                            return n;
-                        }
-                    }
-                }
+        match self.body.fill(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                super::log::emit(3, &format!("request body cut short: {e}"));
+                0
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-    use std::io::Write;
-
-    #[test]
-    fn body_reader_reads_bytes_and_file_parts_in_order() {
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(b"xxHELLOyy").unwrap();
-        let mut body = RequestBody::from_bytes(Bytes::from_static(b"ab"));
-        body.push(BodyPart::File { file: f, offset: 2, len: 5 });
-        body.push(BodyPart::Bytes(Bytes::from_static(b"cd")));
-        let mut r = BodyReader::new(body);
-        let mut out = Vec::new();
-        let mut buf = [0u8; 3];
-        loop {
-            let n = r.read(&mut buf);
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-        }
-        assert_eq!(out, b"abHELLOcd");
     }
 }

@@ -108,3 +108,41 @@ size_t header_count(const fephp_response *resp, const char *name) {
     }
     return count;
 }
+
+/* One body of `len` bytes POSTed in pieces (sizes cycling through `cuts`), as form field `a`
+ * (urlencoded) or raw: the echo must be every byte, in order. */
+static void body_in_pieces(fephp_engine *engine, size_t len, int form) {
+    const size_t cuts[] = {860, 1, 7, 4096, 3000};
+    const size_t head = form ? 2 : 0;
+    char *body = malloc(len + head + 1);
+    CHECK(body != NULL);
+    memcpy(body, "a=", head);
+    for (size_t i = 0; i < len; i++) body[head + i] = (char)(form ? 'a' + i % 26 : (i * 7 + 3) % 256);
+    fephp_request *req = request("POST", "/body_echo.php");
+    add_header(req, "Content-Type", form ? "application/x-www-form-urlencoded" : "application/octet-stream");
+    size_t off = 0, k = 0;
+    while (off < len + head) {
+        size_t n = cuts[k++ % (sizeof cuts / sizeof *cuts)];
+        if (n > len + head - off) n = len + head - off;
+        CHECK_OK(fephp_request_append_body(req, (const uint8_t *)body + off, n));
+        off += n;
+    }
+    sink s;
+    fephp_response *resp = execute(engine, req, &s);
+    CHECK(fephp_response_status(resp) == 200);
+    if (s.len != len || memcmp(s.data, body + head, len) != 0) {
+        fprintf(stderr, "body of %zu bytes (%s) in pieces: PHP read %zu bytes\n", len, form ? "form" : "raw", s.len);
+        exit(1);
+    }
+    fephp_response_free(resp);
+    sink_free(&s);
+    free(body);
+}
+
+void check_body_in_pieces(fephp_engine *engine) {
+    const size_t sizes[] = {0, 1, 863, 3000, 4097, 16383, 16384, 16385, 70000, 1 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        body_in_pieces(engine, sizes[i], 0);
+        body_in_pieces(engine, sizes[i], 1);
+    }
+}

@@ -60,5 +60,8 @@ fephp_response *execute(fephp_engine *engine, fephp_request *req, sink *s);
 int header_value(const fephp_response *resp, const char *name, char *buf, size_t len);
 /* Counts the headers named `name`. */
 size_t header_count(const fephp_response *resp, const char *name);
+/* POSTs bodies of many sizes, each appended in pieces (fephp_request_append_body), to
+ * body_echo.php and checks PHP read every byte, raw and as a form field (exits on failure). */
+void check_body_in_pieces(fephp_engine *engine);
 
 #endif

@@ -1,4 +1,4 @@
-/* The embedded libphp backend through the C API: hello world, and a second embedded engine in
+/* The embedded libphp backend through the C API: hello world, a body appended in pieces, and a second embedded engine in
  * the same process refused with FEPHP_ERR_ALREADY_EMBEDDED (PHP is NTS), while an FPM engine
  * beside it is fine. argv[1] is unused ("-"), argv[2] the scripts dir, argv[3] the php.ini. */
 #define _GNU_SOURCE
@@ -20,6 +20,8 @@ int main(int argc, char **argv) {
         fephp_response_free(resp);
         sink_free(&s);
     }
+
+    check_body_in_pieces(engine); /* every piece reaches PHP's read_post */
 
     fephp_engine *second = (fephp_engine *)0x1;
     CHECK_RESULT(fephp_engine_new_from_toml(toml, strlen(toml), &second), FEPHP_ERR_ALREADY_EMBEDDED);

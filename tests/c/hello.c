@@ -1,4 +1,4 @@
-/* Hello world, POST body, request headers reaching $_SERVER, response headers, an engine from
+/* Hello world, POST body (also appended in pieces), request headers reaching $_SERVER, response headers, an engine from
  * a config file: the blocking API against a real php-fpm. */
 #define _GNU_SOURCE
 #include "common.h"
@@ -94,6 +94,7 @@ int main(int argc, char **argv) {
     fephp_engine *engine = fpm_engine(argv[1], argv[2]);
     for (int i = 0; i < 3; i++) hello(engine); /* pooled connections are reused */
     post_body(engine);
+    check_body_in_pieces(engine);
     request_headers(engine);
     response_headers(engine);
     fephp_engine_free(engine);
