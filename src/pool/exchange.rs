@@ -160,41 +160,23 @@ async fn write_all(stream: &mut Stream, data: &[u8], timeout: Duration) -> Resul
     }
 }
 
-/// Streams a large body as STDIN records (files read in chunks, never whole).
+/// Streams a large body as STDIN records, read with the one body reader
+/// ([`crate::cgi::BodyReader`]: memory and file parts, never the whole body in memory). File
+/// parts are nginx's client-body temp file on local disk, read synchronously in chunks, as
+/// nginx's own output chain reads it for `fastcgi_pass`.
 async fn send_body(stream: &mut Stream, body: RequestBody, timeout: Duration) -> Result<(), EngineError> {
-    let mut out = BytesMut::with_capacity(STDIN_CHUNK + 16);
-    for part in body.into_parts() {
-        match part {
-            BodyPart::Bytes(b) => {
-                for piece in b.chunks(STDIN_CHUNK) {
-                    out.clear();
-                    fastcgi::encode_stdin(&mut out, REQUEST_ID, piece);
-                    write_all(stream, &out, timeout).await?;
-                }
-            }
-            BodyPart::File { file, offset, len } => {
-                use tokio::io::AsyncSeekExt;
-                let mut file = tokio::fs::File::from_std(file);
-                file.seek(std::io::SeekFrom::Start(offset))
-                    .await
-                    .map_err(|e| EngineError::Internal(format!("request body file: {e}")))?;
-                let mut left = len;
-                let mut chunk = vec![0u8; STDIN_CHUNK];
-                while left > 0 {
-                    let want = (left as usize).min(chunk.len());
-                    let got = file
-                        .read(&mut chunk[..want])
-                        .await
-                        .map_err(|e| EngineError::Internal(format!("request body file: {e}")))?;
-                    if got == 0 {
-                        return Err(EngineError::Internal("request body file shorter than announced".into()));
-                    }
-                    out.clear();
-                    fastcgi::encode_stdin(&mut out, REQUEST_ID, &chunk[..got]);
-                    write_all(stream, &out, timeout).await?;
-                    left -= got as u64;
-                }
-            }
+    let mut chunk = vec![0u8; (body.len() as usize).clamp(1, STDIN_CHUNK)];
+    let mut reader = body.into_reader();
+    let mut out = BytesMut::with_capacity(chunk.len() + 16);
+    loop {
+        let n = reader.fill(&mut chunk).map_err(|e| EngineError::Internal(format!("request body: {e}")))?;
+        if n > 0 {
+            out.clear();
+            fastcgi::encode_stdin(&mut out, REQUEST_ID, &chunk[..n]);
+            write_all(stream, &out, timeout).await?;
+        }
+        if n < chunk.len() {
+            break;
         }
     }
     out.clear();
