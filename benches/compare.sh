@@ -8,19 +8,31 @@
 # turn on 127.0.0.1 free ports, runs every workload at every concurrency with wrk, stops what it
 # started, and writes RESULTS.md, compare.svg and raw.tsv into $COMPARE_OUT (default benches/).
 #
-# Configurations (same worker count everywhere: nginx worker_processes 2, php-fpm pm static 4,
-# fe-php serve --workers 2; opcache on; PHP_INI_SCAN_DIR= with tests/support/php.ini):
-#   nginx-return200        nginx `return 200` (the ceiling; hello only)
-#   nginx-fastcgi-fpm      nginx fastcgi_pass + php-fpm, keep-alive upstream (the baseline = 1.00)
-#   nginx-fephp-fpm        nginx fephp_pass -> php-fpm
-#   nginx-fephp-embedded   nginx fephp_pass embedded (PHP inside the nginx workers)
-#   serve-fpm              fe-php serve -> php-fpm
-#   serve-embedded         fe-php serve, embedded PHP (2 worker processes)
-# Optional (COMPARE_CONFIGS): nginx-fastcgi-fpm-close, fastcgi_pass without upstream keep-alive.
+# Configurations, all at the same PHP concurrency N = COMPARE_PHP_PROCS (default 8): php-fpm
+# `pm static N`; embedded PHP in nginx runs one PHP thread per worker, so its nginx has
+# worker_processes N; fe-php serve embedded runs --workers N. Every other nginx has
+# worker_processes 2. opcache on; PHP_INI_SCAN_DIR= with tests/support/php.ini.
+#   nginx-return200          nginx `return 200` (the ceiling; hello only)
+#   nginx-fastcgi-fpm-close  nginx fastcgi_pass unix:... + php-fpm, as Debian ships it (baseline)
+#   nginx-fastcgi-fpm        nginx fastcgi_pass to an upstream with keepalive 2 +
+#                            fastcgi_keep_conn on (baseline)
+#   nginx-fephp-fpm          nginx fephp_pass -> php-fpm
+#   nginx-fephp-embedded     nginx fephp_pass embedded (PHP inside the nginx workers)
+#   serve-fpm                fe-php serve -> php-fpm
+#   serve-embedded           fe-php serve, embedded PHP (N worker processes)
+# Every ratio is against the BETTER of the two baselines for that metric and row (higher RPS,
+# lower p99, lower RSS, lower CPU per request).
 # A configuration whose parts are missing (e.g. no nginx module yet) is reported "not available".
 #
 # Workloads (benches/php/): hello.php, json.php (1000-item json_encode), include50.php (50
-# included files), big.php (1 MB response).
+# included files), big.php (1 MB response), io.php (usleep 20 ms, then a small answer: waiting
+# on a database), mixed (hello.php measured while 4 clients loop on sleep1.php, a 1 s request).
+#
+# Cost: for every run, CPU time per request = user + system time of every serving process
+# (nginx master and workers, php-fpm master and children, fe-php processes and whatever they
+# started; exited children counted through cutime/cstime), read from /proc before and after
+# the measured window, divided by the requests the load tool completed. The least noisy figure
+# on a shared machine; RESULTS.md puts it next to RPS.
 #
 # Configurations are alternated in ROUNDS (every configuration once per round) so that drift
 # (other load on the machine, thermal) hits all alike; the table shows the median over rounds.
@@ -30,8 +42,9 @@
 #   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none)
 #   COMPARE_ROUNDS=3          rounds
 #   COMPARE_CONCURRENCY="16 64 256"
-#   COMPARE_WORKLOADS="hello json include50 big"
-#   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded"
+#   COMPARE_WORKLOADS="hello json include50 big io mixed"
+#   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded"
+#   COMPARE_PHP_PROCS=8       PHP concurrency N of every configuration (see above)
 #   COMPARE_TOOL=wrk          wrk (default when installed) or fe-php (`fe-php bench --json`)
 #   COMPARE_THREADS=2         load generator threads
 #   COMPARE_OUT=benches       where RESULTS.md, compare.svg, raw.tsv go
@@ -49,8 +62,9 @@ DUR=${COMPARE_DURATION:-5}
 WARMUP=${COMPARE_WARMUP:-1}
 ROUNDS=${COMPARE_ROUNDS:-3}
 CONCURRENCY=${COMPARE_CONCURRENCY:-16 64 256}
-WORKLOADS=${COMPARE_WORKLOADS:-hello json include50 big}
-CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded}
+WORKLOADS=${COMPARE_WORKLOADS:-hello json include50 big io mixed}
+CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded}
+PHP_PROCS=${COMPARE_PHP_PROCS:-8}
 THREADS=${COMPARE_THREADS:-2}
 OUT=${COMPARE_OUT:-$root/benches}
 BUILD=${COMPARE_BUILD:-1}
@@ -71,6 +85,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/fephp-compare.XXXXXX")
 started=()     # pids of every server process this script started (masters)
+sleepers=()    # pids of the `mixed` workload's slow-request loops
 sampler=""
 
 stop_pid() {
@@ -91,6 +106,7 @@ stop_all() {
 }
 
 cleanup() {
+    for pid in "${sleepers[@]}"; do kill "$pid" 2>/dev/null; done
     [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
     stop_all
     rm -rf "$work"
@@ -173,6 +189,32 @@ print(' '.join(map(str, seen)))
 PY
 }
 
+# tree_cpu_ticks PID...: user + system clock ticks of the pids and all their descendants, live
+# and reaped (utime + stime + cutime + cstime), summed now.
+tree_cpu_ticks() {
+    python3 - "$@" <<'PY'
+import os, sys
+kids, ticks = {}, {}
+for d in os.listdir('/proc'):
+    if d.isdigit():
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            kids.setdefault(int(fields[1]), []).append(int(d))
+            ticks[int(d)] = sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            pass
+todo, seen, total = [int(p) for p in sys.argv[1:]], set(), 0
+while todo:
+    p = todo.pop()
+    if p not in seen:
+        seen.add(p)
+        total += ticks.get(p, 0)
+        todo.extend(kids.get(p, []))
+print(total)
+PY
+}
+
 # ---------------------------------------------------------------- the servers
 start_fpm() {   # -> FPM_SOCK
     local dir=$work/fpm
@@ -189,7 +231,7 @@ listen = $FPM_SOCK
 listen.backlog = 4096
 $user
 pm = static
-pm.max_children = 4
+pm.max_children = $PHP_PROCS
 pm.max_requests = 0
 clear_env = no
 php_admin_value[session.save_path] = $dir
@@ -224,7 +266,7 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
     local kind=$1 dir=$work/nginx
     mkdir -p "$dir/logs"
     PORT=$(free_port)
-    local load="" http_extra="" location=""
+    local load="" http_extra="" location="" workers=2
     case $kind in
         return200) location='location / { return 200 "Hello, world!\n"; }' ;;
         fastcgi)
@@ -241,8 +283,9 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
         }" ;;
         fephp-fpm)
             load="load_module $NGINX_MODULE;"
-            location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_keepalive 2; }" ;;
+            location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_keepalive $(( (PHP_PROCS + 1) / 2 )); }" ;;
         fephp-embedded)
+            workers=$PHP_PROCS
             load="load_module $NGINX_MODULE;"
             http_extra="$(php_ini_directives)
     fephp_php_ini session.save_path $dir;"
@@ -275,7 +318,7 @@ EOF
 $load
 $user
 daemon off;
-worker_processes 2;
+worker_processes $workers;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
 events { worker_connections 4096; }
@@ -308,7 +351,7 @@ start_serve() {   # $1 = fpm | embedded
     if [ "$kind" = fpm ]; then
         php="use_fpm = true
 fpm_socket = \"unix:$FPM_SOCK\"
-worker_pool_size = 4"
+worker_pool_size = $(( (PHP_PROCS + 1) / 2 ))"
     else
         php="use_fpm = false
 ini_file = \"$PHP_INI\"
@@ -325,7 +368,9 @@ shutdown_timeout_ms = 2000
 [php]
 $php
 EOF
-    PHP_INI_SCAN_DIR= setsid "$FEPHP_BIN" serve --config "$dir/config.toml" --workers 2 >"$dir/stdout.log" 2>"$dir/serve.log" &
+    local workers=2
+    [ "$kind" = embedded ] && workers=$PHP_PROCS
+    PHP_INI_SCAN_DIR= setsid "$FEPHP_BIN" serve --config "$dir/config.toml" --workers "$workers" >"$dir/stdout.log" 2>"$dir/serve.log" &
     started+=($!)
     SERVE_ROOTS+=($!)
 }
@@ -393,7 +438,23 @@ stop_sampler() {
     sampler=""
 }
 
-# load URL CONC SECONDS -> prints "rps p50_us p99_us errors non2xx"
+# start_sleepers URL: 4 clients looping on URL (the slow requests of the `mixed` workload).
+start_sleepers() {
+    local i
+    for i in 1 2 3 4; do
+        (while :; do curl -s -o /dev/null --max-time 30 "$1" || sleep 0.1; done) &
+        sleepers+=($!)
+    done
+    sleep 1.2   # let them reach PHP
+}
+stop_sleepers() {
+    local pid
+    for pid in "${sleepers[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${sleepers[@]}"; do wait "$pid" 2>/dev/null || true; done
+    sleepers=()
+}
+
+# load URL CONC SECONDS -> prints "rps p50_us p99_us errors non2xx requests"
 load() {
     local url=$1 conc=$2 secs=$3
     if [ "$TOOL" = wrk ]; then
@@ -409,14 +470,15 @@ lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M))
 err = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
 non = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 p50, p99 = us(lat.get("50", "0us")), us(lat.get("99", "0us"))
-print("%.1f %.0f %.0f %d %d" % (rps, p50, p99, err, int(non.group(1)) if non else 0))'
+reqs = int(re.search(r"(\d+) requests in", text).group(1))
+print("%.1f %.0f %.0f %d %d %d" % (rps, p50, p99, err, int(non.group(1)) if non else 0, reqs))'
     else
         "$FEPHP_BIN" bench --url "$url" -c "$conc" -d "$secs" --threads "$THREADS" --timeout 10 --json | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 non = sum(n for s, n in r["status"].items() if not s.startswith(("2", "3")))
 l = r["latency_us"]
-print("%.1f %d %d %d %d" % (r["rps"], l["p50"], l["p99"], r["error_total"], non))'
+print("%.1f %d %d %d %d %d" % (r["rps"], l["p50"], l["p99"], r["error_total"], non, r["requests"]))'
     fi
 }
 
@@ -436,24 +498,27 @@ machine() {
 
 # report: RESULTS.md and compare.svg from raw.tsv (runs, then `#config` and `#machine` lines).
 report() {
-python3 - "$raw" "$OUT" "$CONCURRENCY" "$WORKLOADS" <<'PY'
+python3 - "$raw" "$OUT" "$CONCURRENCY" "$WORKLOADS" "$PHP_PROCS" <<'PY'
 import csv, math, os, statistics, sys
 from collections import defaultdict
 
-raw, out, concs, workloads = sys.argv[1:5]
+raw, out, concs, workloads, procs = sys.argv[1:6]
 concs = [int(c) for c in concs.split()]
 workloads = workloads.split()
-BASE = "nginx-fastcgi-fpm"
+BASES = ["nginx-fastcgi-fpm-close", "nginx-fastcgi-fpm"]
 LABEL = {
     "nginx-return200": "nginx `return 200` (ceiling)",
-    "nginx-fastcgi-fpm": "nginx fastcgi_pass + php-fpm",
-    "nginx-fastcgi-fpm-close": "nginx fastcgi_pass + php-fpm, no upstream keep-alive",
+    "nginx-fastcgi-fpm": "nginx fastcgi_pass + php-fpm, upstream keep-alive",
+    "nginx-fastcgi-fpm-close": "nginx fastcgi_pass + php-fpm (Debian's snippet)",
     "nginx-fephp-fpm": "nginx fephp_pass → php-fpm",
     "nginx-fephp-embedded": "nginx fephp_pass embedded",
     "serve-fpm": "fe-php serve → php-fpm",
     "serve-embedded": "fe-php serve embedded",
 }
-WL = {"hello": "hello world", "json": "json_encode 1000 items", "include50": "include 50 files", "big": "1 MB response"}
+WL = {"hello": "hello world", "json": "json_encode 1000 items", "include50": "include 50 files", "big": "1 MB response",
+      "io": "io: usleep 20 ms", "mixed": "mixed: hello while 4 sleep(1) requests are in flight"}
+SCRIPT = {"mixed": "hello.php + sleep1.php"}
+HIGHER_IS_BETTER = {"rps": True, "p50": False, "p99": False, "rss": False, "cpu": False}
 lines = open(raw).read().splitlines()
 status = [l.split("\t")[1:4] for l in lines if l.startswith("#config\t")]
 status = [s + [""] * (3 - len(s)) for s in status]
@@ -475,6 +540,7 @@ def agg(key):
     return {
         "rps": med(key, "rps"), "p50": med(key, "p50_us"), "p99": med(key, "p99_us"),
         "rss": max(float(r["peak_rss_kb"] or 0) for r in rows),
+        "cpu": med(key, "cpu_us_per_req") if all(r.get("cpu_us_per_req") for r in rows) else None,
         "errors": sum(int(r["errors"]) for r in rows), "non2xx": sum(int(r["non2xx"]) for r in rows),
         "n": len(rows),
     }
@@ -485,61 +551,88 @@ def fmt_us(v):
 def ratio(a, b):
     return f"{a / b:.2f}×" if a is not None and b else "—"
 
+def best_base(w, c, field):
+    """The better of the two nginx + php-fpm baselines for this metric: (value, config)."""
+    vals = [(a[field], n) for n in BASES for a in [agg((n, w, c))] if a and a.get(field)]
+    if not vals:
+        return None, None
+    return (max if HIGHER_IS_BETTER[field] else min)(vals)
+
+def short(n):
+    return "keep-alive" if n == "nginx-fastcgi-fpm" else "plain"
+
 md = ["# fe-php: side-by-side comparison", "",
       "Generated by `benches/compare.sh` (see its header for the method). Every figure is the median",
-      "over rounds; ratios are against **nginx fastcgi_pass + php-fpm** for the same workload and",
-      "concurrency (RPS: higher is better; p99 and RSS: lower is better). Peak RSS is the sum of VmRSS",
-      "over every serving process (nginx master + workers, php-fpm master + children, fe-php",
-      "processes), sampled every 0.2 s during the run. The machine is shared, so single figures are",
-      "noisy; compare ratios.", "", "## Machine", ""]
+      "over rounds. Two nginx + php-fpm baselines run in every comparison: plain `fastcgi_pass unix:`",
+      "(as Debian ships it) and an upstream with `keepalive` + `fastcgi_keep_conn on`; each ratio is",
+      "against the BETTER of the two for that metric, workload and concurrency (RPS: higher is better;",
+      "p99, CPU per request and RSS: lower is better). CPU per request is user + system time of every",
+      "serving process (nginx, php-fpm, fe-php and their children) over the measured window, divided by",
+      "the requests completed: the figure least disturbed by a shared machine. Peak RSS is the sum of",
+      "VmRSS over the serving processes, sampled every 0.2 s. Same PHP concurrency everywhere (see",
+      "Configurations). Single figures are noisy here; compare ratios and CPU per request.", "", "## Machine", ""]
 md += machine_lines
-md += ["", "## Configurations", "", "| configuration | status | opcache |", "|---|---|---|"]
+md += ["", "## Configurations", "", f"PHP concurrency N = {procs} in every configuration: php-fpm `pm static {procs}`; "
+       f"`fephp_pass embedded` runs one PHP thread per nginx worker, so its nginx has `worker_processes {procs}`; "
+       f"`fe-php serve` embedded `--workers {procs}`. The other nginx configurations run `worker_processes 2`.", "",
+       "| configuration | status | opcache |", "|---|---|---|"]
 for name, st, opc in status:
     md.append(f"| {LABEL.get(name, name)} | {st} | {opc or '—'} |")
 
 for w in workloads:
-    md += ["", f"## {WL.get(w, w)} (`{w}.php`)", "",
-           "| configuration | c | RPS | RPS ratio | p50 | p99 | p99 ratio | peak RSS | RSS ratio | errors / non-2xx |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    md += ["", f"## {WL.get(w, w)} (`{SCRIPT.get(w, w + '.php')}`)", "",
+           "| configuration | c | RPS | RPS ratio | p50 | p99 | p99 ratio | CPU / request | CPU ratio | peak RSS | RSS ratio | errors / non-2xx |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, st, _ in status:
         if name == "nginx-return200" and w != "hello":
             continue
         if st != "ok" and not any(runs.get((name, w, c)) for c in concs):
-            md.append(f"| {LABEL.get(name, name)} | | {st} | | | | | | | |")
+            md.append(f"| {LABEL.get(name, name)} | | {st} | | | | | | | | | |")
             continue
         for c in concs:
-            a, b = agg((name, w, c)), agg((BASE, w, c))
+            a = agg((name, w, c))
             if a is None:
-                md.append(f"| {LABEL.get(name, name)} | {c} | no result | | | | | | | |")
+                md.append(f"| {LABEL.get(name, name)} | {c} | no result | | | | | | | | | |")
                 continue
+            def rat(field):
+                b, by = best_base(w, c, field)
+                if name in BASES or b is None or a.get(field) is None:
+                    return ratio(a.get(field), b)
+                return f"{ratio(a[field], b)} ({short(by)})"
+            cpu = f"{a['cpu']:.1f} µs" if a.get("cpu") is not None else "—"
             md.append(
-                f"| {LABEL.get(name, name)} | {c} | {a['rps']:,.0f} | {ratio(a['rps'], b and b['rps'])} | {fmt_us(a['p50'])} | "
-                f"{fmt_us(a['p99'])} | {ratio(a['p99'], b and b['p99'])} | {a['rss'] / 1024:.0f} MB | {ratio(a['rss'], b and b['rss'])} | "
+                f"| {LABEL.get(name, name)} | {c} | {a['rps']:,.0f} | {rat('rps')} | {fmt_us(a['p50'])} | "
+                f"{fmt_us(a['p99'])} | {rat('p99')} | {cpu} | {rat('cpu')} | {a['rss'] / 1024:.0f} MB | {rat('rss')} | "
                 f"{a['errors']} / {a['non2xx']} |")
 
-# Targets
+# Targets (each against the better baseline for that metric)
 def target_rows():
     rows = []
+    def val(cfg, w, c, field):
+        r = agg((cfg, w, c))
+        return r and r.get(field)
     for c in concs:
-        base_h, base_j = agg((BASE, "hello", c)), agg((BASE, "json", c))
-        emb_h, emb_j = agg(("nginx-fephp-embedded", "hello", c)), agg(("nginx-fephp-embedded", "json", c))
-        ceil = agg(("nginx-return200", "hello", c))
-        fpm_h = agg(("nginx-fephp-fpm", "hello", c))
         def check(label, a, b, goal, lower=False):
             if not a or not b:
-                rows.append(f"| {label} | {c} | {goal} | not measured | |")
+                rows.append(f"| {label} | {c} | {'≤' if lower else '≥'} {goal:g}× | not measured | |")
                 return
             r = a / b
             ok = (r <= goal) if lower else (r >= goal)
             rows.append(f"| {label} | {c} | {'≤' if lower else '≥'} {goal:g}× | {r:.2f}× | {'met' if ok else '**missed**'} |")
-        check("fephp_pass embedded / fastcgi_pass, hello RPS", emb_h and emb_h["rps"], base_h and base_h["rps"], 5)
-        check("fephp_pass embedded / fastcgi_pass, json RPS", emb_j and emb_j["rps"], base_j and base_j["rps"], 2)
-        check("fephp_pass embedded / fastcgi_pass, hello p99", emb_h and emb_h["p99"], base_h and base_h["p99"], 1, lower=True)
-        check("fephp_pass embedded / nginx return 200, hello RPS", emb_h and emb_h["rps"], ceil and ceil["rps"], 0.75)
-        check("fephp_pass → php-fpm / fastcgi_pass, hello RPS", fpm_h and fpm_h["rps"], base_h and base_h["rps"], 1)
+        emb, fpm = "nginx-fephp-embedded", "nginx-fephp-fpm"
+        check("fephp_pass embedded / best nginx + php-fpm, hello RPS", val(emb, "hello", c, "rps"), best_base("hello", c, "rps")[0], 5)
+        check("fephp_pass embedded / best nginx + php-fpm, json RPS", val(emb, "json", c, "rps"), best_base("json", c, "rps")[0], 2)
+        check("fephp_pass embedded / best nginx + php-fpm, hello p99", val(emb, "hello", c, "p99"), best_base("hello", c, "p99")[0], 1, lower=True)
+        check("fephp_pass embedded / nginx return 200, hello RPS", val(emb, "hello", c, "rps"), val("nginx-return200", "hello", c, "rps"), 0.5)
+        check("fephp_pass → php-fpm / best nginx + php-fpm, hello RPS", val(fpm, "hello", c, "rps"), best_base("hello", c, "rps")[0], 1)
+        check("fephp_pass → php-fpm / best nginx + php-fpm, hello p99", val(fpm, "hello", c, "p99"), best_base("hello", c, "p99")[0], 1, lower=True)
+        check("fephp_pass embedded / best nginx + php-fpm, io RPS (issue 12)", val(emb, "io", c, "rps"), best_base("io", c, "rps")[0], 0.95)
+        check("fephp_pass embedded / best nginx + php-fpm, io p99 (issue 12)", val(emb, "io", c, "p99"), best_base("io", c, "p99")[0], 1, lower=True)
+        check("fephp_pass embedded / best nginx + php-fpm, mixed p99 (issue 12)", val(emb, "mixed", c, "p99"), best_base("mixed", c, "p99")[0], 2, lower=True)
+        check("fephp_pass embedded / best nginx + php-fpm, mixed RPS (issue 12)", val(emb, "mixed", c, "rps"), best_base("mixed", c, "rps")[0], 1)
     return rows
 md += ["", "## Targets", "", "| target | c | goal | measured | |", "|---|---:|---:|---:|---|"] + target_rows()
-md += ["", "Chart: [compare.svg](compare.svg) (RPS and p99 per configuration and workload, at the",
+md += ["", "Chart: [compare.svg](compare.svg) (RPS, p99 and CPU per request per configuration and workload, at the",
        f"concurrency {concs[len(concs) // 2]}). Raw per-run figures: [raw.tsv](raw.tsv)."]
 if os.path.exists(f"{out}/ANALYSIS.md"):
     md += ["", "Where the time goes, and what the misses mean: [ANALYSIS.md](ANALYSIS.md)."]
@@ -553,20 +646,21 @@ ok_configs = [n for n, st, _ in status if any(runs.get((n, w, c_chart)) for w in
 pw, ph, pad_l, pad_t, gap = 260, 220, 70, 60, 40
 W = pad_l + len(workloads) * (pw + gap) + 20
 legend_h = 22 * ((len(ok_configs) + 2) // 3)
-H = pad_t + 2 * (ph + 70) + legend_h + 20
+H = pad_t + 3 * (ph + 70) + legend_h + 20
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
        f'<rect width="{W}" height="{H}" fill="white"/>',
-       f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">fe-php compare: median RPS and p99, concurrency {c_chart}</text>']
+       f'<text x="{W / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">fe-php compare: median RPS, p99 and CPU per request, concurrency {c_chart}</text>']
 def esc(s):
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-for row, (field, title, unit) in enumerate([("rps", "requests/s (higher is better)", 1), ("p99", "p99 latency, ms, log scale (lower is better)", 1000)]):
+for row, (field, title, unit) in enumerate([("rps", "requests/s (higher is better)", 1), ("p99", "p99 latency, ms, log scale (lower is better)", 1000),
+                                               ("cpu", "CPU time per request, µs, all serving processes (lower is better)", 1)]):
     y0 = pad_t + row * (ph + 70)
     svg.append(f'<text x="10" y="{y0 - 8}" font-size="13" font-weight="bold">{title}</text>')
     for i, w in enumerate(workloads):
         x0 = pad_l + i * (pw + gap)
         vals = [(n, agg((n, w, c_chart))) for n in ok_configs]
-        vals = [(n, a[field] / unit) for n, a in vals if a]
-        if field == "rps":
+        vals = [(n, a[field] / unit) for n, a in vals if a and a.get(field) is not None]
+        if field != "p99":
             top = max([v for _, v in vals] + [1e-9]) * 1.15
             scale = lambda v: ph * v / top
             ticks = [(top * t / 4, f"{top * t / 4:,.0f}") for t in range(5)]
@@ -590,7 +684,7 @@ for row, (field, title, unit) in enumerate([("rps", "requests/s (higher is bette
             x = x0 + pw * 0.1 + j * bw
             svg.append(f'<rect x="{x:.1f}" y="{y0 + ph - h:.1f}" width="{bw * 0.9:.1f}" height="{h:.1f}" fill="{colors[j % len(colors)]}">'
                        f'<title>{esc(LABEL.get(n, n))}: {v:,.1f}</title></rect>')
-ly = pad_t + 2 * (ph + 70) - 20
+ly = pad_t + 3 * (ph + 70) - 20
 for j, n in enumerate(ok_configs):
     x = pad_l + (j % 3) * 330
     y = ly + (j // 3) * 22
@@ -609,7 +703,8 @@ if [ "$REPORT_ONLY" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- the rounds
-printf 'round\tconfig\tworkload\tconcurrency\trps\tp50_us\tp99_us\tpeak_rss_kb\terrors\tnon2xx\n' >"$raw"
+printf 'round\tconfig\tworkload\tconcurrency\trps\tp50_us\tp99_us\tpeak_rss_kb\terrors\tnon2xx\trequests\tcpu_us_per_req\n' >"$raw"
+clk_tck=$(getconf CLK_TCK)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A state opcache
 
@@ -634,22 +729,28 @@ for round in $(seq 1 "$ROUNDS"); do
         for w in $WORKLOADS; do
             [ "$c" = nginx-return200 ] && [ "$w" != hello ] && continue
             url=http://127.0.0.1:$PORT/$w.php
+            [ "$w" = mixed ] && url=http://127.0.0.1:$PORT/hello.php
             [ "$c" = nginx-return200 ] && url=http://127.0.0.1:$PORT/
             for conc in $CONCURRENCY; do
+                [ "$w" = mixed ] && start_sleepers "http://127.0.0.1:$PORT/sleep1.php"
                 if [ "$WARMUP" != 0 ]; then load "$url" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
                 rm -f "$work/rss"
                 start_sampler "$work/rss" $pids
+                cpu_before=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
                 if result=$(load "$url" "$conc" "$DUR" 2>"$work/load.err"); then
+                    cpu_after=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
                     stop_sampler
                     rss=$(cat "$work/rss" 2>/dev/null || true)
                     rss=${rss:-0}
-                    read -r rps p50 p99 errs non <<<"$result"
-                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$conc" "$rps" "$p50" "$p99" "$rss" "$errs" "$non" >>"$raw"
-                    log "  $w c=$conc: $rps req/s, p50 ${p50}us, p99 ${p99}us, rss ${rss} kB, errors $errs, non-2xx $non"
+                    read -r rps p50 p99 errs non reqs <<<"$result"
+                    cpu_us=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clk_tck" -v n="$reqs" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$conc" "$rps" "$p50" "$p99" "$rss" "$errs" "$non" "$reqs" "$cpu_us" >>"$raw"
+                    log "  $w c=$conc: $rps req/s, p50 ${p50}us, p99 ${p99}us, rss ${rss} kB, cpu ${cpu_us} us/req, errors $errs, non-2xx $non"
                 else
                     stop_sampler
                     log "  $w c=$conc: load tool failed: $(tail -2 "$work/load.err")"
                 fi
+                [ "$w" = mixed ] && stop_sleepers
             done
         done
         stop_all

@@ -9,7 +9,7 @@ packages=(
   libclang-dev libpcre2-dev zlib1g-dev libssl-dev
   libtest-base-perl libtest-longstring-perl libtext-diff-perl liburi-perl libwww-perl
   libipc-run-perl liblist-moreutils-perl
-  wrk valgrind golang-go curl
+  wrk valgrind golang-go curl python3
   dokuwiki
   wordpress mediawiki mariadb-server
   php8.2-mbstring php8.2-intl php8.2-xml php8.2-mysql php8.2-curl php8.2-gd php8.2-zip

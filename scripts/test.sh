@@ -14,8 +14,8 @@ bash scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TERM_COLOR=never
 
-echo "== cargo build --release --workspace (libfephp.so/.a, fe-php, the nginx module)"
-cargo build --release --workspace --quiet
+echo "== cargo build --release --workspace (libfephp.so/.a, fe-php, the nginx module; nginx installed under target/nginx)"
+bash scripts/build-nginx.sh >/dev/null
 echo "== cargo test --release --workspace"
 cargo test --release --workspace 2>&1 | grep -vE '^test .* \.\.\. ok$|^\s*Compiling |^$'
 

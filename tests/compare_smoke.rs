@@ -17,7 +17,7 @@ fn compare_script_writes_a_row_per_configuration() {
         .env("COMPARE_WARMUP", "0")
         .env("COMPARE_ROUNDS", "1")
         .env("COMPARE_CONCURRENCY", "16")
-        .env("COMPARE_WORKLOADS", "hello json")
+        .env("COMPARE_WORKLOADS", "hello io")
         .env("COMPARE_OUT", out.path())
         .status()
         .expect("bash runs benches/compare.sh");
@@ -35,10 +35,11 @@ fn compare_script_writes_a_row_per_configuration() {
     };
     let configs = section("## Configurations");
     let hello = section("## hello world");
-    let json = section("## json_encode");
+    let io = section("## io: usleep 20 ms");
     for (label, name) in [
         ("nginx `return 200` (ceiling)", "nginx-return200"),
-        ("nginx fastcgi_pass + php-fpm", "nginx-fastcgi-fpm"),
+        ("nginx fastcgi_pass + php-fpm (Debian's snippet)", "nginx-fastcgi-fpm-close"),
+        ("nginx fastcgi_pass + php-fpm, upstream keep-alive", "nginx-fastcgi-fpm"),
         ("nginx fephp_pass → php-fpm", "nginx-fephp-fpm"),
         ("nginx fephp_pass embedded", "nginx-fephp-embedded"),
         ("fe-php serve → php-fpm", "serve-fpm"),
@@ -50,8 +51,10 @@ fn compare_script_writes_a_row_per_configuration() {
             // Measured: a row with the concurrency and a figure, and a raw line.
             assert!(row.starts_with(&format!("| {label} | 16 | ")) && !row.contains("no result"), "{row}");
             assert!(raw.lines().any(|l| l.split('\t').nth(1) == Some(name)), "{name} not in raw.tsv:\n{raw}");
+            // CPU per request measured (a figure in µs) next to RPS.
+            assert!(row.split(" | ").any(|cell| cell.ends_with(" µs") && !cell.starts_with("0.0")), "{label}: no CPU/request in {row}");
             if name != "nginx-return200" {
-                assert!(json.lines().any(|l| l.starts_with(&format!("| {label} | 16 | "))), "{label} json row:\n{json}");
+                assert!(io.lines().any(|l| l.starts_with(&format!("| {label} | 16 | "))), "{label} io row:\n{io}");
             }
         } else {
             assert!(line.contains("not available"), "{line}");
