@@ -130,7 +130,12 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     }
     let embedded = main.embedded.then(|| {
         let (queue_size, queue_timeout) = Queue::embedded(main.embedded_queue);
-        let opts = PhpOptions { ini_file: None, ini: main.php_ini.clone(), queue_size, queue_timeout };
+        let opts = PhpOptions {
+            ini_file: main.php_ini_file.clone().unwrap_or_default(),
+            ini: main.php_ini.clone(),
+            queue_size,
+            queue_timeout,
+        };
         let slot = bridge::in_runtime(|| Engine::new(BackendConfig::Embedded(opts)))
             .map(Arc::new)
             .map_err(|e| format!("embedded PHP did not start: {e}"));
