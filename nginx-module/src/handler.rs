@@ -14,7 +14,7 @@ use ngx::ffi::{
     ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t, ngx_list_part_t, ngx_str_t, ngx_table_elt_t,
     sockaddr, NGX_DONE, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
-use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+use ngx::http::{HttpModuleLocationConf, HttpModuleServerConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, Output, Settings};
@@ -115,6 +115,20 @@ unsafe fn document_root<'r>(r: *mut ngx_http_request_t) -> Option<&'r [u8]> {
     }
 }
 
+/// `SERVER_SOFTWARE`, as `fastcgi_params` sets it (`nginx/$nginx_version`).
+const SERVER_SOFTWARE: &str = match ngx::ffi::NGINX_VER.to_str() {
+    Ok(v) => v,
+    Err(_) => "nginx",
+};
+
+/// `SERVER_NAME`: nginx's `$server_name`, the first `server_name` of the request's server block
+/// (never the client's `Host`).
+unsafe fn server_name(r: *mut ngx_http_request_t) -> Option<String> {
+    // SAFETY: live request on the nginx thread; the core module's server conf is always set.
+    let cscf = unsafe { NgxHttpCoreModule::server_conf(&*r) }?;
+    Some(String::from_utf8_lossy(str_of(&cscf.server_name)).into_owned())
+}
+
 /// The location's `disable_symlinks` (with `from=` evaluated for this request), for the core's
 /// script resolution to apply.
 unsafe fn symlink_policy(r: *mut ngx_http_request_t) -> Result<SymlinkPolicy, EngineError> {
@@ -201,7 +215,8 @@ unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Req
             headers: Vec::with_capacity((*r).headers_in.headers.part.nelts),
             remote_addr: None,
             local_addr: None,
-            server_name: None,
+            server_name: server_name(r),
+            server_software: Some(SERVER_SOFTWARE.to_string()),
             https: false,
             extra_params: Params::default(),
         };
