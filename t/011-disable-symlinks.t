@@ -93,6 +93,7 @@ wiki /mediawiki/index.php /Main_Page
 --- request
 GET /css.php
 --- error_code: 403
+--- response_body_like: 403 Forbidden
 --- error_log
 fephp: forbidden: /css.php points at a non-PHP file
 
@@ -108,6 +109,7 @@ fephp: forbidden: /css.php points at a non-PHP file
 --- request
 GET /link.php
 --- error_code: 403
+--- response_body_like: 403 Forbidden
 --- error_log eval
 qr{fephp: forbidden: /link\.php: symlink \S+/root/link\.php refused by disable_symlinks}
 
@@ -123,6 +125,7 @@ qr{fephp: forbidden: /link\.php: symlink \S+/root/link\.php refused by disable_s
 --- request
 GET /mediawiki/index.php
 --- error_code: 403
+--- response_body_like: 403 Forbidden
 --- error_log eval
 qr{symlink \S+/root/mediawiki refused by disable_symlinks}
 
@@ -144,22 +147,34 @@ plain
 
 
 
-=== TEST 8: disable_symlinks on with a symlinked root: refused; nginx's static handler refuses a symlinked file alike
+=== TEST 8: disable_symlinks on with a symlinked root: refused
 --- config
     disable_symlinks on;
     location ~ \.php(/|$) {
         root $TEST_NGINX_SYMLINKS/rootlink;
         fephp_pass embedded;
     }
+--- request
+GET /plain.php
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- error_log
+refused by disable_symlinks
+
+
+
+=== TEST 8b: nginx's static handler refuses a symlinked file alike (403)
+--- config
+    disable_symlinks on;
     location ^~ /static/ {
         alias $TEST_NGINX_SYMLINKS/root/;
     }
---- request eval
-["GET /plain.php", "GET /static/link.php"]
---- error_code eval
-[403, 403]
+--- request
+GET /static/link.php
+--- error_code: 403
+--- response_body_like: 403 Forbidden
 --- error_log
-refused by disable_symlinks
+link.php" failed (40: Too many levels of symbolic links)
 
 
 
@@ -189,6 +204,7 @@ plain
 --- request
 GET /link.php
 --- error_code: 403
+--- response_body_like: 403 Forbidden
 --- error_log
 refused by disable_symlinks
 
@@ -220,12 +236,13 @@ outside the root
 --- request
 GET /other.php
 --- error_code: 403
+--- response_body_like: 403 Forbidden
 --- error_log eval
 qr{symlink \S+/root/other\.php refused by disable_symlinks}
 
 
 
-=== TEST 13: the policy is per location (and so is the lookup cache): off, then on, then off again
+=== TEST 13: the policy is per location (and so is the lookup cache): off, on, off again in one worker
 --- config
     location ^~ /on/ {
         disable_symlinks on;
@@ -233,13 +250,28 @@ qr{symlink \S+/root/other\.php refused by disable_symlinks}
         root $TEST_NGINX_SYMLINKS/root;
         fephp_pass embedded;
     }
+    location = /drive.php {
+        root html;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
     location ~ \.php$ {
         root $TEST_NGINX_SYMLINKS/root;
         fephp_pass embedded;
     }
---- request eval
-["GET /link.php", "GET /on/link.php", "GET /link.php"]
---- error_code eval
-[200, 403, 200]
+--- user_files
+>>> drive.php
+<?php
+// One request to the test, three lookups of the same script inside this nginx worker.
+$codes = [];
+foreach (['/link.php', '/on/link.php', '/link.php'] as $path) {
+    $ctx = stream_context_create(['http' => ['ignore_errors' => true, 'header' => "Connection: close\r\n"]]);
+    @file_get_contents('http://127.0.0.1:' . $_SERVER['SERVER_PORT'] . $path, false, $ctx);
+    $codes[] = explode(' ', $http_response_header[0] ?? 'none none')[1];
+}
+echo implode(' ', $codes), "\n";
+--- request
+GET /drive.php
+--- response_body
+200 403 200
 --- error_log
 refused by disable_symlinks
