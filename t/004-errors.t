@@ -277,13 +277,14 @@ fephp: forbidden: `..` in request path
 
 
 
-=== TEST 15: fpm: a symlink to a script outside the document root is refused -> 403
+=== TEST 15: fpm: with disable_symlinks on, a symlink to a script outside the document root is refused -> 403
 --- config
     location = /setup.php {
         root html;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location /in/ {
+        disable_symlinks on;
         root html;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -302,7 +303,7 @@ echo symlink($outside, __DIR__ . '/in/link.php') ? "linked\n" : "no link\n";
 --- response_body_like eval
 [qr/^linked$/, qr/^(?!.*escaped)/s]
 --- error_log
-fephp: forbidden: /in/link.php leads outside the document root
+fephp: forbidden: /in/link.php: symlink
 
 
 
@@ -405,13 +406,14 @@ fephp: forbidden: `..` in request path
 
 
 
-=== TEST 21: embedded: a symlink to a script outside the document root is refused -> 403
+=== TEST 21: embedded: with disable_symlinks on, a symlink to a script outside the document root is refused -> 403
 --- config
     location = /setup.php {
         root html;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location /in/ {
+        disable_symlinks on;
         root html;
         fephp_pass embedded;
     }
@@ -430,7 +432,7 @@ echo symlink($outside, __DIR__ . '/in/link.php') ? "linked\n" : "no link\n";
 --- response_body_like eval
 [qr/^linked$/, qr/^(?!.*escaped)/s]
 --- error_log
-fephp: forbidden: /in/link.php leads outside the document root
+fephp: forbidden: /in/link.php: symlink
 
 
 
