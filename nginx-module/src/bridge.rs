@@ -817,9 +817,14 @@ unsafe fn send_body(ctx: *mut ReqCtx, chunks: &mut Vec<Bytes>, last: bool) -> ng
             let b = (*cl).buf;
             ptr::write_bytes(b, 0, 1);
             (*b).tag = tag;
-            if r == (*r).main {
+            // As `ngx_http_send_special(r, NGX_HTTP_LAST)`: `last_buf` ends the response of
+            // the main request only; a subrequest (or post_action) ends its part of the output
+            // with `last_in_chain` and `sync`, which makes the empty buffer a special one (not
+            // a "zero size buf in output").
+            if r == (*r).main && (*r).post_action() == 0 {
                 (*b).set_last_buf(1);
             } else {
+                (*b).set_sync(1);
                 (*b).set_last_in_chain(1);
             }
             *tail = cl;
