@@ -282,11 +282,28 @@ struct Bridge {
     /// The event [`post_local`] posts (boxed: nginx's queue points into it).
     ready_event: Box<ngx_event_t>,
     next_id: u64,
-    requests: HashMap<u64, *mut ReqCtx>,
 }
 
 thread_local! {
     static BRIDGE: RefCell<Option<Bridge>> = const { RefCell::new(None) };
+    /// The requests in flight, by id: what a wakeup may pump. Kept apart from [`BRIDGE`] and
+    /// borrowed only inside [`registry_insert`] / [`registry_get`] / [`registry_remove`], for one
+    /// map operation that runs no other code (plain ids and pointers: nothing to drop), so the
+    /// borrow can never be taken already and a request is always unregistered before its
+    /// context is freed.
+    static REQUESTS: RefCell<HashMap<u64, *mut ReqCtx>> = RefCell::new(HashMap::new());
+}
+
+fn registry_insert(id: u64, ctx: *mut ReqCtx) {
+    REQUESTS.with(|m| m.borrow_mut().insert(id, ctx));
+}
+
+fn registry_get(id: u64) -> Option<*mut ReqCtx> {
+    REQUESTS.with(|m| m.borrow().get(&id).copied())
+}
+
+fn registry_remove(id: u64) {
+    REQUESTS.with(|m| m.borrow_mut().remove(&id));
 }
 
 /// Starts this worker's runtime and registers the wakeup eventfd with the nginx event loop.
@@ -331,7 +348,7 @@ pub unsafe fn start(cycle: *mut ngx_cycle_t) -> Result<(), String> {
     ready_event.handler = Some(on_local_ready);
     ready_event.log = unsafe { (*cycle).log };
     READY_EVENT.with(|e| e.set(&mut *ready_event));
-    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, ready_event, next_id: 1, requests: HashMap::new() }));
+    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, ready_event, next_id: 1 }));
     Ok(())
 }
 
@@ -456,11 +473,7 @@ unsafe fn register(
         (*r).write_event_handler = Some(ngx_http_request_empty_handler);
         arm_guard(&mut *ctx);
     }
-    BRIDGE.with(|b| {
-        if let Some(b) = b.borrow_mut().as_mut() {
-            b.requests.insert(id, ctx);
-        }
-    });
+    registry_insert(id, ctx);
     Ok(ctx)
 }
 
@@ -477,18 +490,12 @@ unsafe extern "C" fn cleanup(data: *mut c_void) {
     })
 }
 
-/// Drops the request's future / body and unregisters it (idempotent).
+/// Unregisters the request and drops its future / body (idempotent). Unregistering never
+/// depends on what else is borrowed (see [`REQUESTS`]), so no wakeup can reach a freed context.
 fn forget(ctx: &mut ReqCtx) {
+    registry_remove(ctx.id);
     // Dropping the engine future / body cancels the request (PHP sees an aborted connection).
     ctx.local = None;
-    let id = ctx.id;
-    BRIDGE.with(|b| {
-        if let Ok(mut b) = b.try_borrow_mut() {
-            if let Some(b) = b.as_mut() {
-                b.requests.remove(&id);
-            }
-        }
-    });
 }
 
 /// The eventfd's read handler: drain it, then pump every ready request.
@@ -522,7 +529,7 @@ fn pump_ready(take: impl FnOnce(&mut Vec<u64>)) {
     take(&mut ids);
     ids.dedup();
     for &id in &ids {
-        let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
+        let Some(ctx) = registry_get(id) else {
             continue; // finished meanwhile
         };
         // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
@@ -920,7 +927,51 @@ unsafe extern "C" fn writer(r: *mut ngx_http_request_t) {
 
 #[cfg(test)]
 mod tests {
-    use super::hidden;
+    use super::*;
+
+    /// A request context with no nginx request behind it (only what `forget` touches).
+    fn test_ctx(id: u64) -> Box<ReqCtx> {
+        Box::new(ReqCtx {
+            id,
+            r: ptr::null_mut(),
+            local: None,
+            // SAFETY: an all-zero ngx_event_t is its idle state.
+            guard: unsafe { std::mem::zeroed() },
+            settings: Settings { read_timeout: Duration::from_secs(1), intercept_errors: false },
+            header_sent: false,
+            header_only: false,
+            done: false,
+            blocked: false,
+            free: ptr::null_mut(),
+            busy: ptr::null_mut(),
+            held: VecDeque::new(),
+        })
+    }
+
+    /// A bridge with no nginx behind it: a runtime and a wakeup, no connection.
+    fn test_bridge() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let wakeup = Arc::new(Wakeup { state: Mutex::new((Vec::new(), false)), efd: -1 });
+        // SAFETY: an all-zero ngx_event_t is its idle state.
+        let ready_event: Box<ngx_event_t> = Box::new(unsafe { std::mem::zeroed() });
+        BRIDGE.with(|b| {
+            *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn: ptr::null_mut(), ready_event, next_id: 1 })
+        });
+    }
+
+    #[test]
+    fn forget_unregisters_even_while_the_bridge_is_borrowed() {
+        test_bridge();
+        let mut ctx = test_ctx(7);
+        let raw: *mut ReqCtx = &mut *ctx;
+        registry_insert(7, raw);
+        BRIDGE.with(|b| {
+            let _held = b.borrow();
+            forget(&mut ctx);
+        });
+        let left = registry_get(7);
+        assert!(left.is_none(), "a forgotten request stays registered: a later wakeup would pump freed memory");
+    }
 
     #[test]
     fn hides_hop_by_hop_and_accel_headers() {
