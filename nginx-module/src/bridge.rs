@@ -56,8 +56,7 @@ use fephp::{EngineError, Response};
 use ngx::ffi::{
     ngx_add_timer, ngx_buf_t, ngx_chain_get_free_buf, ngx_chain_t, ngx_chain_update_chains, ngx_close_connection,
     ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_delete_posted_event, ngx_event_t, ngx_get_connection,
-    ngx_handle_read_event, ngx_post_event, ngx_posted_events,
-    ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
+    ngx_handle_read_event, ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
     ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t,
     ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
@@ -183,8 +182,22 @@ fn post_local(id: u64) -> bool {
     }
     LOCAL_READY.with(|r| r.borrow_mut().push(id));
     // SAFETY: nginx thread; the event lives in the running bridge (unposted in `stop`).
-    unsafe { ngx_post_event(ev, ptr::addr_of_mut!(ngx_posted_events)) };
+    unsafe { post_ready_event(ev) };
     true
+}
+
+/// Posts the bridge's ready event to `ngx_posted_events`.
+#[cfg(not(test))]
+unsafe fn post_ready_event(ev: *mut ngx_event_t) {
+    // SAFETY: caller contract (nginx thread, live event).
+    unsafe { ngx::ffi::ngx_post_event(ev, ptr::addr_of_mut!(ngx::ffi::ngx_posted_events)) };
+}
+
+/// Unit tests run without nginx (its symbols are resolved only when nginx loads the module)
+/// and never start the bridge, so [`READY_EVENT`] stays null and this is never reached.
+#[cfg(test)]
+unsafe fn post_ready_event(_ev: *mut ngx_event_t) {
+    unreachable!("no nginx event loop in unit tests");
 }
 
 /// The posted ready event's handler: pump the requests woken on this thread.
@@ -216,15 +229,30 @@ struct Local {
 }
 
 impl Local {
-    /// Polls for the next event; `None` while nothing is ready.
+    /// Polls for the next event; `None` while nothing is ready. A panic in the engine's code
+    /// is caught here and becomes an [`EngineError::Internal`] error event (the future is
+    /// dropped), so it ends the request through the bridge's normal path, exactly once.
     fn poll_event(&mut self) -> Option<Event> {
         self.waker.queued.store(false, Ordering::Release);
         let waker = Waker::from(Arc::clone(&self.waker));
         let mut cx = Context::from_waker(&waker);
         let _rt = self.runtime.enter();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.poll_state(&mut cx))) {
+            Ok(ev) => ev,
+            Err(panic) => {
+                let state = std::mem::replace(&mut self.state, LocalState::Done);
+                // Its drop may panic too; nothing of it is used any more.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(state)));
+                let msg = crate::panic_message(&*panic);
+                Some(Event::Error(EngineError::Internal(format!("panic in the engine: {msg}"))))
+            }
+        }
+    }
+
+    fn poll_state(&mut self, cx: &mut Context<'_>) -> Option<Event> {
         loop {
             match &mut self.state {
-                LocalState::Starting(fut) => match fut.as_mut().poll(&mut cx) {
+                LocalState::Starting(fut) => match fut.as_mut().poll(cx) {
                     Poll::Pending => return None,
                     Poll::Ready(Err(e)) => {
                         self.state = LocalState::Done;
@@ -240,7 +268,7 @@ impl Local {
                     }
                 },
                 LocalState::Body(body) => {
-                    let next = std::pin::pin!(body.next_chunk()).poll(&mut cx);
+                    let next = std::pin::pin!(body.next_chunk()).poll(cx);
                     return match next {
                         Poll::Pending => None,
                         Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => continue,
@@ -576,19 +604,45 @@ unsafe extern "C" fn on_guard_timeout(ev: *mut ngx_event_t) {
     })
 }
 
-/// Ends our part: drop the future and let nginx finalize with `rc`. `ctx` may be freed when this
-/// returns: callers return right away.
+/// Ends our part: drop the future and let nginx finalize with `rc`, once. `ctx` may be freed
+/// when this returns: callers return right away. Nothing after the finalize can panic (a panic
+/// dropping the future is caught before it), so no caller's panic fallback ever runs for a
+/// request this has finalized.
 unsafe fn finish(ctx: *mut ReqCtx, rc: ngx_int_t) {
     // SAFETY: `ctx` is live on entry.
     let r = unsafe {
         let c = &mut *ctx;
         c.done = true;
-        forget(c);
         disarm_guard(c);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| forget(c)));
         c.r
     };
     // SAFETY: `r` is live; after this call neither `r` nor `ctx` is touched.
     unsafe { ngx_http_finalize_request(r, rc) };
+}
+
+/// The panic fallback of a content handler's body callback: ends `r` with `status` exactly
+/// once. When [`start_local`] has already registered the request, the bridge owns its
+/// finalization (its guard is armed): it is ended through the bridge, or left alone when the
+/// bridge has already finalized it; otherwise it is finalized here.
+///
+/// # Safety
+/// `r` must be a live request on the nginx thread that the caller has not finalized.
+pub unsafe fn finalize_after_panic(r: *mut ngx_http_request_t, status: ngx_int_t) {
+    // SAFETY: caller contract; our module ctx slot is null or a live `ReqCtx` (the cleanup
+    // clears it before freeing).
+    unsafe {
+        let ctx = *(*r).ctx.add(Module::module().ctx_index) as *mut ReqCtx;
+        if ctx.is_null() {
+            ngx_http_finalize_request(r, status);
+            return;
+        }
+        if (*ctx).done {
+            return;
+        }
+        let rc = if (*ctx).header_sent { NGX_ERROR as ngx_int_t } else { status };
+        finish(ctx, rc);
+    }
 }
 
 fn uri(r: *mut ngx_http_request_t) -> String {
@@ -957,6 +1011,22 @@ mod tests {
         BRIDGE.with(|b| {
             *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn: ptr::null_mut(), ready_event, next_id: 1 })
         });
+    }
+
+    #[test]
+    fn a_panicking_engine_future_is_one_error_event() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let wakeup = Arc::new(Wakeup { state: Mutex::new((Vec::new(), false)), efd: -1 });
+        let waker = Arc::new(ReqWaker { id: 1, wakeup, queued: AtomicBool::new(false) });
+        let fut: LocalFuture = Box::pin(async { panic!("engine bug") });
+        let mut local = Local { state: LocalState::Starting(fut), waker, runtime: runtime.handle().clone() };
+        let ev = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| local.poll_event()))
+            .expect("a panic while polling must not unwind out of the bridge (the handler would finalize again)");
+        match ev {
+            Some(Event::Error(EngineError::Internal(msg))) => assert!(msg.contains("engine bug"), "{msg}"),
+            _ => panic!("expected an internal error event"),
+        }
+        assert!(matches!(local.state, LocalState::Done));
     }
 
     #[test]
