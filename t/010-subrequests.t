@@ -1,7 +1,10 @@
 # PHP as a subrequest, on both backends: SSI `include virtual` and `mirror`. The end of a
 # subrequest's body is `last_in_chain` + `sync` (nginx's own `ngx_http_send_special`), never an
 # empty buffer nginx would report as `zero size buf in output`; only the main request ends with
-# `last_buf`. fastcgi_pass logs no [alert] here, neither do we.
+# `last_buf`. fastcgi_pass logs no [alert] here, neither do we. A PHP subrequest that fails
+# after its head (fephp_read_timeout mid-body) terminates the whole request
+# (`ngx_http_terminate_request`), which runs the request cleanups of every PHP part still in
+# flight at once: the client gets what was sent so far and the connection is closed.
 use Test::Nginx::Socket;
 
 plan tests => repeat_each() * (blocks() * 4);
@@ -168,3 +171,72 @@ static
 --- no_error_log
 [alert]
 [error]
+
+
+
+=== TEST 7: a PHP part timing out mid-body terminates the page and a PHP part in flight, FPM
+--- config
+    location /ssi/ {
+        root html;
+        default_type text/html;
+        ssi on;
+    }
+    location = /stall.php {
+        root html;
+        fephp_read_timeout 1s;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location = /slow.php {
+        root html;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+--- user_files
+>>> ssi/page.html
+[<!--# include virtual="/stall.php" -->][<!--# include virtual="/slow.php" -->]
+>>> stall.php
+<?php while (ob_get_level()) ob_end_flush(); echo "a"; flush(); sleep(4); echo "b";
+>>> slow.php
+<?php sleep(3); echo "slow";
+--- request
+GET /ssi/page.html HTTP/1.0
+--- response_body chop
+[a
+--- timeout: 4
+--- error_log
+[error]
+--- no_error_log
+[alert]
+
+
+=== TEST 8: a PHP part timing out mid-body terminates the page and a PHP part in flight, embedded
+--- config
+    location /ssi/ {
+        root html;
+        default_type text/html;
+        ssi on;
+    }
+    location = /stall.php {
+        root html;
+        fephp_read_timeout 1s;
+        fephp_pass embedded;
+    }
+    location = /slow.php {
+        root html;
+        fephp_pass embedded;
+    }
+--- user_files
+>>> ssi/page.html
+[<!--# include virtual="/stall.php" -->][<!--# include virtual="/slow.php" -->]
+>>> stall.php
+<?php while (ob_get_level()) ob_end_flush(); echo "a"; flush(); sleep(4); echo "b";
+>>> slow.php
+<?php sleep(3); echo "slow";
+--- request
+GET /ssi/page.html HTTP/1.0
+--- response_body chop
+[a
+--- timeout: 4
+--- error_log
+[error]
+--- no_error_log
+[alert]

@@ -25,11 +25,12 @@
 //!   data. When `ngx_http_output_filter` returns `NGX_AGAIN` or our buffers are still busy, it
 //!   stops polling; PHP's output channel fills up (embedded) or the FPM socket is not read. The
 //!   write event (`writer`) flushes and resumes polling.
-//! - Abort: when the request ends (client abort via `ngx_http_test_reading`, timeout, normal end),
-//!   the request pool's cleanup drops the future / body, which cancels the request at the
-//!   backend (the FPM connection is closed; PHP sees an aborted connection).
+//! - Abort: when the request ends (client abort via `ngx_http_test_reading`, timeout, normal end,
+//!   `ngx_http_terminate_request`), the request's HTTP cleanup (`ngx_http_cleanup_add`, as
+//!   nginx's upstream module) drops the future / body, which cancels the request at the backend
+//!   (the FPM connection is closed; PHP sees an aborted connection).
 //! - Body chunks are passed to nginx without copying: a buffer points into the `Bytes`, which is
-//!   kept alive until nginx has sent it (`ngx_chain_update_chains`) or the request pool goes.
+//!   kept alive until nginx has sent it (`ngx_chain_update_chains`) or the request's cleanup runs.
 //! - An idle guard timer (`fephp_read_timeout`) runs while we wait for the backend: it answers
 //!   504 if nothing arrives, and, being a non-cancelable nginx timer, it keeps a gracefully
 //!   exiting worker alive until in-flight PHP requests finish.
@@ -58,7 +59,7 @@ use ngx::ffi::{
     ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_delete_posted_event, ngx_event_t, ngx_get_connection,
     ngx_handle_read_event, ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
-    ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t,
+    ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_http_cleanup_add, ngx_str_t,
     ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
     NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
@@ -415,7 +416,7 @@ pub unsafe fn stop(grace: Duration) {
 }
 
 /// The nginx-side state of one request in flight. Boxed (the guard event must not move), owned
-/// by the request pool's cleanup.
+/// by the request's cleanup (`ngx_http_cleanup_add`, see [`register`]).
 struct ReqCtx {
     id: u64,
     r: *mut ngx_http_request_t,
@@ -461,7 +462,16 @@ pub unsafe fn start_local(r: *mut ngx_http_request_t, settings: Settings, fut: L
     Ok(())
 }
 
-/// Creates the request's [`ReqCtx`], owned by the request pool, and registers it.
+/// Creates the request's [`ReqCtx`] and registers it. The context is owned by an HTTP request
+/// cleanup (`ngx_http_cleanup_add`, what nginx's upstream module uses), not a pool cleanup:
+/// nginx runs those on every path that ends a request, and first of all in
+/// `ngx_http_terminate_request` (an error or timeout of the main request or of any subrequest,
+/// a client abort), *before* it closes the request. When the main request is blocked (an
+/// `aio threads` operation in flight) terminate only marks the connection and closes later,
+/// and a pool cleanup would run only then: until that moment the request's future, guard timer
+/// and wakeups would keep working on a request nginx has terminated. The cleanup list belongs to
+/// the main request (a subrequest shares its pool), so a subrequest's context, and the bytes
+/// nginx may still hold postponed, live until the whole response is done.
 unsafe fn register(
     r: *mut ngx_http_request_t,
     settings: Settings,
@@ -483,9 +493,10 @@ unsafe fn register(
         busy: ptr::null_mut(),
         held: VecDeque::new(),
     }));
-    // SAFETY: `r` is live; the cleanup owns `ctx` from here and frees it with the request pool.
+    // SAFETY: `r` is live; the cleanup owns `ctx` from here and frees it when nginx ends or
+    // terminates the (main) request.
     unsafe {
-        let cln = ngx_pool_cleanup_add((*r).pool, 0);
+        let cln = ngx_http_cleanup_add(r, 0);
         if cln.is_null() {
             let mut ctx = Box::from_raw(ctx);
             forget(&mut ctx);
@@ -505,15 +516,31 @@ unsafe fn register(
     Ok(ctx)
 }
 
-/// Request pool cleanup: forget the request, drop its future, free the state.
+/// The request's cleanup (normal end, or `ngx_http_terminate_request`): forget the request,
+/// drop its future, stop its guard, detach it from the nginx request and free the state. From
+/// here on nothing of ours touches the request again.
 unsafe extern "C" fn cleanup(data: *mut c_void) {
     ffi_guard!((), {
-        // SAFETY: `data` is the `ReqCtx` leaked in `register`; the pool runs this exactly once.
+        // SAFETY: `data` is the `ReqCtx` leaked in `register`; nginx runs the main request's
+        // cleanup list once (terminate takes the list before running it).
         let mut ctx = unsafe { Box::from_raw(data as *mut ReqCtx) };
+        ctx.done = true;
+        // SAFETY: the guard timer is ours.
+        unsafe { disarm_guard(&mut ctx) };
         forget(&mut ctx);
-        if ctx.guard.timer_set() != 0 {
-            // SAFETY: the guard timer is ours and set.
-            unsafe { ngx_del_timer(&mut ctx.guard) };
+        // SAFETY: the request is still allocated while its main request's cleanups run (a
+        // subrequest lives in the main request's pool, destroyed after them).
+        unsafe {
+            let r = ctx.r;
+            let slot = (*r).ctx.add(Module::module().ctx_index);
+            if *slot == &mut *ctx as *mut ReqCtx as *mut c_void {
+                *slot = ptr::null_mut();
+            }
+            if ctx.blocked {
+                // `writer` must not run for a freed context (terminate sets its own handlers
+                // after the cleanups).
+                (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+            }
         }
     })
 }
@@ -560,7 +587,7 @@ fn pump_ready(take: impl FnOnce(&mut Vec<u64>)) {
         let Some(ctx) = registry_get(id) else {
             continue; // finished meanwhile
         };
-        // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
+        // SAFETY: registered contexts are alive (the request cleanup unregisters them first);
         // the connection outlives this call (nginx connections live in the cycle's array).
         unsafe {
             let c = (*(*ctx).r).connection;
