@@ -1,7 +1,7 @@
 //! The bridge: the ONE place where results from other threads come back to the nginx loop.
 //!
 //! # Design
-//! - Each request's engine future, and then its response body's `next_chunk`, is polled right
+//! - Each request's engine future, and then its response body (`poll_chunk`), is polled right
 //!   here, on the nginx thread ([`start_local`]), with a [`Waker`] that marks the request ready.
 //!   Nothing of a request runs on another thread except what the engine itself hands over (the
 //!   embedded PHP thread; the runtime's timers).
@@ -269,8 +269,7 @@ impl Local {
                     }
                 },
                 LocalState::Body(body) => {
-                    let next = std::pin::pin!(body.next_chunk()).poll(cx);
-                    return match next {
+                    return match body.poll_chunk(cx) {
                         Poll::Pending => None,
                         Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => continue,
                         Poll::Ready(Some(Ok(chunk))) => Some(Event::Chunk(chunk)),
