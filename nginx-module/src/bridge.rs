@@ -768,6 +768,13 @@ unsafe fn send_head(ctx: *mut ReqCtx, head: ResponseHead) -> Option<ngx_int_t> {
             return Some(head.status as ngx_int_t);
         }
         (*r).headers_out.status = head.status as _;
+        if let Some(reason) = &head.reason {
+            // PHP's status line, as fastcgi_pass passes it on (nginx then keeps, for one, a
+            // 204's Content-Type, which it drops when it writes the status line itself).
+            let line = format!("{} {reason}", head.status);
+            let Ok(line) = pool_str(r, line.as_bytes(), false) else { return Some(NGX_ERROR as ngx_int_t) };
+            (*r).headers_out.status_line = line;
+        }
         for (name, value) in &head.headers {
             if set_header(r, name, value).is_err() {
                 return Some(NGX_ERROR as ngx_int_t);
@@ -851,7 +858,12 @@ unsafe fn set_header(r: *mut ngx_http_request_t, name: &str, value: &str) -> Res
         (*h).value = pool_str(r, value.as_bytes(), false)?;
         (*h).lowcase_key = pool_str(r, name.as_bytes(), true)?.data;
         if name.eq_ignore_ascii_case("location") {
-            out.location = h;
+            // As nginx's upstream module: only an absolute URL becomes `headers_out.location`;
+            // a relative one (`/x`) stays a plain header, so nginx's header filter does not
+            // make it absolute from the client's Host (fastcgi_pass passes `/x` unchanged).
+            if !value.starts_with('/') {
+                out.location = h;
+            }
         } else if name.eq_ignore_ascii_case("server") {
             out.server = h;
         } else if name.eq_ignore_ascii_case("date") {
