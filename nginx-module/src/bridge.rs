@@ -61,7 +61,7 @@ use ngx::ffi::{
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
     ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_http_cleanup_add, ngx_str_t,
     ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
-    NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
@@ -456,7 +456,7 @@ pub unsafe fn start_local(r: *mut ngx_http_request_t, settings: Settings, fut: L
     // SAFETY: caller contract; the first poll sends the job (or answers an early error).
     unsafe {
         let ctx = register(r, settings, id, local)?;
-        pump(ctx);
+        pump_guarded(ctx);
     }
     Ok(())
 }
@@ -590,7 +590,7 @@ fn pump_ready(take: impl FnOnce(&mut Vec<u64>)) {
         // the connection outlives this call (nginx connections live in the cycle's array).
         unsafe {
             let c = (*(*ctx).r).connection;
-            pump(ctx);
+            pump_guarded(ctx);
             ngx_http_run_posted_requests(c);
         }
     }
@@ -694,6 +694,33 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         self.0.clear();
         SCRATCH.set(std::mem::take(&mut self.0));
+    }
+}
+
+/// [`pump`], and if something in it panics (the engine's poll is caught earlier, in
+/// [`Local::poll_event`]): log it and end the request once, 500 (or a truncated response),
+/// unless it already ended. The panic stops here, so the other requests of a wakeup are still
+/// pumped and no caller's fallback finalizes the request again.
+unsafe fn pump_guarded(ctx: *mut ReqCtx) {
+    // SAFETY: `ctx` is live on entry.
+    let id = unsafe { (*ctx).id };
+    // SAFETY: caller contract.
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { pump(ctx) })) {
+        crate::log_panic(panic);
+        // Still registered means still live and not finished (`finish` unregisters first).
+        if let Some(ctx) = registry_get(id) {
+            // SAFETY: registered, so live.
+            unsafe {
+                if !(*ctx).done {
+                    let rc = if (*ctx).header_sent {
+                        NGX_ERROR as ngx_int_t
+                    } else {
+                        NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
+                    };
+                    finish(ctx, rc);
+                }
+            }
+        }
     }
 }
 
@@ -1012,7 +1039,7 @@ unsafe extern "C" fn writer(r: *mut ngx_http_request_t) {
             (*ctx).blocked = false;
             (*r).write_event_handler = Some(ngx_http_request_empty_handler);
             arm_guard(&mut *ctx);
-            pump(ctx);
+            pump_guarded(ctx);
         }
     })
 }
