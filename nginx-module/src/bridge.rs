@@ -30,7 +30,7 @@
 //!   nginx's upstream module) drops the future / body, which cancels the request at the backend
 //!   (the FPM connection is closed; PHP sees an aborted connection).
 //! - Body chunks are passed to nginx without copying: a buffer points into the `Bytes`, which is
-//!   kept alive until nginx has sent it (`ngx_chain_update_chains`) or the request's cleanup runs.
+//!   kept alive until nginx has sent it (`ngx_chain_update_chains`) or the request pool goes.
 //! - An idle guard timer (`fephp_read_timeout`) runs while we wait for the backend: it answers
 //!   504 if nothing arrives, and, being a non-cancelable nginx timer, it keeps a gracefully
 //!   exiting worker alive until in-flight PHP requests finish.
@@ -59,7 +59,8 @@ use ngx::ffi::{
     ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_delete_posted_event, ngx_event_t, ngx_get_connection,
     ngx_handle_read_event, ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
-    ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_http_cleanup_add, ngx_str_t,
+    ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_http_cleanup_add,
+    ngx_pool_cleanup_add, ngx_str_t,
     ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
@@ -415,7 +416,7 @@ pub unsafe fn stop(grace: Duration) {
 }
 
 /// The nginx-side state of one request in flight. Boxed (the guard event must not move), owned
-/// by the request's cleanup (`ngx_http_cleanup_add`, see [`register`]).
+/// by the request pool's cleanup, stopped by the request's HTTP cleanup (see [`register`]).
 struct ReqCtx {
     id: u64,
     r: *mut ngx_http_request_t,
@@ -461,16 +462,22 @@ pub unsafe fn start_local(r: *mut ngx_http_request_t, settings: Settings, fut: L
     Ok(())
 }
 
-/// Creates the request's [`ReqCtx`] and registers it. The context is owned by an HTTP request
-/// cleanup (`ngx_http_cleanup_add`, what nginx's upstream module uses), not a pool cleanup:
-/// nginx runs those on every path that ends a request, and first of all in
-/// `ngx_http_terminate_request` (an error or timeout of the main request or of any subrequest,
-/// a client abort), *before* it closes the request. When the main request is blocked (an
-/// `aio threads` operation in flight) terminate only marks the connection and closes later,
-/// and a pool cleanup would run only then: until that moment the request's future, guard timer
-/// and wakeups would keep working on a request nginx has terminated. The cleanup list belongs to
-/// the main request (a subrequest shares its pool), so a subrequest's context, and the bytes
-/// nginx may still hold postponed, live until the whole response is done.
+/// Creates the request's [`ReqCtx`] and registers it, with two cleanups, as nginx's upstream
+/// module splits the work:
+/// - [`stop_request`], an HTTP request cleanup (`ngx_http_cleanup_add`, what the upstream module
+///   uses): nginx runs those on every path that ends a request, and first of all in
+///   `ngx_http_terminate_request` (an error or timeout of the main request or of any
+///   subrequest), *before* it closes the request. When the main request is blocked (an
+///   `aio threads` operation in flight) terminate only marks the connection and closes later;
+///   a pool cleanup would run only then, and until that moment the request's future, guard
+///   timer and wakeups would keep working on a request nginx has terminated.
+/// - [`free_ctx`], a cleanup of the request pool, frees the memory: nginx may still hold
+///   buffers pointing into the response bytes after the request stopped (postponed subrequest
+///   output; an HTTP/2 stream closes only once its queued frames are gone), as the upstream
+///   module's buffers live in the pool until it is destroyed.
+///
+/// Both lists belong to the main request (a subrequest shares its pool), so a subrequest's
+/// context lives until the whole response is done.
 unsafe fn register(
     r: *mut ngx_http_request_t,
     settings: Settings,
@@ -492,17 +499,24 @@ unsafe fn register(
         busy: ptr::null_mut(),
         held: VecDeque::new(),
     }));
-    // SAFETY: `r` is live; the cleanup owns `ctx` from here and frees it when nginx ends or
-    // terminates the (main) request.
+    // SAFETY: `r` is live; the pool cleanup owns `ctx` from here and frees it with the request
+    // pool; the HTTP cleanup stops it when nginx ends or terminates the (main) request.
     unsafe {
-        let cln = ngx_http_cleanup_add(r, 0);
+        let cln = ngx_pool_cleanup_add((*r).pool, 0);
         if cln.is_null() {
             let mut ctx = Box::from_raw(ctx);
             forget(&mut ctx);
             return Err("out of memory".into());
         }
-        (*cln).handler = Some(cleanup);
+        (*cln).handler = Some(free_ctx);
         (*cln).data = ctx as *mut c_void;
+        let hcln = ngx_http_cleanup_add(r, 0);
+        if hcln.is_null() {
+            forget(&mut *ctx);
+            return Err("out of memory".into());
+        }
+        (*hcln).handler = Some(stop_request);
+        (*hcln).data = ctx as *mut c_void;
         (*ctx).guard.handler = Some(on_guard_timeout);
         (*ctx).guard.data = ctx as *mut c_void;
         (*ctx).guard.log = (*(*r).connection).log;
@@ -515,32 +529,37 @@ unsafe fn register(
     Ok(ctx)
 }
 
-/// The request's cleanup (normal end, or `ngx_http_terminate_request`): forget the request,
-/// drop its future, stop its guard, detach it from the nginx request and free the state. From
-/// here on nothing of ours touches the request again.
-unsafe extern "C" fn cleanup(data: *mut c_void) {
+/// The request's HTTP cleanup (normal end, or `ngx_http_terminate_request`): unregister the
+/// request, drop its future (cancelling it at the backend) and stop its guard. From here on
+/// nothing of ours acts on the request; the context itself stays until [`free_ctx`].
+unsafe extern "C" fn stop_request(data: *mut c_void) {
     ffi_guard!((), {
-        // SAFETY: `data` is the `ReqCtx` leaked in `register`; nginx runs the main request's
-        // cleanup list once (terminate takes the list before running it).
-        let mut ctx = unsafe { Box::from_raw(data as *mut ReqCtx) };
+        // SAFETY: `data` is the live `ReqCtx` of `register` (freed only by the pool cleanup,
+        // which runs after the HTTP cleanups); nginx thread.
+        let ctx = unsafe { &mut *(data as *mut ReqCtx) };
         ctx.done = true;
+        // SAFETY: the guard timer is ours.
+        unsafe { disarm_guard(ctx) };
+        forget(ctx);
+        if ctx.blocked {
+            ctx.blocked = false;
+            // SAFETY: the request is allocated while its main request's cleanups run (a
+            // subrequest lives in the main request's pool, destroyed after them). `writer`
+            // would only return (done); terminate sets its own handler after the cleanups.
+            unsafe { (*ctx.r).write_event_handler = Some(ngx_http_request_empty_handler) };
+        }
+    })
+}
+
+/// The request pool's cleanup: frees the context and the response bytes nginx may have held
+/// until now (stopping the request first, in case [`stop_request`] has not run).
+unsafe extern "C" fn free_ctx(data: *mut c_void) {
+    ffi_guard!((), {
+        // SAFETY: `data` is the `ReqCtx` leaked in `register`; the pool runs this exactly once.
+        let mut ctx = unsafe { Box::from_raw(data as *mut ReqCtx) };
         // SAFETY: the guard timer is ours.
         unsafe { disarm_guard(&mut ctx) };
         forget(&mut ctx);
-        // SAFETY: the request is still allocated while its main request's cleanups run (a
-        // subrequest lives in the main request's pool, destroyed after them).
-        unsafe {
-            let r = ctx.r;
-            let slot = (*r).ctx.add(Module::module().ctx_index);
-            if *slot == &mut *ctx as *mut ReqCtx as *mut c_void {
-                *slot = ptr::null_mut();
-            }
-            if ctx.blocked {
-                // `writer` must not run for a freed context (terminate sets its own handlers
-                // after the cleanups).
-                (*r).write_event_handler = Some(ngx_http_request_empty_handler);
-            }
-        }
     })
 }
 
@@ -586,7 +605,7 @@ fn pump_ready(take: impl FnOnce(&mut Vec<u64>)) {
         let Some(ctx) = registry_get(id) else {
             continue; // finished meanwhile
         };
-        // SAFETY: registered contexts are alive (the request cleanup unregisters them first);
+        // SAFETY: registered contexts are alive (the cleanups unregister them first);
         // the connection outlives this call (nginx connections live in the cycle's array).
         unsafe {
             let c = (*(*ctx).r).connection;
@@ -603,7 +622,7 @@ fn msec(d: Duration) -> ngx_msec_t {
 }
 
 unsafe fn arm_guard(ctx: &mut ReqCtx) {
-    // SAFETY: the guard event lives as long as `ctx`; the cleanup deletes the timer.
+    // SAFETY: the guard event lives as long as `ctx`; the cleanups delete the timer.
     unsafe { ngx_add_timer(&mut ctx.guard, msec(ctx.settings.read_timeout + GUARD_MARGIN)) };
 }
 
@@ -617,7 +636,7 @@ unsafe fn disarm_guard(ctx: &mut ReqCtx) {
 /// Idle guard fired: the backend sent nothing for `fephp_read_timeout`.
 unsafe extern "C" fn on_guard_timeout(ev: *mut ngx_event_t) {
     ffi_guard!((), {
-        // SAFETY: `data` is the live `ReqCtx` (the cleanup deletes this timer before freeing).
+        // SAFETY: `data` is the live `ReqCtx` (the cleanups delete this timer).
         unsafe {
             let ctx = (*ev).data as *mut ReqCtx;
             let r = (*ctx).r;
@@ -655,8 +674,8 @@ unsafe fn finish(ctx: *mut ReqCtx, rc: ngx_int_t) {
 /// # Safety
 /// `r` must be a live request on the nginx thread that the caller has not finalized.
 pub unsafe fn finalize_after_panic(r: *mut ngx_http_request_t, status: ngx_int_t) {
-    // SAFETY: caller contract; our module ctx slot is null or a live `ReqCtx` (the cleanup
-    // clears it before freeing).
+    // SAFETY: caller contract; our module ctx slot is null or a `ReqCtx`, freed only with the
+    // request pool.
     unsafe {
         let ctx = *(*r).ctx.add(Module::module().ctx_index) as *mut ReqCtx;
         if ctx.is_null() {
