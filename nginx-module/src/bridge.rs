@@ -854,7 +854,8 @@ unsafe fn has_error_page(r: *mut ngx_http_request_t, status: u16) -> bool {
 /// `fastcgi_hide_header`'s defaults plus what nginx manages itself).
 fn hidden(name: &str) -> bool {
     const HIDDEN: [&str; 5] = ["status", "connection", "keep-alive", "transfer-encoding", "content-length"];
-    HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h)) || name.len() >= 8 && name[..8].eq_ignore_ascii_case("x-accel-")
+    HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || name.len() >= 8 && name.as_bytes()[..8].eq_ignore_ascii_case(b"x-accel-")
 }
 
 unsafe fn pool_str(r: *mut ngx_http_request_t, s: &[u8], lowercase: bool) -> Result<ngx_str_t, ()> {
@@ -1132,7 +1133,7 @@ mod tests {
         for h in ["Status", "connection", "Transfer-Encoding", "X-Accel-Redirect", "content-length"] {
             assert!(hidden(h), "{h}");
         }
-        for h in ["Set-Cookie", "Location", "X-Acc", "Content-Type"] {
+        for h in ["Set-Cookie", "Location", "X-Acc", "Content-Type", "abcdefg\u{e9}x"] {
             assert!(!hidden(h), "{h}");
         }
     }
