@@ -144,7 +144,7 @@ abc
 GET /r.php
 --- error_code: 302
 --- response_headers_like
-Location: http://localhost(:\d+)?/elsewhere
+Location: /elsewhere
 --- no_error_log
 [error]
 

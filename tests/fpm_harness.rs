@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{fake_fpm, http, scripts_dir, Fpm, Harness};
+use support::{fake_fpm, http, read_fcgi_request, scripts_dir, Fpm, Harness};
 
 fn fpm_toml(fpm: &Fpm) -> String {
     format!("use_fpm = true\nfpm_socket = \"{}\"\nworker_pool_size = 4\n", fpm.address)
@@ -356,24 +356,6 @@ fn worker_max_requests_recycles_connections() {
     let metrics = h.get("/_metrics").text();
     assert_eq!(metric(&metrics, "fephp_pool_connections_opened_total"), 3.0, "{metrics}");
     assert_eq!(metric(&metrics, "fephp_pool_connections_reused_total"), 6.0, "{metrics}");
-}
-
-/// Reads FastCGI records until the empty STDIN record that ends a request; false on EOF.
-fn read_fcgi_request(s: &mut TcpStream) -> bool {
-    loop {
-        let mut header = [0u8; 8];
-        if s.read_exact(&mut header).is_err() {
-            return false;
-        }
-        let len = u16::from_be_bytes([header[4], header[5]]) as usize + header[6] as usize;
-        let mut content = vec![0u8; len];
-        if s.read_exact(&mut content).is_err() {
-            return false;
-        }
-        if header[1] == 5 && header[4] == 0 && header[5] == 0 {
-            return true;
-        }
-    }
 }
 
 fn write_fcgi_response(s: &mut TcpStream, body: &[u8]) {

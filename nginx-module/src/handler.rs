@@ -38,8 +38,9 @@ pub unsafe extern "C" fn fephp_handler(r: *mut ngx_http_request_t) -> ngx_int_t 
 
 /// Body fully read (in memory and/or a temp file): build the request and start it.
 unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
-    // SAFETY (default): on panic the request still gets an answer.
-    ffi_guard!(unsafe { ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t) }, {
+    // SAFETY (default): on panic the request still gets an answer, finalized once (through the
+    // bridge when it already owns the request).
+    ffi_guard!(unsafe { bridge::finalize_after_panic(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t) }, {
         // SAFETY: nginx calls the post handler with the live request.
         unsafe { start(r) }
     })

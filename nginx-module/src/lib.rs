@@ -179,11 +179,17 @@ unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
 /// Logs a caught panic at `[alert]` in the cycle log.
 #[doc(hidden)]
 pub fn log_panic(panic: Box<dyn std::any::Any + Send>) {
-    let msg = panic
+    let msg = panic_message(&*panic);
+    let log = ngx::log::ngx_cycle_log().as_ptr();
+    ngx::ngx_log_error!(NGX_LOG_ALERT, log, "fephp: panic caught at the FFI boundary: {msg}");
+}
+
+/// The message of a caught panic's payload (`"unknown panic"` when it is not a string).
+#[doc(hidden)]
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    let log = ngx::log::ngx_cycle_log().as_ptr();
-    ngx::ngx_log_error!(NGX_LOG_ALERT, log, "fephp: panic caught at the FFI boundary: {msg}");
+        .unwrap_or_else(|| "unknown panic".into())
 }

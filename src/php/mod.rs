@@ -158,8 +158,14 @@ pub struct PhpBody {
 }
 
 impl PhpBody {
-    /// The next chunk of output, as PHP produced (and flushed) it; `None` at the end of the
-    /// script. An error means the response is truncated.
+    /// Polls for the next chunk of output, as PHP produced (and flushed) it; `Ready(None)` at
+    /// the end of the script. An error means the response is truncated. Pending registers
+    /// `cx`'s waker with the exchange (PHP's next send wakes it).
+    pub fn poll_chunk(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<Bytes, EngineError>>> {
+        self.rx.poll_chunk(cx)
+    }
+
+    /// The next chunk of output (see [`PhpBody::poll_chunk`]).
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
         std::future::poll_fn(|cx| self.rx.poll_chunk(cx)).await
     }

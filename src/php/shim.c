@@ -23,6 +23,7 @@
 #include "zend_ini.h"
 #include "zend_signal.h"
 #include "ext/standard/info.h"
+#include "main/http_status_codes.h"
 
 /* Name PHP sees while modules start (opcache enables itself only for names it knows). */
 #define FEPHP_STARTUP_NAME "fpm-fcgi"
@@ -94,6 +95,46 @@ static char *fephp_getenv(const char *name, size_t name_len)
     return NULL;
 }
 
+/* Like php-fpm's CGI SAPI (sapi_cgi_send_headers): a status other than 200 goes out as a
+ * `Status: <code> <reason>` line, with the reason of an `HTTP/x y reason` header() line or
+ * else PHP's own table, unless the script sent a Status header itself. The web server passes
+ * that line on as its status line (fastcgi_pass does). */
+static void fephp_send_status_line(const fephp_request *req, sapi_headers_struct *headers, int status)
+{
+    char buf[128];
+    int len = 0;
+    const char *line = headers->http_status_line;
+    const char *sp;
+    zend_llist_position pos;
+    sapi_header_struct *h;
+
+    if (status == 200) {
+        return;
+    }
+    h = (sapi_header_struct *) zend_llist_get_first_ex(&headers->headers, &pos);
+    while (h) {
+        if (h->header_len > 7 && strncasecmp(h->header, "Status:", 7) == 0) {
+            return;
+        }
+        h = (sapi_header_struct *) zend_llist_get_next_ex(&headers->headers, &pos);
+    }
+    if (line != NULL && strncasecmp(line, "HTTP/", 5) == 0 && (sp = strchr(line, ' ')) != NULL
+        && (sp = strchr(sp + 1, ' ')) != NULL && sp[1] != '\0') {
+        len = snprintf(buf, sizeof buf, "Status: %d %s", status, sp + 1);
+    } else {
+        const http_response_status_code_pair *p = http_status_map;
+        while (p->code != 0 && p->code != status) {
+            p++;
+        }
+        if (p->str != NULL) {
+            len = snprintf(buf, sizeof buf, "Status: %d %s", status, p->str);
+        }
+    }
+    if (len > 0 && (size_t) len < sizeof buf) {
+        fephp_cb.header(req->ctx, buf, (size_t) len);
+    }
+}
+
 static int fephp_send_headers(sapi_headers_struct *headers)
 {
     const fephp_request *req = fephp_current;
@@ -110,6 +151,7 @@ static int fephp_send_headers(sapi_headers_struct *headers)
         fephp_cb.header(req->ctx, h->header, h->header_len);
         h = (sapi_header_struct *) zend_llist_get_next_ex(&headers->headers, &pos);
     }
+    fephp_send_status_line(req, headers, status);
     /* If nobody waits any more, the next write reports the aborted connection. */
     (void) fephp_cb.headers_done(req->ctx, status);
     return SAPI_HEADER_SENT_SUCCESSFULLY;

@@ -328,6 +328,25 @@ pub fn read_response(stream: TcpStream, head_only: bool) -> HttpResponse {
     resp
 }
 
+/// For fake FPMs: reads FastCGI records until the empty STDIN record that ends a request;
+/// false on EOF.
+pub fn read_fcgi_request(s: &mut TcpStream) -> bool {
+    loop {
+        let mut header = [0u8; 8];
+        if s.read_exact(&mut header).is_err() {
+            return false;
+        }
+        let len = u16::from_be_bytes([header[4], header[5]]) as usize + header[6] as usize;
+        let mut content = vec![0u8; len];
+        if s.read_exact(&mut content).is_err() {
+            return false;
+        }
+        if header[1] == 5 && header[4] == 0 && header[5] == 0 {
+            return true;
+        }
+    }
+}
+
 /// A fake FastCGI server for fault injection: accepts connections and runs `behaviour` on
 /// each in a thread. Returns its address as `127.0.0.1:port`.
 pub fn fake_fpm(behaviour: fn(TcpStream)) -> String {
