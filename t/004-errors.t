@@ -291,9 +291,10 @@ fephp: forbidden: `..` in request path
 
 
 
-=== TEST 15: fpm: a symlink to a script outside the document root is refused -> 403
+=== TEST 15: fpm: with disable_symlinks on, a symlink to a script outside the document root is refused -> 403
 --- config
     location /in/ {
+        disable_symlinks on;
         root $TEST_NGINX_LINK_ROOT;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -302,7 +303,7 @@ GET /in/link.php
 --- error_code: 403
 --- response_body_unlike: escaped
 --- error_log
-fephp: forbidden: /in/link.php leads outside the document root
+fephp: forbidden: /in/link.php: symlink
 
 
 
@@ -405,9 +406,10 @@ fephp: forbidden: `..` in request path
 
 
 
-=== TEST 21: embedded: a symlink to a script outside the document root is refused -> 403
+=== TEST 21: embedded: with disable_symlinks on, a symlink to a script outside the document root is refused -> 403
 --- config
     location /in/ {
+        disable_symlinks on;
         root $TEST_NGINX_LINK_ROOT;
         fephp_pass embedded;
     }
@@ -416,7 +418,7 @@ GET /in/link.php
 --- error_code: 403
 --- response_body_unlike: escaped
 --- error_log
-fephp: forbidden: /in/link.php leads outside the document root
+fephp: forbidden: /in/link.php: symlink
 
 
 

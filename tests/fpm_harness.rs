@@ -282,6 +282,7 @@ fn bad_config_names_key_and_exits_nonzero() {
         ("[server]\ndocument_root = \"/tmp\"\n[php]\nworker_pool_size = -1\n", "php.worker_pool_size"),
         ("[server]\ndocument_root = \"/tmp\"\n[php]\nbogus = 1\n", "php.bogus"),
         ("[server]\ndocument_root = \"/definitely/not/here\"\n", "server.document_root"),
+        ("[server]\ndocument_root = \"/tmp\"\n[php]\nini_file = \"/definitely/not/here.ini\"\n", "php.ini_file"),
     ];
     for (text, key) in cases {
         let path = dir.path().join("bad.toml");
@@ -294,6 +295,10 @@ fn bad_config_names_key_and_exits_nonzero() {
         assert!(!out.status.success(), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{key} not named in: {err}");
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        if key == "php.ini_file" {
+            assert!(err.contains("cannot read php.ini file /definitely/not/here.ini"), "{err}");
+        }
     }
 }
 

@@ -20,12 +20,14 @@
 //! | `fephp_intercept_errors on \| off;` | http, server, location | `off` |
 //! | `fephp_status;` | location | — |
 //! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
+//! | `fephp_php_ini_file PATH \| off;` (embedded PHP) | http | the php.ini libphp was built with |
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::time::Duration;
 
 use fephp::cgi::SplitRule;
+use fephp::config::IniFile;
 use fephp::pool::{Address, PoolConfig};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
@@ -119,6 +121,8 @@ impl PoolKey {
 pub struct MainConf {
     /// `fephp_php_ini` settings for the embedded PHP, in order.
     pub php_ini: Vec<(String, String)>,
+    /// `fephp_php_ini_file`; `None`: the distribution's php.ini ([`IniFile::Distribution`]).
+    pub php_ini_file: Option<IniFile>,
     /// True when some location uses `fephp_pass embedded` (the worker starts PHP).
     pub embedded: bool,
     /// Distinct FPM pools; each worker creates one engine per entry.
@@ -557,6 +561,30 @@ setter!(
             return fail(cf, format_args!("invalid ini name \"{name}\""));
         }
         conf.php_ini.push((name, text(&a[2])));
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_php_ini_file PATH | off;`: the php.ini of the embedded PHP (http level). A relative
+    /// PATH is relative to nginx's configuration prefix (like `include`); the file must be
+    /// readable now (`nginx -t` fails naming it otherwise).
+    set_php_ini_file, MainConf, |cf, a, conf| {
+        if conf.php_ini_file.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut ini = IniFile::from_setting(&text(&a[1]));
+        if let IniFile::File(path) = &mut ini {
+            if path.is_relative() && !path.as_os_str().is_empty() {
+                // SAFETY: `cf` and its cycle are valid while the configuration is parsed.
+                let prefix = unsafe { (*(*cf).cycle).conf_prefix };
+                *path = std::path::Path::new(&text(&prefix)).join(&*path);
+            }
+        }
+        if let Err(e) = ini.check() {
+            return fail(cf, format_args!("{e}"));
+        }
+        conf.php_ini_file = Some(ini);
         CONF_OK
     }
 );

@@ -7,14 +7,14 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::FromRawFd;
 
 use bytes::Bytes;
-use fephp::cgi::{BodyPart, HttpRequest, Params, RequestBody};
+use fephp::cgi::{BodyPart, HttpRequest, Params, RequestBody, SymlinkPolicy};
 use fephp::{EngineError, Request};
 use ngx::ffi::{
     ngx_connection_local_sockaddr, ngx_http_complex_value, ngx_http_finalize_request, ngx_http_map_uri_to_path,
     ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t, ngx_list_part_t, ngx_str_t, ngx_table_elt_t,
     sockaddr, NGX_DONE, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
-use ngx::http::HttpModuleLocationConf;
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, Output, Settings};
@@ -78,7 +78,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Some(root) => root,
             None => return fail(r, EngineError::Internal("cannot map the document root".into())),
         };
-        let site = match worker.site(root, lcf.index(), &lcf.split_path_info()) {
+        let site = match symlink_policy(r).and_then(|p| worker.site(root, lcf.index(), &lcf.split_path_info(), p)) {
             Ok(s) => s,
             Err(e) => return fail(r, e),
         };
@@ -112,6 +112,24 @@ unsafe fn document_root<'r>(r: *mut ngx_http_request_t) -> Option<&'r [u8]> {
             root = &root[..root.len() - 1];
         }
         Some(root)
+    }
+}
+
+/// The location's `disable_symlinks` (with `from=` evaluated for this request), for the core's
+/// script resolution to apply.
+unsafe fn symlink_policy(r: *mut ngx_http_request_t) -> Result<SymlinkPolicy, EngineError> {
+    // SAFETY: live request on the nginx thread; the core module's location conf is always set.
+    unsafe {
+        let Some(clcf) = NgxHttpCoreModule::location_conf(&*r) else {
+            return Err(EngineError::Internal("no core location configuration".into()));
+        };
+        let mut from = ngx_str_t { len: 0, data: std::ptr::null_mut() };
+        if !clcf.disable_symlinks_from.is_null()
+            && ngx_http_complex_value(r, clcf.disable_symlinks_from, &mut from) != NGX_OK as ngx_int_t
+        {
+            return Err(EngineError::Internal("cannot evaluate disable_symlinks from=".into()));
+        }
+        Ok(SymlinkPolicy::from_nginx(clcf.disable_symlinks as u32, (from.len > 0).then(|| str_of(&from))))
     }
 }
 

@@ -19,6 +19,7 @@
 #include "php_main.h"
 #include "php_variables.h"
 #include "SAPI.h"
+#include "zend_extensions.h"
 #include "zend_ini.h"
 #include "zend_signal.h"
 #include "ext/standard/info.h"
@@ -27,6 +28,11 @@
 #define FEPHP_STARTUP_NAME "fpm-fcgi"
 /* Name scripts see afterwards (php_sapi_name(), PHP_SAPI). */
 #define FEPHP_SAPI_NAME "fe-php"
+
+/* Defined (and exported) by libphp's main/php_ini.c, declared in no installed header. */
+extern char *php_ini_opened_path;
+extern char *php_ini_scanned_path;
+extern char *php_ini_scanned_files;
 
 static fephp_callbacks fephp_cb;
 static const fephp_request *fephp_current;
@@ -212,7 +218,7 @@ void fephp_shim_timeout_fire(void)
 
 static void fephp_save_home(void);
 
-int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path)
+int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, int ini_mode, const char *ini_path)
 {
     zend_ini_entry *timeout_entry;
 
@@ -231,12 +237,14 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
 
     fephp_ini_entries = strdup(ini_entries ? ini_entries : "");
     sapi_module.ini_entries = fephp_ini_entries;
+    /* Like the embed and FPM SAPIs: never a php.ini from the host's working directory. */
     sapi_module.php_ini_ignore_cwd = 1;
-    if (ini_path) {
+    sapi_module.php_ini_path_override = NULL;
+    sapi_module.php_ini_ignore = 0;
+    if (ini_mode == FEPHP_INI_FILE && ini_path) {
         fephp_ini_path = strdup(ini_path);
         sapi_module.php_ini_path_override = fephp_ini_path;
-        sapi_module.php_ini_ignore = 0;
-    } else {
+    } else if (ini_mode != FEPHP_INI_DISTRIBUTION) {
         sapi_module.php_ini_ignore = 1;
     }
     sapi_module.phpinfo_as_text = 0;
@@ -267,6 +275,26 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
     fephp_save_home();
     fephp_started = 1;
     return 0;
+}
+
+static const char *fephp_constant_string(const char *name)
+{
+    zend_constant *c = zend_hash_str_find_ptr(EG(zend_constants), name, strlen(name));
+    return c && Z_TYPE(c->value) == IS_STRING ? Z_STRVAL(c->value) : NULL;
+}
+
+void fephp_shim_ini_report(fephp_ini_report *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!fephp_started) {
+        return;
+    }
+    out->loaded_file = php_ini_opened_path;
+    out->scan_dir = php_ini_scanned_path;
+    out->scanned_files = php_ini_scanned_files;
+    out->built_ini_dir = fephp_constant_string("PHP_CONFIG_FILE_PATH");
+    out->built_scan_dir = fephp_constant_string("PHP_CONFIG_FILE_SCAN_DIR");
+    out->opcache_loaded = zend_get_extension("Zend OPcache") != NULL;
 }
 
 const char *fephp_shim_sapi_name(void)

@@ -160,6 +160,17 @@ impl Harness {
 
     /// Like [`Harness::start`] with extra command-line arguments (e.g. `--workers 2`).
     pub fn start_with_args(document_root: &Path, php_toml: &str, args: &[&str]) -> Harness {
+        Harness::spawn(document_root, php_toml, args, true)
+    }
+
+    /// Like [`Harness::start_with_args`], but PHP scans the directory it was built with
+    /// (the distribution's conf.d): no `PHP_INI_SCAN_DIR` override.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_with_distribution_ini(document_root: &Path, php_toml: &str, args: &[&str]) -> Harness {
+        Harness::spawn(document_root, php_toml, args, false)
+    }
+
+    fn spawn(document_root: &Path, php_toml: &str, args: &[&str], no_scan_dir: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
@@ -169,12 +180,14 @@ impl Harness {
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
         let log_path = dir.path().join("harness.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_fe-php"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(args)
-            .env("PHP_INI_SCAN_DIR", "") // like the test php-fpm: only tests/support/php.ini
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fe-php"));
+        cmd.arg("serve").arg("--config").arg(&config_path).args(args);
+        if no_scan_dir {
+            cmd.env("PHP_INI_SCAN_DIR", ""); // like the test php-fpm: only tests/support/php.ini
+        } else {
+            cmd.env_remove("PHP_INI_SCAN_DIR");
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
