@@ -33,8 +33,7 @@
 #     (wpApiSettings, heartbeat, ...), the rest-nonce answer
 #   - dates: ISO dates in JSON ("date", "date_gmt", "modified", "modified_gmt") and in
 #     <time datetime=...>, and the post dates shown on pages ("December 2, 2026")
-#   - the admin's registration-derived data: none is shown; the install page's generated
-#     password (data-pw) is replaced too
+#   - the password the install form suggests (data-pw="...", random)
 # Seen on the way (the same pages result, so the comparison does not show it): the installer
 # probes pretty permalinks with two loopback requests to its own site (5 s timeout each). In
 # embedded mode, when such a request lands on the nginx worker whose one PHP thread runs the
