@@ -186,9 +186,10 @@ ra_start_nginx() {
     "$ra_nginx" -p "$tmp" -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1 &
     ra_pids+=($!)
     for m in "${ra_modes[@]}"; do
-        for _ in $(seq 100); do
+        for i in $(seq 100); do
             curl -s -o /dev/null "http://127.0.0.1:${port[$m]}/" && break
             kill -0 "${ra_pids[-1]}" 2>/dev/null || ra_fail "nginx exited: $(cat "$tmp/nginx.out")"
+            [ "$i" = 100 ] && ra_fail "nginx does not answer on port ${port[$m]} ($m)"
             sleep 0.1
         done
     done
@@ -207,12 +208,14 @@ ra_http() {
 ra_note() { echo "$2" >>"$tmp/$1/out/summary"; }
 
 # ra_keep MODE NAME: NAME.body, normalised by the app's ra_normalize (stdin -> stdout), with
-# this mode's port replaced by PORT first.
+# this mode's port replaced by PORT first; the status, Content-Type and Location go to
+# out/summary (compared too).
 ra_keep() {
-    local m=$1 name=$2
+    local m=$1 name=$2 ctype
     perl -pe 's/(?<!\d)'"${port[$m]}"'(?!\d)/PORT/g' \
         "$tmp/$m/$name.body" | ra_normalize >"$tmp/$m/out/$name"
-    ra_note "$m" "$name: $status"
+    ctype=$(tr -d '\r' <"$tmp/$m/$name.head" | sed -n 's/^[Cc]ontent-[Tt]ype: //p' | tail -1)
+    ra_note "$m" "$name: $status $ctype${location:+ -> ${location//${port[$m]}/PORT}}"
 }
 
 ra_compare() {
