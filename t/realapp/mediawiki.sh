@@ -20,12 +20,14 @@
 # differs between php-fpm, "fpm-fcgi", and embedded PHP, "fe-php": see LocalSettings below).
 # Each response, normalised, must equal the oracle's. Removed before comparing (volatile):
 #   - the port of each mode's server (in URLs and anywhere else it appears)
-#   - tokens: login/csrf tokens ("<hex>+\"), and the random user/session ids in JS config
-#     (wgRequestId, wgBackendResponseTime)
-#   - times: timestamps of the edit and the page (newtimestamp, "last edited on ...",
+#   - tokens: login/csrf/patrol/watch tokens ("<hex>+\", in JSON and in the page's JS)
+#   - request ids: wgRequestId (random per request)
+#   - times: wgBackendResponseTime, timestamps of the edit and the page (newtimestamp,
+#     "last edited on ...",
 #     wgUserRegistration of the installer's admin, the parser cache comment's timestamp,
-#     wgPageParseReport's cputime/walltime/cachereport timestamp, ttl, "Cached time",
-#     "Served in", the parser's NewPP report comment and timing profile)
+#     wgPageParseReport's cputime/walltime/cachereport timestamp/ttl/timingprofile, and in
+#     the parser's report comments "Cached time", "Cache expiry", CPU and real time usage and
+#     the transclusion time report's milliseconds)
 # Needs: the mediawiki package, php-fpm8.2 with php8.2-{mbstring,intl,xml,sqlite3}, curl.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -95,8 +97,7 @@ ra_normalize() {
         s/(Cached time: )\d+/$1TIME/g;
         s/(Cache expiry: )\d+/$1N/g;
         s/(CPU time usage: |Real time usage: )[0-9.]+ seconds/${1}N seconds/g;
-        s/(Served (?:by \S+ )?in )[0-9.]+ secs/${1}N secs/g;
-        s/^\s*\d+\.\d+\s+\d+\.\d+\s+\d+(?:\.\d+)?%.*$/TIMING/;   # NewPP transclusion report rows
+        s/^(\s*[\d.]+%\s+)[\d.]+(\s+\d+\s)/${1}N$2/;             # transclusion time report rows
     '
 }
 
