@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Test::Nginx suite (t/*.t) against our nginx + ngx_http_fephp_module:
 #   1. scripts/build-nginx.sh builds nginx and the module (quiet when up to date) and gives
-#      TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES;
+#      TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES; when both are already set (e.g. Debian's
+#      /usr/sbin/nginx and the packaged module, scripts/test-deb.sh), nothing is built and they
+#      are used as they are (TEST_NGINX_FEPHP_PARAMS too, default nginx-module/fephp_params);
 #   2. starts php-fpm8.2 in the foreground (-F) with a generated pool config in a temp dir,
 #      listening on a unix socket (mode 0666; -R and user root when run as root), and exports
 #      TEST_NGINX_FPM_SOCKET=/that/socket; a second pool of the same master, whose one child
@@ -18,7 +20,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-while IFS= read -r line; do export "${line?}"; done < <(scripts/build-nginx.sh --print-env)
+if [ -z "${TEST_NGINX_BINARY:-}" ] || [ -z "${TEST_NGINX_LOAD_MODULES:-}" ]; then
+    while IFS= read -r line; do export "${line?}"; done < <(scripts/build-nginx.sh --print-env)
+fi
 
 fpm_bin=${PHP_FPM:-$(command -v php-fpm8.2 || command -v php-fpm || true)}
 if [ -z "$fpm_bin" ]; then
@@ -100,7 +104,7 @@ export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
 export TEST_NGINX_FPM_RECYCLE_SOCKET=$tmp/php-fpm-recycle.sock
 export TEST_NGINX_FPM_TCP=127.0.0.1:$fpm_tcp_port
 export TEST_NGINX_CLOSED_TCP=127.0.0.1:$closed_tcp_port
-export TEST_NGINX_FEPHP_PARAMS=$root/nginx-module/fephp_params
+export TEST_NGINX_FEPHP_PARAMS=${TEST_NGINX_FEPHP_PARAMS:-$root/nginx-module/fephp_params}
 
 scripts=() args=()
 for a in "$@"; do
