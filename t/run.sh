@@ -10,7 +10,7 @@
 #      exits after every request (pm.max_requests = 1, so it closes kept-alive connections while
 #      they sit idle), listens on TEST_NGINX_FPM_RECYCLE_SOCKET, and a third pool listens on
 #      TCP, TEST_NGINX_FPM_TCP=127.0.0.1:<free port> (TEST_NGINX_CLOSED_TCP is a port nothing
-#      listens on);
+#      listens on); each pool sets env FEPHP_POOL (tests, recycle, tcp) for the upstream tests;
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
 #   4. without arguments, then runs the real-application test t/realapp/dokuwiki.sh (DokuWiki
 #      through fephp_pass embedded, fephp_pass to php-fpm and plain fastcgi_pass; it starts its
@@ -63,6 +63,7 @@ daemonize = no
 
 [fephp-tests]
 $user_lines
+env[FEPHP_POOL] = tests
 listen = $tmp/php-fpm.sock
 listen.mode = 0666
 pm = static
@@ -73,6 +74,7 @@ php_admin_value[max_input_vars] = 10000
 
 [fephp-recycle]
 $user_lines
+env[FEPHP_POOL] = recycle
 listen = $tmp/php-fpm-recycle.sock
 listen.mode = 0666
 pm = static
@@ -82,6 +84,7 @@ clear_env = no
 
 [fephp-tcp]
 $user_lines
+env[FEPHP_POOL] = tcp
 listen = 127.0.0.1:$fpm_tcp_port
 pm = static
 pm.max_children = 2
