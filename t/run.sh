@@ -14,8 +14,10 @@
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
 #   4. without arguments, then runs the real-application test t/realapp/dokuwiki.sh (DokuWiki
 #      through fephp_pass embedded, fephp_pass to php-fpm and plain fastcgi_pass; it starts its
-#      own php-fpm). A `t/realapp/*.sh` argument runs that script instead of prove.
-# Usage: t/run.sh [prove args / test files... / t/realapp/*.sh]
+#      own php-fpm) and the upstream failover test t/upstream/failover.sh (three php-fpm masters
+#      of its own, one killed and restarted under load). A `t/realapp/*.sh` or `t/upstream/*.sh`
+#      argument runs that script instead of prove.
+# Usage: t/run.sh [prove args / test files... / t/realapp/*.sh / t/upstream/*.sh]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -111,11 +113,11 @@ export TEST_NGINX_FEPHP_PARAMS=${TEST_NGINX_FEPHP_PARAMS:-$root/nginx-module/fep
 
 scripts=() args=()
 for a in "$@"; do
-    case "$a" in t/realapp/*.sh) scripts+=("$a") ;; *) args+=("$a") ;; esac
+    case "$a" in t/realapp/*.sh | t/upstream/*.sh) scripts+=("$a") ;; *) args+=("$a") ;; esac
 done
 if [ $# -eq 0 ]; then
     args=(-r t/)
-    scripts=(t/realapp/dokuwiki.sh)
+    scripts=(t/realapp/dokuwiki.sh t/upstream/failover.sh)
 fi
 if [ ${#args[@]} -gt 0 ]; then
     prove "${args[@]}"
