@@ -335,6 +335,7 @@ impl ServerState {
 ///
 /// # Safety
 /// Nginx thread; `key.uscf` from the running configuration.
+#[allow(clippy::unnecessary_cast)] // time_t is i64 here, not on every target
 pub unsafe fn states(index: usize, key: &UpstreamKey, servers: &Servers) -> Vec<ServerState> {
     let mut out = Vec::new();
     // SAFETY: stock balancers keep their round-robin peer list in `peer.data`; with a `zone` it
