@@ -308,3 +308,51 @@ trying the next server
 --- must_die
 --- error_log
 no port in upstream "nosuchblock"
+
+
+
+=== TEST 14: a server that times out (accepts, never answers): the request goes to the next one after fephp_read_timeout
+--- http_config
+    upstream php {
+        server $TEST_NGINX_BLACKHOLE_TCP;
+        server unix:$TEST_NGINX_FPM_SOCKET;
+    }
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_read_timeout 1s;
+        fephp_pass php;
+    }
+--- user_files
+>>> who.php
+<?php echo getenv('FEPHP_POOL'), "\n";
+--- request
+GET /who.php
+--- response_body
+tests
+--- error_log eval
+qr/fephp: upstream "php" server 127\.0\.0\.1:\d+: .*; trying the next server/
+
+
+
+=== TEST 15: fephp_next_upstream error: a timeout is not retried (504)
+--- http_config
+    upstream php {
+        server $TEST_NGINX_BLACKHOLE_TCP;
+        server unix:$TEST_NGINX_FPM_SOCKET;
+    }
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_read_timeout 1s;
+        fephp_next_upstream error;
+        fephp_pass php;
+    }
+--- user_files
+>>> who.php
+<?php echo getenv('FEPHP_POOL'), "\n";
+--- request
+GET /who.php
+--- error_code: 504
+--- no_error_log
+trying the next server

@@ -10,7 +10,7 @@
 #      exits after every request (pm.max_requests = 1, so it closes kept-alive connections while
 #      they sit idle), listens on TEST_NGINX_FPM_RECYCLE_SOCKET, and a third pool listens on
 #      TCP, TEST_NGINX_FPM_TCP=127.0.0.1:<free port> (TEST_NGINX_CLOSED_TCP is a port nothing
-#      listens on); each pool sets env FEPHP_POOL (tests, recycle, tcp) for the upstream tests;
+#      listens on, TEST_NGINX_BLACKHOLE_TCP one that accepts and never answers); each pool sets env FEPHP_POOL (tests, recycle, tcp) for the upstream tests;
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
 #   4. without arguments, then runs the real-application test t/realapp/dokuwiki.sh (DokuWiki
 #      through fephp_pass embedded, fephp_pass to php-fpm and plain fastcgi_pass; it starts its
@@ -35,7 +35,9 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fephp-t.XXXXXX")
 chmod 0755 "$tmp"
 fpm_pid=
+blackhole_pid=
 cleanup() {
+    [ -n "$blackhole_pid" ] && kill "$blackhole_pid" 2>/dev/null || true
     if [ -n "$fpm_pid" ] && kill -0 "$fpm_pid" 2>/dev/null; then
         kill -QUIT "$fpm_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$fpm_pid" 2>/dev/null || break; sleep 0.1; done
@@ -56,6 +58,11 @@ free_port() {
 }
 fpm_tcp_port=$(free_port)
 closed_tcp_port=$(free_port)
+# A port whose connections are accepted (the kernel's backlog) but never answered: a read timeout.
+perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(Listen => 128, LocalAddr => "127.0.0.1:0") or die "$!\n";
+    $| = 1; print $s->sockport, "\n"; close STDOUT; sleep 3600' >"$tmp/blackhole.port" &
+blackhole_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/blackhole.port" ] && break; sleep 0.1; done
 
 cat >"$tmp/php-fpm.conf" <<CONF
 [global]
@@ -109,6 +116,7 @@ export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
 export TEST_NGINX_FPM_RECYCLE_SOCKET=$tmp/php-fpm-recycle.sock
 export TEST_NGINX_FPM_TCP=127.0.0.1:$fpm_tcp_port
 export TEST_NGINX_CLOSED_TCP=127.0.0.1:$closed_tcp_port
+export TEST_NGINX_BLACKHOLE_TCP=127.0.0.1:$(cat "$tmp/blackhole.port")
 export TEST_NGINX_FEPHP_PARAMS=${TEST_NGINX_FEPHP_PARAMS:-$root/nginx-module/fephp_params}
 
 scripts=() args=()

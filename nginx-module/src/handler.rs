@@ -89,10 +89,14 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Ok(req) => req,
             Err(e) => return fail(r, e),
         };
-        let settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
+        let mut settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
         let fut: bridge::LocalFuture = match (backend, engine) {
             (Backend::Upstream(i), _) => match upstream::serve(r, i, site, req) {
-                Ok(fut) => fut,
+                Ok((fut, attempts)) => {
+                    // The bridge's idle guard must outlast every attempt before the head.
+                    settings.read_timeout = upstream::guard(lcf, attempts);
+                    fut
+                }
                 Err(e) => return fail(r, e),
             },
             (_, Some(engine)) => Box::pin(async move { engine.serve(&site, req).await.map(Output::Stream) }),

@@ -44,7 +44,8 @@ use ngx::ffi::{
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, LocalFuture, Output};
-use crate::conf::PoolKey;
+use crate::conf::{LocConf, PoolKey};
+use std::time::Duration;
 use crate::ngx_socket::NgxConnector;
 use crate::Module;
 use ngx::http::HttpModuleMainConf;
@@ -207,7 +208,13 @@ fn failure(e: &EngineError) -> Option<(&'static str, bool)> {
 /// # Safety
 /// Nginx thread, `r` alive; the future must be polled on this thread and dropped before `r`'s
 /// pool is destroyed (the bridge does both).
-pub unsafe fn serve(r: *mut ngx_http_request_t, index: usize, site: Arc<Site>, req: Request) -> Result<LocalFuture, EngineError> {
+/// Also returns the most attempts the request may make.
+pub unsafe fn serve(
+    r: *mut ngx_http_request_t,
+    index: usize,
+    site: Arc<Site>,
+    req: Request,
+) -> Result<(LocalFuture, usize), EngineError> {
     // SAFETY: live request on the nginx thread (caller contract) throughout.
     unsafe {
         let main = Module::main_conf(&*r).ok_or_else(|| EngineError::Internal("no fephp main configuration".into()))?;
@@ -235,8 +242,9 @@ pub unsafe fn serve(r: *mut ngx_http_request_t, index: usize, site: Arc<Site>, r
         let peer = (*cln).data as *mut Peer;
         peer.write(Peer { pc, held: false });
         (*cln).handler = Some(release_peer);
+        let attempts = (*pc).tries.max(1);
 
-        Ok(Box::pin(async move {
+        let fut: LocalFuture = Box::pin(async move {
             let servers = &worker.upstreams;
             let mut req = Some(req);
             loop {
@@ -286,8 +294,19 @@ pub unsafe fn serve(r: *mut ngx_http_request_t, index: usize, site: Arc<Site>, r
                     }
                 }
             }
-        }))
+        });
+        Ok((fut, attempts))
     }
+}
+
+/// The bridge's idle guard for a request that may make `attempts` attempts before its
+/// response head: each may take a connect and a read timeout.
+pub fn guard(lcf: &LocConf, attempts: usize) -> Duration {
+    let connect = lcf.connect_timeout.unwrap_or(crate::conf::DEFAULT_TIMEOUT);
+    if attempts <= 1 {
+        return lcf.read_timeout();
+    }
+    (connect + lcf.read_timeout()) * attempts.min(64) as u32
 }
 
 /// One server's state for `fephp_status`.
