@@ -7,7 +7,8 @@
 #      dependency, and that `/usr/sbin/nginx -t` with Debian's prefix loads the module through
 #      /etc/nginx/modules-enabled (nothing listens, the system service is never started or
 #      signalled; a running one is reloaded by nginx's own dpkg trigger, as for any module package);
-#   3. the whole t/ suite and t/realapp/dokuwiki.sh (t/run.sh) against /usr/sbin/nginx with
+#   3. the whole t/ suite, t/realapp/dokuwiki.sh and t/upstream/failover.sh (t/run.sh) against
+#      /usr/sbin/nginx with
 #      TEST_NGINX_LOAD_MODULES=/usr/lib/nginx/modules/ngx_http_fephp_module.so and
 #      TEST_NGINX_FEPHP_PARAMS=/etc/nginx/fephp_params (private prefix and ports, own php-fpm);
 #   4. remove (the link is parked as .removed and the module no longer loads), install again (the

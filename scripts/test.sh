@@ -6,8 +6,8 @@
 #   2. the Test::Nginx suite in t/ against nginx + the module (t/run.sh starts its php-fpm),
 #   3. a smoke test of the README's main command (scripts/demo.sh),
 #   4. the Debian package (scripts/test-deb.sh): built against nginx-dev, installed with apt-get,
-#      t/ run against Debian's /usr/sbin/nginx with the installed module, purged (≈ 1 min, + 2 min
-#      for its first build).
+#      t/ run against Debian's /usr/sbin/nginx with the installed module, purged (≈ 1.5 min;
+#      ≈ 4 min the first time, when it builds the module against nginx-dev).
 # Usage: bash scripts/test.sh
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
