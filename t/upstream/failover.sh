@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fephp_pass to an `upstream` of three PHP-FPM servers (three php-fpm masters a, b, c on TCP,
-# weights 1/2/3, max_fails=1 fail_timeout=2s), one nginx with two workers:
+# 4 children each, weights 1/2/3, max_fails=1 fail_timeout=2s), one nginx with two workers
+# (fephp_keepalive 2, so the kept-alive connections never outnumber a server's children):
 #   1. distribution: 10,000 GETs (curl --parallel, 8 at a time) all 200, counted per server from
 #      each php-fpm's access log: within 2% of 1/6, 2/6, 3/6;
 #   2. failover under load: `fe-php bench` (16 connections, 8 s) while server c (its master and
@@ -66,7 +67,7 @@ daemonize = no
 $user_lines
 listen = 127.0.0.1:${port[$s]}
 pm = static
-pm.max_children = 3
+pm.max_children = 4
 clear_env = no
 env[FEPHP_POOL] = $s
 access.log = $tmp/access-$s.log
@@ -75,6 +76,7 @@ CONF
     : >"$tmp/fpm-$s.log"
     setsid "$fpm_bin" -F "${as_root[@]}" -y "$tmp/fpm-$s.conf" >"$tmp/fpm-$s.out" 2>&1 &
     fpm_pid[$s]=$!
+    disown "${fpm_pid[$s]}" # no "Killed" job report when it is killed on purpose
     for _ in $(seq 100); do
         grep -q "ready to handle connections" "$tmp/fpm-$s.log" 2>/dev/null && return 0
         kill -0 "${fpm_pid[$s]}" 2>/dev/null || break
@@ -107,7 +109,11 @@ http {
     server {
         listen 127.0.0.1:$http_port;
         root $tmp/html;
-        location ~ \.php\$ { fephp_pass php; }
+        # Each worker keeps at most 2 connections per server: 2 workers x 2 <= 4 children. With
+        # more kept-alive connections than children, one worker's idle connections can hold
+        # every child while the other worker's fresh connection waits in php-fpm's backlog
+        # until fephp_read_timeout (as with nginx's own fastcgi keepalive).
+        location ~ \.php\$ { fephp_keepalive 2; fephp_pass php; }
         location = /status { fephp_status; }
     }
 }
@@ -153,7 +159,7 @@ bench_pid=$!
 sleep 2
 kill -KILL -- "-${fpm_pid[c]}"
 killed_at=$(date +%s.%N)
-{ wait "${fpm_pid[c]}" || true; } 2>/dev/null
+for _ in $(seq 50); do kill -0 "${fpm_pid[c]}" 2>/dev/null || break; sleep 0.1; done
 sleep 3
 start_fpm c
 restarted_at=$(date +%s.%N)
