@@ -20,7 +20,7 @@ use std::ptr::addr_of;
 
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t,
-    ngx_uint_t, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
+    ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
     NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
     NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_ALERT,
 };
@@ -45,6 +45,7 @@ pub mod conf;
 pub mod handler;
 pub mod ngx_socket;
 pub mod status;
+pub mod upstream;
 pub mod worker;
 
 use conf::{LocConf, MainConf};
@@ -74,7 +75,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 15] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 17] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -89,6 +90,8 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 15] = [
     command(b"fephp_status\0", NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, conf::set_status, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_php_ini\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2, conf::set_php_ini, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_php_ini_file\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_php_ini_file, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_next_upstream\0", LOC | NGX_CONF_1MORE, conf::set_next_upstream, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_next_upstream_tries\0", LOC | NGX_CONF_TAKE1, conf::set_next_upstream_tries, NGX_HTTP_LOC_CONF_OFFSET),
     ngx_command_t::empty(),
 ];
 

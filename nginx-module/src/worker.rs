@@ -32,6 +32,8 @@ pub struct Worker {
     pub embedded: Option<EngineSlot>,
     /// One FPM engine per [`crate::conf::MainConf::pools`] entry, same order.
     pub pools: Vec<(String, EngineSlot)>,
+    /// The engines of upstream servers, made on first use ([`crate::upstream`]).
+    pub upstreams: crate::upstream::Servers,
     sites: RefCell<HashMap<SiteKey, Arc<Site>>>,
     /// The site found last, checked first without allocating a key.
     last_site: RefCell<Option<(SiteKey, Arc<Site>)>>,
@@ -55,6 +57,7 @@ impl Worker {
         let slot = match backend {
             Backend::Embedded => self.embedded.as_ref(),
             Backend::Fpm(i) => self.pools.get(i).map(|(_, slot)| slot),
+            Backend::Upstream(_) => None, // per server: crate::upstream
         };
         match slot {
             Some(Ok(engine)) => Ok(engine.clone()),
@@ -170,7 +173,7 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
             (label, slot)
         })
         .collect();
-    let worker = Worker { embedded, pools, sites: RefCell::new(HashMap::new()), last_site: RefCell::new(None) };
+    let worker = Worker { embedded, pools, upstreams: Default::default(), sites: RefCell::new(HashMap::new()), last_site: RefCell::new(None) };
     ngx_log_error!(
         NGX_LOG_NOTICE,
         log,
