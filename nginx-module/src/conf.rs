@@ -632,6 +632,11 @@ setter!(
             return fail(cf, format_args!("{e}"));
         }
         conf.php_ini_file = Some(ini);
+        CONF_OK
+    }
+);
+
+setter!(
     /// `fephp_next_upstream error | timeout | off ...;`: which failures before the response head
     /// send the request to the next server of an upstream block.
     set_next_upstream, LocConf, |cf, a, conf| {
