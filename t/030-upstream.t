@@ -356,3 +356,28 @@ GET /who.php
 --- error_code: 504
 --- no_error_log
 trying the next server
+
+
+
+=== TEST 16: fephp_status in Prometheus text: per-server series and the server pools' series
+--- http_config
+    upstream php {
+        server unix:$TEST_NGINX_FPM_SOCKET weight=2;
+        server $TEST_NGINX_CLOSED_TCP backup;
+    }
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass php;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> who.php
+<?php echo getenv('FEPHP_POOL'), "\n";
+--- request eval
+["GET /who.php", "GET /status"]
+--- response_body_like eval
+[qr/^tests$/,
+ qr/fephp_upstream_server_up\{upstream="php",server="unix:[^"]+",backup="false"\} 1\n.*fephp_upstream_server_up\{upstream="php",server="127\.0\.0\.1:\d+",backup="true"\} 1\n.*fephp_upstream_server_requests_total\{upstream="php",server="unix:[^"]+",backup="false"\} 1\n.*fephp_pool_connections_open\{engine="upstream php server unix:[^"]+"\} 1\n/s]
+--- no_error_log
+[error]
