@@ -18,6 +18,8 @@ enum Inner {
     Fpm(FpmBody),
     #[cfg(feature = "embed")]
     Php(crate::php::PhpBody),
+    #[cfg(feature = "embed")]
+    Exec(crate::executor::ExecBody),
 }
 
 impl ResponseBody {
@@ -35,6 +37,11 @@ impl ResponseBody {
         ResponseBody(Inner::Php(body))
     }
 
+    #[cfg(feature = "embed")]
+    pub(crate) fn exec(body: crate::executor::ExecBody) -> Self {
+        ResponseBody(Inner::Exec(body))
+    }
+
     /// The next chunk of the body; `None` at the end. An error mid-body means the response is
     /// truncated (the surface should close the client connection).
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
@@ -43,6 +50,8 @@ impl ResponseBody {
             Inner::Fpm(body) => body.next_chunk().await,
             #[cfg(feature = "embed")]
             Inner::Php(body) => body.next_chunk().await,
+            #[cfg(feature = "embed")]
+            Inner::Exec(body) => body.next_chunk().await,
         }
     }
 }

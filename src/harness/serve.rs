@@ -57,6 +57,15 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
     let https = config.server.https;
 
     match backend {
+        #[cfg(feature = "embed")]
+        BackendConfig::Executors(_) => {
+            crate::log!(Info, "serve", "listening on http://{listen} (PHP executor pool)");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
+            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, https))
+        }
         BackendConfig::Fpm(_) => {
             crate::log!(Info, "serve", "listening on http://{listen} (PHP-FPM at {})", config.php.fpm_socket);
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -75,6 +75,7 @@ mod exchange;
 mod ffi;
 mod job;
 mod log;
+pub mod process;
 mod thread;
 mod watchdog;
 

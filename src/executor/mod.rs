@@ -1,0 +1,197 @@
+//! PHP executors: embedded PHP (our SAPI over libphp, no FastCGI, no php-fpm) in a pool of
+//! PHP processes behind ONE shared queue, supervised by a process of ours — PHP-FPM's
+//! concurrency and isolation with the embedded SAPI.
+//!
+//! Layers (the folders keep them apart): [`crate::php`] (the SAPI: C shim + safe wrapper; here
+//! only [`crate::php::process`], PHP on a process's main thread) ← `executor` (processes,
+//! shared queue, transport) → used by [`crate::engine`] (one API) ← surfaces (nginx module,
+//! harness, C ABI).
+//!
+//! # Processes
+//! - [`Pool::start`] (the nginx master in `init_module`, or any single-threaded owner) creates
+//!   the [`Scoreboard`] (an anonymous `MAP_SHARED` mapping), the shared listening socket (an
+//!   abstract unix socket: no file, gone with its last descriptor) and two pipes, then forks the
+//!   **supervisor**. The supervisor must be its own process: nginx reaps every child of its
+//!   master and workers with `waitpid(-1)`, so the executors' parent cannot be an nginx process.
+//! - The supervisor resets the signal state nginx left, closes every inherited descriptor but
+//!   its own, runs PHP's module startup ONCE and forks the executors from that state (opcache:
+//!   one shared memory for all). It respawns crashed executors, recycles them after
+//!   `max_requests`, SIGKILLs one whose request runs past `terminate_timeout`, and counts
+//!   everything on the scoreboard. See [`supervisor`] for the pipes: owner death (EOF on the
+//!   owner pipe) kills every executor at once; a drain (`D`, a reload) lets in-flight requests
+//!   finish and stops the pool when the last client (the old workers) has closed the users pipe.
+//! - Executors may switch to their own user and group after the fork
+//!   ([`ExecutorOptions::user`]); they die with the supervisor (`PR_SET_PDEATHSIG`).
+//!
+//! # Transport (measured; see `benches/ANALYSIS.md`)
+//! The shared queue is the kernel's accept queue of one listening socket: any idle executor
+//! takes the next connection (php-fpm's model), the backlog is `fephp_queue`'s size, a full
+//! backlog is an immediate 503. One connection per request carries our own compact framing
+//! ([`wire`]: one message for the request head, the body's raw bytes, then `HEAD` / `DATA` /
+//! `END` frames; no FastCGI records, no per-record round trip); a small response is one write
+//! and one wakeup. On the nginx side the connection is an nginx connection (the FPM pool's
+//! [`crate::pool::Connector`]), so readiness comes from nginx's own epoll: no thread hop.
+//!
+//! The suggested shared-memory transport (slots + an MPMC ring of slot indexes, futex
+//! and eventfd wakes) is NOT built yet: this socket transport is the first committed step. Its
+//! cost next to the in-process PHP thread is in `benches/ANALYSIS.md`.
+//!
+//! # Untrusted peers
+//! Everything read back from an executor (frames, scoreboard) is validated: lengths are bounded
+//! before anything is allocated, header names and values checked, states clamped. A dead,
+//! hung or lying executor costs its own request (502/504) and nothing else. An executor accepts
+//! only peers whose uid is allowed ([`ExecutorOptions::allowed_uids`], checked with
+//! `SO_PEERCRED`), since an abstract socket has no file permissions.
+
+mod client;
+pub mod scoreboard;
+mod supervisor;
+pub mod sys;
+pub mod wire;
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use client::{Client, ClientConfig, ExecBody};
+pub use scoreboard::{ExecutorStatus, PoolStatus, Scoreboard};
+pub use sys::{lookup_user, Credentials};
+
+use crate::php::PhpOptions;
+use crate::pool::Address;
+
+/// Default number of executors (Debian's php-fpm pool: `pm.max_children = 5`).
+pub const DEFAULT_EXECUTORS: usize = 5;
+
+/// Settings of an executor pool.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// PHP's ini settings (the queue fields of [`PhpOptions`] are not used here).
+    pub php: PhpOptions,
+    /// Number of executor processes (static; at least 1).
+    pub executors: usize,
+    /// Requests an executor serves before it is replaced (0 = never).
+    pub max_requests: u64,
+    /// A request running longer than this gets its executor SIGKILLed (504) and replaced
+    /// (`Duration::ZERO` = never; like php-fpm's `request_terminate_timeout`).
+    pub terminate_timeout: Duration,
+    /// Requests that may wait in the shared queue (the listen backlog; more → 503).
+    pub queue_size: usize,
+    /// A request that waited longer than this for an executor gets 503 (`ZERO` = no limit).
+    pub queue_timeout: Duration,
+    /// Executors switch to this user and group after the fork (needs root).
+    pub user: Option<Credentials>,
+    /// uids allowed to connect (root always is); empty = anyone.
+    pub allowed_uids: Vec<u32>,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        ExecutorOptions {
+            php: PhpOptions::default(),
+            executors: DEFAULT_EXECUTORS,
+            max_requests: 0,
+            terminate_timeout: Duration::ZERO,
+            queue_size: 1024,
+            queue_timeout: Duration::from_secs(60),
+            user: None,
+            allowed_uids: Vec::new(),
+        }
+    }
+}
+
+/// A running pool, as seen by its owner: the supervisor's pid, the socket's name, the
+/// scoreboard and the owner's ends of the two pipes.
+///
+/// Dropping it closes the owner's ends: the supervisor sees its owner gone and kills every
+/// executor at once. [`Pool::drain`] instead lets in-flight requests finish.
+#[derive(Debug)]
+pub struct Pool {
+    name: Vec<u8>,
+    board: Scoreboard,
+    master: Option<OwnedFd>,
+    users: Option<OwnedFd>,
+    supervisor: libc::pid_t,
+}
+
+static POOLS: AtomicU64 = AtomicU64::new(0);
+
+impl Pool {
+    /// Creates the scoreboard, the socket and the pipes, and forks the supervisor, which starts
+    /// PHP and the executors in the background (requests queue until they are up). `log`: a
+    /// descriptor the supervisor's and PHP's log lines go to (default: this stderr).
+    ///
+    /// Call from a single-threaded process (the nginx master), or before other threads exist:
+    /// the supervisor is forked and runs PHP's startup in the child.
+    pub fn start(opts: ExecutorOptions, log: Option<RawFd>) -> io::Result<Pool> {
+        let board = Scoreboard::new(opts.executors.max(1))?;
+        let seq = POOLS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("fephp-exec-{}-{}-{}", sys::getpid(), seq, sys::monotonic_ns() % 1_000_000_007).into_bytes();
+        let listener = sys::listen_abstract(&name, opts.queue_size.max(1))?;
+        let (master_r, master_w) = sys::pipe()?;
+        let (users_r, users_w) = sys::pipe()?;
+        match sys::fork()? {
+            sys::Forked::Child => {
+                drop(master_w);
+                drop(users_w);
+                let fds = supervisor::SupervisorFds { listener, master: master_r, users: users_r, log };
+                supervisor::run(opts, fds, board)
+            }
+            sys::Forked::Parent(pid) => Ok(Pool { name, board, master: Some(master_w), users: Some(users_w), supervisor: pid }),
+        }
+    }
+
+    /// The address clients connect to.
+    pub fn address(&self) -> Address {
+        let mut path = vec![0u8];
+        path.extend_from_slice(&self.name);
+        Address::Unix(PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(path)))
+    }
+
+    /// The pool's scoreboard.
+    pub fn scoreboard(&self) -> &Scoreboard {
+        &self.board
+    }
+
+    /// The supervisor's pid.
+    pub fn supervisor_pid(&self) -> u32 {
+        self.supervisor as u32
+    }
+
+    /// A client of this pool (with the scoreboard, for status).
+    pub fn client(&self, connect_timeout: Duration, read_timeout: Duration, terminate_timeout: Duration) -> Client {
+        Client::new(
+            ClientConfig { address: self.address(), connect_timeout, read_timeout, terminate_timeout, connector: None },
+            Some(self.board.clone()),
+        )
+    }
+
+    /// In a forked client process (an nginx worker): closes the owner's liveness end, so the
+    /// owner's death alone is seen by the supervisor; keeps the users end until the process
+    /// exits.
+    pub fn become_client(&mut self) {
+        self.master = None;
+    }
+
+    /// In a forked process that is not a client (cache manager): closes both ends.
+    pub fn forget(&mut self) {
+        self.master = None;
+        self.users = None;
+    }
+
+    /// The owner's descriptors (for tests and diagnostics): owner pipe, users pipe.
+    pub fn raw_fds(&self) -> (RawFd, RawFd) {
+        (self.master.as_ref().map_or(-1, |f| f.as_raw_fd()), self.users.as_ref().map_or(-1, |f| f.as_raw_fd()))
+    }
+
+    /// Drains the pool (a reload): in-flight requests finish, no client of this owner sends
+    /// new ones, the pool stops once every other holder of the users pipe is gone.
+    pub fn drain(mut self) {
+        if let Some(m) = self.master.take() {
+            let _ = sys::write_all(m.as_raw_fd(), b"D");
+        }
+        self.users = None;
+    }
+}

@@ -1,0 +1,359 @@
+//! The supervisor process and the executor processes it forks.
+//!
+//! The supervisor runs PHP's module startup once, forks the executors (so opcache is one
+//! shared memory for all), and then ticks every [`TICK`]: it reaps ended executors and forks
+//! replacements (a normal exit is a recycle after `max_requests`, a signal is a crash), kills
+//! (SIGKILL) an executor whose request has run past the terminate timeout, and watches the two
+//! pipes of its owner:
+//! - `master`: only the owner (the nginx master) holds the write end. A `D` byte means "drain"
+//!   (a reload: a new pool serves new requests); EOF without it means the owner died: every
+//!   executor is killed at once and the supervisor exits.
+//! - `users`: the owner and its clients (the nginx workers of this configuration) hold the write
+//!   end. After a drain, its EOF means the last client is gone: executors are stopped, the
+//!   supervisor exits.
+//!
+//! An executor: accepts one connection at a time on the shared listening socket (the kernel's
+//! accept queue is the shared queue: any idle executor takes the next request), checks the
+//! peer's uid, reads the request (head and whole body), refuses it with 503 if it waited past
+//! the queue timeout, runs PHP, streams the response, and exits after `max_requests`.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::scoreboard::{Counter, Scoreboard, BUSY, STARTING};
+use super::sys::{self, Exit, Forked};
+use super::{wire, ExecutorOptions};
+use crate::cgi::{BodyPart, RequestBody, ResponseHead, Script};
+use crate::php::process as php;
+
+/// The supervisor's tick.
+pub const TICK: Duration = Duration::from_millis(50);
+/// A body up to this size is read into memory; larger ones go to an unnamed temp file.
+const BODY_IN_MEMORY: u64 = 1 << 20;
+/// How long an executor waits for a client's request bytes.
+const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The descriptors a supervisor keeps.
+pub struct SupervisorFds {
+    /// The shared listening socket.
+    pub listener: OwnedFd,
+    /// Read end of the owner-liveness pipe.
+    pub master: OwnedFd,
+    /// Read end of the clients-liveness pipe.
+    pub users: OwnedFd,
+    /// Where stderr (log lines) should go, if not where it goes now.
+    pub log: Option<RawFd>,
+}
+
+/// One log line on stderr, in nginx's error-log shape.
+pub fn log(level: &str, msg: &str) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as libc::time_t;
+    // SAFETY: localtime_r with valid in/out params.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    let line = format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02} [{level}] {}#0: fephp executors: {msg}\n",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        sys::getpid()
+    );
+    let _ = sys::write_all(2, line.as_bytes());
+}
+
+struct Child {
+    pid: libc::pid_t,
+    spawned: Instant,
+    killed_for_timeout: bool,
+}
+
+/// The supervisor's main function, in a freshly forked process; never returns.
+pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
+    sys::reset_signals();
+    if let Some(fd) = fds.log {
+        sys::redirect_stderr(fd);
+    }
+    sys::close_other_fds(&[fds.listener.as_raw_fd(), fds.master.as_raw_fd(), fds.users.as_raw_fd()]);
+    sys::new_session();
+    let me = sys::getpid();
+    board.set_supervisor(me as u32);
+    if let Err(e) = php::startup(&opts.php) {
+        log("alert", &format!("PHP did not start, no executors: {e}"));
+        sys::exit_now(1);
+    }
+    let n = board.slots();
+    let mut children: Vec<Option<Child>> = (0..n).map(|_| None).collect();
+    let mut draining = false;
+    let mut master_open = true;
+    let mut all_busy = false;
+    log("notice", &format!("supervisor {me} started {n} executors"));
+    loop {
+        // Fill empty slots (a slot whose executor died right after its start waits a second).
+        for (slot, child) in children.iter_mut().enumerate() {
+            if child.is_none() && !draining {
+                *child = spawn(&opts, &fds, &board, slot, me);
+            }
+        }
+        let ready = sys::poll_readable(
+            &[if master_open { fds.master.as_raw_fd() } else { -1 }, fds.users.as_raw_fd()],
+            TICK,
+        );
+        if ready[0] {
+            let mut buf = [0u8; 16];
+            match sys::read(fds.master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => {
+                    master_open = false;
+                    if !draining {
+                        log("notice", "owner (nginx master) gone: stopping executors now");
+                        stop(&mut children, libc::SIGKILL);
+                        sys::exit_now(0);
+                    }
+                }
+                Ok(k) => {
+                    if buf[..k].contains(&b'D') && !draining {
+                        draining = true;
+                        log("notice", "draining: executors stop when the last worker of this configuration is gone");
+                    }
+                }
+            }
+        }
+        if ready[1] {
+            let mut buf = [0u8; 16];
+            if matches!(sys::read(fds.users.as_raw_fd(), &mut buf), Ok(0) | Err(_)) {
+                // Every client is gone (after a drain; or the owner died with them).
+                stop(&mut children, libc::SIGTERM);
+                sys::exit_now(0);
+            }
+        }
+        // Reap and count.
+        while let Some((pid, exit)) = sys::reap() {
+            let Some(slot) = children.iter().position(|c| c.as_ref().is_some_and(|c| c.pid == pid)) else { continue };
+            let child = children[slot].take().expect("found above");
+            board.slot_reset(slot, 0, super::scoreboard::EMPTY);
+            match exit {
+                Exit::Code(0) => {
+                    board.count(Counter::Restart);
+                }
+                Exit::Signal(_) if child.killed_for_timeout => {
+                    log("error", &format!("executor {pid} killed after the request terminate timeout; replaced"));
+                }
+                Exit::Signal(sig) => {
+                    board.count(Counter::Crash);
+                    log("error", &format!("executor {pid} exited on signal {sig}; replaced"));
+                }
+                Exit::Code(code) => {
+                    board.count(Counter::Crash);
+                    log("error", &format!("executor {pid} exited with code {code}; replaced"));
+                }
+            }
+            if child.spawned.elapsed() < Duration::from_secs(1) && !matches!(exit, Exit::Code(0)) {
+                std::thread::sleep(Duration::from_millis(200)); // do not spin on a failing start
+            }
+        }
+        // Terminate timeout.
+        if !opts.terminate_timeout.is_zero() {
+            let now = sys::monotonic_ns();
+            for (slot, child) in children.iter_mut().enumerate() {
+                let Some(child) = child else { continue };
+                if let Some(since) = board.busy_since(slot) {
+                    if !child.killed_for_timeout && now.saturating_sub(since) >= opts.terminate_timeout.as_nanos() as u64 {
+                        child.killed_for_timeout = true;
+                        board.count(Counter::Timeout);
+                        sys::kill(child.pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+        let busy = (0..n).filter(|&s| board.slot_state(s) == BUSY).count();
+        if busy == n && !all_busy {
+            board.count(Counter::MaxReached);
+        }
+        all_busy = busy == n;
+    }
+}
+
+fn stop(children: &mut [Option<Child>], sig: libc::c_int) {
+    for c in children.iter().flatten() {
+        sys::kill(c.pid, sig);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while children.iter().any(Option::is_some) && Instant::now() < deadline {
+        while let Some((pid, _)) = sys::reap() {
+            for c in children.iter_mut() {
+                if c.as_ref().is_some_and(|c| c.pid == pid) {
+                    *c = None;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for c in children.iter().flatten() {
+        sys::kill(c.pid, libc::SIGKILL);
+    }
+}
+
+fn spawn(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard, slot: usize, supervisor: libc::pid_t) -> Option<Child> {
+    board.slot_reset(slot, 0, STARTING);
+    match sys::fork() {
+        Ok(Forked::Child) => {
+            let code = executor_main(opts, fds, board, slot, supervisor);
+            sys::exit_now(code)
+        }
+        Ok(Forked::Parent(pid)) => {
+            // The child writes its pid and IDLE itself (writing here would race with it).
+            Some(Child { pid, spawned: Instant::now(), killed_for_timeout: false })
+        }
+        Err(e) => {
+            log("alert", &format!("fork of an executor failed: {e}"));
+            board.slot_reset(slot, 0, super::scoreboard::EMPTY);
+            None
+        }
+    }
+}
+
+/// One executor process: serves requests until `max_requests`, returns the exit code.
+fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard, slot: usize, supervisor: libc::pid_t) -> i32 {
+    if !sys::die_with_parent(supervisor) {
+        return 1;
+    }
+    // Our copies of the owner's pipes (the struct that owns them is never dropped here: this
+    // process ends with _exit). Other descriptors stay: PHP opened them at startup (opcache).
+    sys::close_fd(fds.master.as_raw_fd());
+    sys::close_fd(fds.users.as_raw_fd());
+    if let Some(cred) = opts.user {
+        if let Err(e) = sys::become_user(cred) {
+            log("alert", &format!("executor cannot switch to uid {} gid {}: {e}", cred.uid, cred.gid));
+            return 2;
+        }
+    }
+    if let Err(e) = php::start_watchdog() {
+        log("alert", &format!("executor: {e}"));
+        return 2;
+    }
+    let mut request = php::Request::default();
+    board.slot_reset(slot, sys::getpid() as u32, super::scoreboard::IDLE);
+    let mut served = 0u64;
+    loop {
+        let conn = match sys::accept(fds.listener.as_raw_fd()) {
+            Ok(c) => c,
+            Err(e) => {
+                log("alert", &format!("executor accept failed: {e}"));
+                return 3;
+            }
+        };
+        board.count(Counter::Accepted);
+        serve(opts, board, slot, &conn, &mut request);
+        drop(conn);
+        board.set_idle(slot);
+        served += 1;
+        if opts.max_requests > 0 && served >= opts.max_requests {
+            return 0;
+        }
+    }
+}
+
+/// Serves one connection (one request).
+fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd, request: &mut php::Request) {
+    let fd = conn.as_raw_fd();
+    match sys::peer_uid(fd) {
+        Ok(uid) if opts.allowed_uids.is_empty() || opts.allowed_uids.contains(&uid) || uid == 0 => {}
+        Ok(uid) => {
+            log("warn", &format!("refused a connection from uid {uid}"));
+            return;
+        }
+        Err(_) => return,
+    }
+    let _ = sys::set_read_timeout(fd, CLIENT_READ_TIMEOUT);
+    let mut pre = [0u8; 8];
+    if sys::read_exact(fd, &mut pre).is_err() {
+        return;
+    }
+    let Ok(len) = wire::request_head_len(&pre) else { return };
+    let mut head = vec![0u8; len];
+    if sys::read_exact(fd, &mut head).is_err() {
+        return;
+    }
+    let Ok(req) = wire::decode_request_head(&head) else { return };
+    let body = match read_body(fd, req.body_len) {
+        Ok(b) => b,
+        Err(_) => return,
+    };
+    let started = Instant::now();
+    let now = sys::monotonic_ns();
+    let uri = req.params.get(b"REQUEST_URI").unwrap_or(&req.script_name.as_bytes()[..]).to_vec();
+    board.begin(slot, &uri, now);
+    let mut out = SocketOutput { fd, buf: BytesMut::with_capacity(16 * 1024 + 64) };
+    if !opts.queue_timeout.is_zero() && now.saturating_sub(req.submitted_ns) > opts.queue_timeout.as_nanos() as u64 {
+        out.fail_kind(wire::FAIL_OVERLOADED, "waited longer than the queue timeout for an executor");
+        return;
+    }
+    let script = Script {
+        filename: std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(req.filename)),
+        script_name: req.script_name,
+        path_info: req.path_info,
+    };
+    let stats = php::run(request, &req.params, &script, body.into_reader(), &mut out);
+    board.end(slot, stats.cpu, stats.peak_memory, started.elapsed());
+}
+
+fn read_body(fd: RawFd, len: u64) -> std::io::Result<RequestBody> {
+    if len == 0 {
+        return Ok(RequestBody::empty());
+    }
+    if len <= BODY_IN_MEMORY {
+        let mut buf = vec![0u8; len as usize];
+        sys::read_exact(fd, &mut buf)?;
+        return Ok(RequestBody::from_bytes(Bytes::from(buf)));
+    }
+    let file = sys::anonymous_file()?;
+    let mut left = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        sys::read_exact(fd, &mut buf[..want])?;
+        sys::write_all(file.as_raw_fd(), &buf[..want])?;
+        left -= want as u64;
+    }
+    let mut body = RequestBody::empty();
+    body.push(BodyPart::File { file, offset: 0, len });
+    Ok(body)
+}
+
+struct SocketOutput {
+    fd: RawFd,
+    buf: BytesMut,
+}
+
+impl SocketOutput {
+    fn fail_kind(&mut self, kind: u8, msg: &str) {
+        self.buf.clear();
+        wire::encode_fail(&mut self.buf, kind, msg);
+        let _ = sys::send_all(self.fd, &self.buf);
+    }
+}
+
+impl php::Output for SocketOutput {
+    fn send(&mut self, head: Option<&ResponseHead>, chunk: &[u8], end: bool) -> bool {
+        self.buf.clear();
+        if let Some(h) = head {
+            wire::encode_head(&mut self.buf, h);
+        }
+        wire::encode_data(&mut self.buf, chunk);
+        if end {
+            wire::encode_end(&mut self.buf);
+        }
+        sys::send_all(self.fd, &self.buf).is_ok()
+    }
+
+    fn fail(&mut self, message: &str) {
+        self.fail_kind(wire::FAIL_INTERNAL, message);
+    }
+}
