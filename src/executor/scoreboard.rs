@@ -317,10 +317,39 @@ impl PoolStatus {
         g(out, "fephp_executors_timeouts_total", "counter", "Executors killed after the request terminate timeout.", self.timeouts);
         g(out, "fephp_executors_accepted_total", "counter", "Requests taken by executors.", self.accepted);
         if full {
-            let _ = writeln!(out, "# HELP fephp_executor_requests_total Requests served by one executor process.\n# TYPE fephp_executor_requests_total counter");
-            for e in &self.executors {
-                let _ = writeln!(out, "fephp_executor_requests_total{{pid=\"{}\",state=\"{}\"}} {}", e.pid, e.state, e.requests);
+            self.render_executors(out);
+        }
+    }
+
+    /// Appends one series per executor (pid, state, current URI and its duration, last
+    /// request's CPU, peak memory and duration), in Prometheus text format.
+    pub fn render_executors(&self, out: &mut String) {
+        use std::fmt::Write;
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let meta = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        };
+        meta(out, "fephp_executor_requests_total", "counter", "Requests served by one executor process.");
+        for e in &self.executors {
+            let _ = writeln!(out, "fephp_executor_requests_total{{pid=\"{}\",state=\"{}\"}} {}", e.pid, e.state, e.requests);
+        }
+        meta(out, "fephp_executor_request_duration_seconds", "gauge", "How long the executor's current request has run.");
+        for e in &self.executors {
+            if let Some(d) = e.running_for {
+                let _ = writeln!(out, "fephp_executor_request_duration_seconds{{pid=\"{}\",uri=\"{}\"}} {:.6}", e.pid, esc(&e.uri), d.as_secs_f64());
             }
+        }
+        meta(out, "fephp_executor_last_cpu_seconds", "gauge", "CPU time of the executor's last request.");
+        for e in &self.executors {
+            let _ = writeln!(out, "fephp_executor_last_cpu_seconds{{pid=\"{}\"}} {:.6}", e.pid, e.last_cpu.as_secs_f64());
+        }
+        meta(out, "fephp_executor_last_peak_memory_bytes", "gauge", "Peak PHP memory of the executor's last request.");
+        for e in &self.executors {
+            let _ = writeln!(out, "fephp_executor_last_peak_memory_bytes{{pid=\"{}\"}} {}", e.pid, e.last_peak_memory);
+        }
+        meta(out, "fephp_executor_last_duration_seconds", "gauge", "Wall time of the executor's last request.");
+        for e in &self.executors {
+            let _ = writeln!(out, "fephp_executor_last_duration_seconds{{pid=\"{}\"}} {:.6}", e.pid, e.last_duration.as_secs_f64());
         }
     }
 
