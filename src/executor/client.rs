@@ -117,9 +117,18 @@ impl Client {
             &script.script_name,
             &script.path_info,
         );
+        // A small body goes in the same write as the head.
+        let mut parts = body.into_parts();
+        if parts.iter().all(|p| matches!(p, BodyPart::Bytes(_))) && parts.iter().map(BodyPart::len).sum::<u64>() <= 16 * 1024 {
+            for p in parts.drain(..) {
+                if let BodyPart::Bytes(b) = p {
+                    head.extend_from_slice(&b);
+                }
+            }
+        }
         let send = async {
             stream.write_all(&head).await?;
-            for part in body.into_parts() {
+            for part in parts {
                 match part {
                     BodyPart::Bytes(b) => stream.write_all(&b).await?,
                     BodyPart::File { file, offset, len } => {

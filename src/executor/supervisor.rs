@@ -83,6 +83,7 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
     }
     sys::close_other_fds(&[fds.listener.as_raw_fd(), fds.master.as_raw_fd(), fds.users.as_raw_fd()]);
     sys::new_session();
+    sys::set_name("fephp-supervisor");
     let me = sys::getpid();
     board.set_supervisor(me as u32);
     if let Err(e) = php::startup(&opts.php) {
@@ -224,6 +225,7 @@ fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard
     if !sys::die_with_parent(supervisor) {
         return 1;
     }
+    sys::set_name("fephp-executor");
     // Our copies of the owner's pipes (the struct that owns them is never dropped here: this
     // process ends with _exit). Other descriptors stay: PHP opened them at startup (opcache).
     sys::close_fd(fds.master.as_raw_fd());
@@ -272,17 +274,30 @@ fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd
         Err(_) => return,
     }
     let _ = sys::set_read_timeout(fd, CLIENT_READ_TIMEOUT);
-    let mut pre = [0u8; 8];
-    if sys::read_exact(fd, &mut pre).is_err() {
+    // One read takes the preamble, the head and often the whole small body.
+    let mut first = vec![0u8; 16 * 1024];
+    let mut got = 0;
+    while got < 8 {
+        match sys::read(fd, &mut first[got..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got += n,
+        }
+    }
+    let Ok(len) = wire::request_head_len(first[..8].try_into().expect("8 bytes")) else { return };
+    if first.len() < 8 + len {
+        first.resize(8 + len, 0);
+    }
+    if got < 8 + len && sys::read_exact(fd, &mut first[got..8 + len]).is_err() {
         return;
     }
-    let Ok(len) = wire::request_head_len(&pre) else { return };
-    let mut head = vec![0u8; len];
-    if sys::read_exact(fd, &mut head).is_err() {
+    got = got.max(8 + len);
+    let Ok(req) = wire::decode_request_head(&first[8..8 + len]) else { return };
+    // Body bytes that came with the head.
+    let early = &first[8 + len..got];
+    if early.len() as u64 > req.body_len {
         return;
     }
-    let Ok(req) = wire::decode_request_head(&head) else { return };
-    let body = match read_body(fd, req.body_len) {
+    let body = match read_body(fd, req.body_len, early) {
         Ok(b) => b,
         Err(_) => return,
     };
@@ -304,17 +319,20 @@ fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd
     board.end(slot, stats.cpu, stats.peak_memory, started.elapsed());
 }
 
-fn read_body(fd: RawFd, len: u64) -> std::io::Result<RequestBody> {
+/// The request body: `early` (bytes read with the head) and the rest from `fd`.
+fn read_body(fd: RawFd, len: u64, early: &[u8]) -> std::io::Result<RequestBody> {
     if len == 0 {
         return Ok(RequestBody::empty());
     }
     if len <= BODY_IN_MEMORY {
         let mut buf = vec![0u8; len as usize];
-        sys::read_exact(fd, &mut buf)?;
+        buf[..early.len()].copy_from_slice(early);
+        sys::read_exact(fd, &mut buf[early.len()..])?;
         return Ok(RequestBody::from_bytes(Bytes::from(buf)));
     }
     let file = sys::anonymous_file()?;
-    let mut left = len;
+    sys::write_all(file.as_raw_fd(), early)?;
+    let mut left = len - early.len() as u64;
     let mut buf = vec![0u8; 64 * 1024];
     while left > 0 {
         let want = left.min(buf.len() as u64) as usize;

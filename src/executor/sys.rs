@@ -357,3 +357,12 @@ pub fn anonymous_file() -> io::Result<std::fs::File> {
     // SAFETY: new descriptor we own.
     Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
+
+/// Names the calling thread/process for `ps -o comm`, `top` (at most 15 bytes).
+pub fn set_name(name: &str) {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
