@@ -113,7 +113,7 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
                 Ok(0) | Err(_) => {
                     master_open = false;
                     if !draining {
-                        log("notice", "owner (nginx master) gone: stopping executors now");
+                        log("notice", "owner gone (nginx master or fe-php serve): stopping executors now");
                         stop(&mut children, libc::SIGKILL);
                         sys::exit_now(0);
                     }
