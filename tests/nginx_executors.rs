@@ -186,3 +186,60 @@ fn quit_waits_for_in_flight_php() {
     let sup = supervisors(&n);
     wait_until("the pool gone", Duration::from_secs(5), || sup.iter().all(|&p| !alive(p)));
 }
+
+/// PHP that looks for `FEPHPSECRET-7431` in its own process memory (`/proc/self/mem`), without
+/// ever holding the whole string itself.
+const MEM_SCAN: &str = r#"<?php
+$mem = fopen('/proc/self/mem', 'rb');
+$hits = 0;
+foreach (file('/proc/self/maps') as $line) {
+    if (!preg_match('/^([0-9a-f]+)-([0-9a-f]+) r/', $line, $m) || strpos($line, '[v') !== false) continue;
+    $start = hexdec($m[1]); $end = hexdec($m[2]);
+    for ($at = $start; $at < $end; $at += 1 << 20) {
+        $data = @stream_get_contents($mem, min(1 << 20, $end - $at), $at);
+        if (!is_string($data)) break;
+        $pos = 0;
+        while (($pos = strpos($data, 'SECRET-7431', $pos)) !== false) {
+            if ($pos >= 5 && substr($data, $pos - 5, 5) === 'FEPHP') $hits++;
+            $pos++;
+        }
+    }
+}
+echo "hits ", $hits;
+"#;
+
+fn secret_conf(root: &std::path::Path, extra: &str) -> String {
+    format!(
+        "{extra}\n  server {{\n    listen 127.0.0.1:{{port}};\n    root {};\n    location ~ \\.php$ {{ fephp_pass executors; }}\n    location /other {{ proxy_set_header Authorization \"Bearer FEPHPSECRET-7431\"; proxy_pass http://127.0.0.1:9; }}\n    location = /status {{ fephp_status; }}\n  }}",
+        root.display()
+    )
+}
+
+#[test]
+fn with_fephp_executor_binary_php_cannot_read_the_masters_memory() {
+    let (nginx, _) = built_nginx();
+    // <target>/release/build/nginx-sys-*/out/objs/nginx -> <target>/release/fe-php
+    let fe_php = nginx.ancestors().nth(5).unwrap().join("fe-php");
+    assert!(fe_php.is_file(), "{} (cargo build --release --workspace builds it)", fe_php.display());
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("html");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("scan.php"), MEM_SCAN).unwrap();
+
+    // A forked pool is a copy of the master: the secret of another location is in reach.
+    let forked = Nginx::start(&secret_conf(&root, "fephp_executors 1;"));
+    let addr = format!("127.0.0.1:{}", forked.port).parse().unwrap();
+    let r = http(addr, "GET", "/scan.php", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(r.text(), "hits 0", "the forked executor should see the master's memory (the test's premise)");
+    drop(forked);
+
+    // Exec'd: a fresh process image, nothing of nginx's memory.
+    let execd = Nginx::start(&secret_conf(&root, &format!("fephp_executors 1;\n  fephp_executor_binary {};", fe_php.display())));
+    let addr = format!("127.0.0.1:{}", execd.port).parse().unwrap();
+    let r = http(addr, "GET", "/scan.php", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "hits 0"), "{}", execd.error_log());
+    let pids = executor_pids(&execd);
+    assert_eq!(pids.len(), 1);
+    assert_eq!(std::fs::read_link(format!("/proc/{}/exe", pids[0])).unwrap(), fe_php.canonicalize().unwrap());
+}

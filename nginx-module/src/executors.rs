@@ -18,6 +18,7 @@
 //! | `fephp_executor_max_requests N;` | http | `0` (never recycle) |
 //! | `fephp_executor_user USER [GROUP];` | http | nginx's worker `user` when the master is root |
 //! | `fephp_request_terminate_timeout TIME;` | http | `0` (off) |
+//! | `fephp_executor_binary PATH;` | http | — (the supervisor is a forked copy of the master) |
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub struct ExecutorsConf {
     pub queue: Option<Queue>,
     /// The longest `fephp_read_timeout` of the executors locations.
     pub read_timeout: Option<Duration>,
+    /// `fephp_executor_binary PATH`: the `fe-php` binary the supervisor execs.
+    pub binary: Option<std::path::PathBuf>,
 }
 
 /// The pool of the current configuration (set in the master by `init_module`, inherited by the
@@ -116,7 +119,11 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         allowed_uids: allowed,
     };
     let n = opts.executors;
-    let pool = match Pool::start(opts, log_fd) {
+    let started = match &e.binary {
+        Some(binary) => Pool::start_exec(opts, log_fd, binary),
+        None => Pool::start(opts, log_fd),
+    };
+    let pool = match started {
         Ok(p) => Box::into_raw(Box::new(p)),
         Err(e) => {
             ngx_log_error!(NGX_LOG_EMERG, log, "fephp: cannot start the executor pool: {e}");
@@ -287,6 +294,23 @@ main_setter!(
             return fail(cf, format_args!("invalid time \"{}\"", text(&a[1])));
         }
         e.terminate_timeout = Some(Duration::from_millis(ms as u64));
+        CONF_OK
+    }
+);
+
+main_setter!(
+    /// `fephp_executor_binary PATH;`: the supervisor execs this `fe-php` binary after the fork,
+    /// so PHP runs in a fresh address space, not in a copy of the master's (configuration, TLS
+    /// keys).
+    set_executor_binary, |cf, a, e| {
+        if e.binary.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let path = std::path::PathBuf::from(text(&a[1]));
+        if !path.is_absolute() || !path.is_file() {
+            return fail(cf, format_args!("\"{}\" is not an absolute path to a file", path.display()));
+        }
+        e.binary = Some(path);
         CONF_OK
     }
 );

@@ -75,7 +75,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 18] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 19] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -93,6 +93,7 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 18] = [
     command(b"fephp_executor_max_requests\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_max_requests, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_user\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12, executors::set_executor_user, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_request_terminate_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_request_terminate_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_executor_binary\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_binary, NGX_HTTP_MAIN_CONF_OFFSET),
     ngx_command_t::empty(),
 ];
 

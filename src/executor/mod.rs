@@ -20,6 +20,11 @@
 //!   everything on the scoreboard. See [`supervisor`] for the pipes: owner death (EOF on the
 //!   owner pipe) kills every executor at once; a drain (`D`, a reload) lets in-flight requests
 //!   finish and stops the pool when the last client (the old workers) has closed the users pipe.
+//! - [`Pool::start_exec`]: the supervisor `exec`s the `fe-php` binary right after the fork
+//!   (`fe-php executor-supervisor`, descriptors 3–6: socket, owner pipe, users pipe, scoreboard
+//!   memfd), so PHP starts from a fresh address space. With [`Pool::start`] the supervisor and
+//!   the executors are copies of the owner's memory (for nginx: every server block's
+//!   configuration and TLS keys, readable by PHP through `/proc/self/mem`).
 //! - Executors may switch to their own user and group after the fork
 //!   ([`ExecutorOptions::user`]); they die with the supervisor (`PR_SET_PDEATHSIG`).
 //!
@@ -118,6 +123,102 @@ pub struct Pool {
 
 static POOLS: AtomicU64 = AtomicU64::new(0);
 
+/// The first argument of the `fe-php` binary that makes it an exec'd supervisor.
+pub const EXEC_COMMAND: &str = "executor-supervisor";
+
+/// `fe-php executor-supervisor OPTIONS`: the supervisor after [`Pool::start_exec`]'s `exec`,
+/// with the listening socket, the two pipes and the scoreboard at descriptors 3 to 6. Never
+/// returns.
+pub fn exec_main(encoded: &str) -> ! {
+    use std::os::fd::FromRawFd;
+    let opts = match ExecutorOptions::decode(encoded) {
+        Ok(o) => o,
+        Err(e) => {
+            supervisor::log("alert", &format!("bad executor options: {e}"));
+            sys::exit_now(2)
+        }
+    };
+    // SAFETY: the exec'ing parent placed exactly these four descriptors here for us.
+    let (listener, master, users, board) =
+        unsafe { (OwnedFd::from_raw_fd(3), OwnedFd::from_raw_fd(4), OwnedFd::from_raw_fd(5), OwnedFd::from_raw_fd(6)) };
+    let board = match Scoreboard::from_fd(board, opts.executors) {
+        Ok(b) => b,
+        Err(e) => {
+            supervisor::log("alert", &format!("scoreboard: {e}"));
+            sys::exit_now(2)
+        }
+    };
+    supervisor::run(opts, supervisor::SupervisorFds { listener, master, users, log: None }, board)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('%', "%25").replace('\n', "%0A").replace('\t', "%09")
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("%0A", "\n").replace("%09", "\t").replace("%25", "%")
+}
+
+impl ExecutorOptions {
+    /// The options as text (one `key\tvalue` per line), for an exec'd supervisor.
+    pub fn encode(&self) -> String {
+        let mut out = format!(
+            "executors\t{}\nmax_requests\t{}\nterminate_ms\t{}\nqueue_size\t{}\nqueue_timeout_ms\t{}\n",
+            self.executors,
+            self.max_requests,
+            self.terminate_timeout.as_millis(),
+            self.queue_size,
+            self.queue_timeout.as_millis()
+        );
+        if let Some(c) = self.user {
+            out.push_str(&format!("user\t{}:{}\n", c.uid, c.gid));
+        }
+        for uid in &self.allowed_uids {
+            out.push_str(&format!("allow\t{uid}\n"));
+        }
+        if let Some(f) = &self.php.ini_file {
+            out.push_str(&format!("ini_file\t{}\n", escape(&f.to_string_lossy())));
+        }
+        for (k, v) in &self.php.ini {
+            out.push_str(&format!("ini\t{}\t{}\n", escape(k), escape(v)));
+        }
+        out
+    }
+
+    /// Parses [`ExecutorOptions::encode`]'s text.
+    pub fn decode(text: &str) -> Result<ExecutorOptions, String> {
+        let mut o = ExecutorOptions::default();
+        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("bad number {v:?}"));
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let mut parts = line.splitn(3, '\t');
+            let key = parts.next().unwrap_or("");
+            let value = parts.next().ok_or_else(|| format!("no value in {line:?}"))?;
+            match key {
+                "executors" => o.executors = num(value)? as usize,
+                "max_requests" => o.max_requests = num(value)?,
+                "terminate_ms" => o.terminate_timeout = Duration::from_millis(num(value)?),
+                "queue_size" => o.queue_size = num(value)? as usize,
+                "queue_timeout_ms" => o.queue_timeout = Duration::from_millis(num(value)?),
+                "user" => {
+                    let (u, g) = value.split_once(':').ok_or("bad user")?;
+                    o.user = Some(Credentials { uid: num(u)? as u32, gid: num(g)? as u32 });
+                }
+                "allow" => o.allowed_uids.push(num(value)? as u32),
+                "ini_file" => o.php.ini_file = Some(PathBuf::from(unescape(value))),
+                "ini" => {
+                    let v = parts.next().ok_or("ini without a value")?;
+                    o.php.ini.push((unescape(value), unescape(v)));
+                }
+                other => return Err(format!("unknown key {other:?}")),
+            }
+        }
+        if o.executors == 0 {
+            return Err("executors must be at least 1".into());
+        }
+        Ok(o)
+    }
+}
+
 impl Pool {
     /// Creates the scoreboard, the socket and the pipes, and forks the supervisor, which starts
     /// PHP and the executors in the background (requests queue until they are up). `log`: a
@@ -126,6 +227,19 @@ impl Pool {
     /// Call from a single-threaded process (the nginx master), or before other threads exist:
     /// the supervisor is forked and runs PHP's startup in the child.
     pub fn start(opts: ExecutorOptions, log: Option<RawFd>) -> io::Result<Pool> {
+        Self::start_with(opts, log, None)
+    }
+
+    /// Like [`Pool::start`], but the supervisor `exec`s `binary` (the `fe-php` binary, which
+    /// runs it through `fe-php executor-supervisor`) right after the fork, so the executors
+    /// start from a fresh address space: nothing of the owner's memory (an nginx master's
+    /// configuration, TLS private keys, header secrets) is readable by PHP through
+    /// `/proc/self/mem`. Without it the executors are forked copies of the owner.
+    pub fn start_exec(opts: ExecutorOptions, log: Option<RawFd>, binary: &std::path::Path) -> io::Result<Pool> {
+        Self::start_with(opts, log, Some(binary))
+    }
+
+    fn start_with(opts: ExecutorOptions, log: Option<RawFd>, binary: Option<&std::path::Path>) -> io::Result<Pool> {
         let board = Scoreboard::new(opts.executors.max(1))?;
         let seq = POOLS.fetch_add(1, Ordering::Relaxed);
         let name = format!("fephp-exec-{}-{}-{}", sys::getpid(), seq, sys::monotonic_ns() % 1_000_000_007).into_bytes();
@@ -136,6 +250,13 @@ impl Pool {
             sys::Forked::Child => {
                 drop(master_w);
                 drop(users_w);
+                if let Some(binary) = binary {
+                    let encoded = opts.encode();
+                    let fds = [listener.as_raw_fd(), master_r.as_raw_fd(), users_r.as_raw_fd(), board.fd().unwrap_or(-1)];
+                    let err = sys::exec_with_fds(binary, &["fephp-supervisor", EXEC_COMMAND, &encoded], &fds, log);
+                    supervisor::log("alert", &format!("cannot exec {}: {err}", binary.display()));
+                    sys::exit_now(1);
+                }
                 let fds = supervisor::SupervisorFds { listener, master: master_r, users: users_r, log };
                 supervisor::run(opts, fds, board)
             }
@@ -193,5 +314,29 @@ impl Pool {
             let _ = sys::write_all(m.as_raw_fd(), b"D");
         }
         self.users = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_round_trip_through_text() {
+        let mut o = ExecutorOptions {
+            executors: 7,
+            max_requests: 9,
+            terminate_timeout: Duration::from_millis(1500),
+            user: Some(Credentials { uid: 65534, gid: 65534 }),
+            allowed_uids: vec![0, 33],
+            ..Default::default()
+        };
+        o.php.ini = vec![("a.b".into(), "x\ty\n%z".into()), ("c".into(), "".into())];
+        o.php.ini_file = Some("/etc/php.ini".into());
+        let back = ExecutorOptions::decode(&o.encode()).unwrap();
+        assert_eq!(back.encode(), o.encode());
+        assert_eq!(back.php.ini, o.php.ini);
+        assert!(ExecutorOptions::decode("executors\t0\n").is_err());
+        assert!(ExecutorOptions::decode("bogus\t1\n").is_err());
     }
 }

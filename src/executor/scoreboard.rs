@@ -54,6 +54,8 @@ struct Mapping {
     base: NonNull<AtomicU64>,
     words: usize,
     slots: usize,
+    /// The memfd behind the mapping (to hand it to an exec'd supervisor).
+    fd: Option<std::os::fd::OwnedFd>,
 }
 
 // SAFETY: the mapping is only accessed through atomics.
@@ -81,18 +83,40 @@ impl std::fmt::Debug for Scoreboard {
 }
 
 impl Scoreboard {
-    /// A zeroed scoreboard for `slots` executors, shared with every process forked later.
+    /// A zeroed scoreboard for `slots` executors, shared with every process forked later (and,
+    /// through [`Scoreboard::fd`], with an exec'd one).
     pub fn new(slots: usize) -> std::io::Result<Scoreboard> {
         let slots = slots.max(1);
         let words = HEADER_WORDS + slots * SLOT_WORDS;
-        // SAFETY: anonymous shared mapping; the result is checked.
+        let fd = super::sys::memfd("fephp-scoreboard", words * 8)?;
+        let board = Self::map(fd, slots)?;
+        board.word(H_MAGIC).store(MAGIC, Ordering::Relaxed);
+        Ok(board)
+    }
+
+    /// Maps a scoreboard created by [`Scoreboard::new`] in another process (its memfd) for
+    /// `slots` executors; the file must have exactly that size.
+    pub fn from_fd(fd: std::os::fd::OwnedFd, slots: usize) -> std::io::Result<Scoreboard> {
+        use std::os::fd::AsRawFd;
+        let words = HEADER_WORDS + slots.max(1) * SLOT_WORDS;
+        if super::sys::file_size(fd.as_raw_fd())? != (words * 8) as u64 {
+            return Err(std::io::Error::other("scoreboard size does not match the executor count"));
+        }
+        Self::map(fd, slots)
+    }
+
+    fn map(fd: std::os::fd::OwnedFd, slots: usize) -> std::io::Result<Scoreboard> {
+        use std::os::fd::AsRawFd;
+        let slots = slots.max(1);
+        let words = HEADER_WORDS + slots * SLOT_WORDS;
+        // SAFETY: shared mapping of our memfd of (at least) that size; the result is checked.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 words * 8,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
                 0,
             )
         };
@@ -100,9 +124,13 @@ impl Scoreboard {
             return Err(std::io::Error::last_os_error());
         }
         let base = NonNull::new(ptr.cast::<AtomicU64>()).ok_or_else(|| std::io::Error::other("mmap returned NULL"))?;
-        let board = Scoreboard { map: Arc::new(Mapping { base, words, slots }) };
-        board.word(H_MAGIC).store(MAGIC, Ordering::Relaxed);
-        Ok(board)
+        Ok(Scoreboard { map: Arc::new(Mapping { base, words, slots, fd: Some(fd) }) })
+    }
+
+    /// The memfd behind the mapping.
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.map.fd.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// Number of executor slots.

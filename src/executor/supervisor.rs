@@ -81,7 +81,8 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
     if let Some(fd) = fds.log {
         sys::redirect_stderr(fd);
     }
-    sys::close_other_fds(&[fds.listener.as_raw_fd(), fds.master.as_raw_fd(), fds.users.as_raw_fd()]);
+    let board_fd = board.fd().unwrap_or(-1);
+    sys::close_other_fds(&[fds.listener.as_raw_fd(), fds.master.as_raw_fd(), fds.users.as_raw_fd(), board_fd]);
     sys::new_session();
     sys::set_name("fephp-supervisor");
     let me = sys::getpid();

@@ -366,3 +366,61 @@ pub fn set_name(name: &str) {
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
 }
+
+/// An anonymous shared-memory file of `size` bytes (`memfd_create`, close-on-exec): a mapping
+/// that survives `exec` when its descriptor is passed on.
+pub fn memfd(name: &str, size: usize) -> io::Result<OwnedFd> {
+    let cname = CString::new(name).map_err(|_| io::Error::other("bad memfd name"))?;
+    // SAFETY: valid name; the descriptor returned is ours.
+    let fd = cvt(unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: new descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: plain call on our descriptor.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) })?;
+    Ok(fd)
+}
+
+/// The size of the file behind `fd`.
+pub fn file_size(fd: RawFd) -> io::Result<u64> {
+    // SAFETY: stat is plain old data; valid out-param.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    cvt(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st.st_size as u64)
+}
+
+/// In a forked child about to `exec`: puts `fds` at descriptors 3, 4, … (inheritable, in
+/// order), stderr on `log` if given, then replaces the process with `binary args…`. Returns
+/// only on failure.
+pub fn exec_with_fds(binary: &std::path::Path, args: &[&str], fds: &[RawFd], log: Option<RawFd>) -> io::Error {
+    if let Some(fd) = log {
+        redirect_stderr(fd);
+    }
+    // First out of the way (above any target number), then into place; dup2 clears CLOEXEC.
+    let mut high = Vec::new();
+    for &fd in fds {
+        // SAFETY: plain fcntl on a descriptor number.
+        match cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64) }) {
+            Ok(h) => high.push(h),
+            Err(e) => return e,
+        }
+    }
+    for (i, &h) in high.iter().enumerate() {
+        // SAFETY: dup2 on descriptor numbers.
+        if let Err(e) = cvt(unsafe { libc::dup2(h, 3 + i as RawFd) }) {
+            return e;
+        }
+    }
+    let Ok(path) = CString::new(binary.as_os_str().as_encoded_bytes()) else {
+        return io::Error::other("binary path has a NUL");
+    };
+    let Ok(cargs) = args.iter().map(|a| CString::new(*a)).collect::<Result<Vec<_>, _>>() else {
+        return io::Error::other("argument has a NUL");
+    };
+    let mut argv: Vec<*const libc::c_char> = cargs.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // SAFETY: NUL-terminated path and argv array, valid until the call (which only returns
+    // on failure).
+    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+    io::Error::last_os_error()
+}
