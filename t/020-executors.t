@@ -6,7 +6,7 @@ use Test::Nginx::Socket;
 
 # Assertions per block, counted as upstream Test::Nginx does: one status and one body check
 # per request, one per error_log / no_error_log line.
-plan tests => repeat_each() * (3 + 3 + 5 + 5 + 3 + 2 + 2 + 3);
+plan tests => repeat_each() * (3 + 3 + 5 + 5 + 3 + 2 + 2 + 3 + 3);
 
 no_long_string();
 run_tests();
@@ -254,3 +254,33 @@ next: 503
 --- timeout: 15
 --- error_log
 waited longer than the queue timeout
+
+
+
+=== TEST 9: a dynamic pool (fephp_executors N min_spare= max_spare= start=) grows to keep a spare executor
+--- http_config
+    fephp_executors 4 start=1 min_spare=1 max_spare=1;
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass executors;
+    }
+    location = /status { fephp_status; }
+--- user_files
+>>> driver.php
+<?php
+// This request holds the one executor started at first; the pool starts another as a spare.
+$port = $_SERVER['SERVER_PORT'];
+$running = 0;
+for ($i = 0; $i < 100 && $running < 2; $i++) {
+    usleep(50000);
+    if (preg_match('/^fephp_executors_running\{[^}]*\} (\d+)$/m', (string) @file_get_contents("http://127.0.0.1:$port/status"), $m)) $running = (int) $m[1];
+}
+echo "grew: ", $running >= 2 ? "yes" : "no ($running)", "\n";
+--- request
+GET /driver.php
+--- response_body
+grew: yes
+--- timeout: 15
+--- error_log
+started a dynamic pool: 1 executors at first, at most 4

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fephp::cgi::{HttpRequest, RequestBody, Site};
 use fephp::engine::BackendConfig;
-use fephp::executor::{lookup_user, ExecutorOptions, Pool};
+use fephp::executor::{lookup_user, Dynamic, ExecutorOptions, Pool};
 use fephp::{Engine, EngineError, Request};
 
 const CRASH: &str = r#"<?php ini_set("memory_limit","-1"); $a=[]; $r=&$a; for($i=0;$i<3000000;$i++){$r[0]=[]; $r=&$r[0];} echo serialize($a);"#;
@@ -91,6 +91,16 @@ fn executor_pool() {
     };
     // Forked before the runtime's threads exist.
     let pool = Pool::start(opts, None).expect("pool starts");
+    // A dynamic pool: 1 executor at first, at most 4, keeping 1 spare.
+    let dynamic = Pool::start(
+        ExecutorOptions {
+            executors: 4,
+            dynamic: Some(Dynamic { start: 1, min_spare: 1, max_spare: 1, idle_timeout: Duration::ZERO }),
+            ..ExecutorOptions::default()
+        },
+        None,
+    )
+    .expect("dynamic pool starts");
     let board = pool.scoreboard().clone();
     let supervisor = pool.supervisor_pid();
 
@@ -176,6 +186,38 @@ fn executor_pool() {
         assert!(metrics.contains("fephp_executors_total 3\n"), "{metrics}");
         assert!(metrics.contains("fephp_executors_crashes_total"), "{metrics}");
     });
+
+    // Dynamic: grows under load (keeping one spare), shrinks back when idle.
+    let dboard = dynamic.scoreboard().clone();
+    let dworld = std::sync::Arc::new(World {
+        engine: Engine::new(BackendConfig::Executors(dynamic.client(
+            Duration::from_secs(5),
+            Duration::from_secs(20),
+            Duration::ZERO,
+        )))
+        .unwrap(),
+        site: Site::new(root, "index.php", &[".php".to_string()], true, false).unwrap(),
+    });
+    rt.block_on(async {
+        wait_until("the first executor", Duration::from_secs(10), || dboard.snapshot().idle >= 1);
+        let slow: Vec<_> = (0..3)
+            .map(|_| {
+                let w = dworld.clone();
+                tokio::spawn(async move { w.get("/slow.php?ms=1000").await })
+            })
+            .collect();
+        wait_until("the pool to grow", Duration::from_secs(10), || dboard.snapshot().running >= 3);
+        for s in slow {
+            assert_eq!(s.await.unwrap().expect("slow").0, 200);
+        }
+        wait_until("the pool to shrink to one spare", Duration::from_secs(10), || {
+            let st = dboard.snapshot();
+            st.running == 1 && st.idle == 1
+        });
+        assert_eq!(dboard.snapshot().restarts, 0, "a scale-down is not a restart");
+    });
+    drop(dworld);
+    drop(dynamic);
 
     // The owner goes away (like a SIGKILLed nginx master): every executor is gone.
     let pids: Vec<u32> = board.snapshot().executors.iter().map(|e| e.pid).filter(|&p| p > 0).collect();

@@ -14,7 +14,7 @@
 //!
 //! | directive | context | default |
 //! |---|---|---|
-//! | `fephp_executors N;` | http | `5` (Debian php-fpm's `pm.max_children`) |
+//! | `fephp_executors N [start=S] [min_spare=A] [max_spare=B] [idle_timeout=TIME];` | http | `5`, static (Debian php-fpm's `pm.max_children`); any of the options makes the pool dynamic, up to N |
 //! | `fephp_executor_max_requests N;` | http | `0` (never recycle) |
 //! | `fephp_executor_user USER [GROUP];` | http | nginx's worker `user` when the master is root |
 //! | `fephp_request_terminate_timeout TIME;` | http | `0` (off) |
@@ -41,8 +41,10 @@ use crate::Module;
 pub struct ExecutorsConf {
     /// Some location uses `fephp_pass executors`.
     pub used: bool,
-    /// `fephp_executors`.
+    /// `fephp_executors N`.
     pub count: Option<usize>,
+    /// `fephp_executors N min_spare=… max_spare=… start=… idle_timeout=…`: a dynamic pool.
+    pub dynamic: Option<fephp::executor::Dynamic>,
     /// `fephp_executor_max_requests`.
     pub max_requests: Option<u64>,
     /// `fephp_executor_user USER [GROUP]`.
@@ -111,6 +113,7 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let opts = ExecutorOptions {
         php: PhpOptions { ini_file: None, ini: main.php_ini.clone(), queue_size: 0, queue_timeout: Duration::ZERO },
         executors: e.count.unwrap_or(fephp::executor::DEFAULT_EXECUTORS),
+        dynamic: e.dynamic,
         max_requests: e.max_requests.unwrap_or(0),
         terminate_timeout: e.terminate_timeout.unwrap_or(Duration::ZERO),
         queue_size,
@@ -237,14 +240,50 @@ macro_rules! main_setter {
 }
 
 main_setter!(
-    /// `fephp_executors N;`: the number of executor processes.
+    /// `fephp_executors N [start=S] [min_spare=A] [max_spare=B] [idle_timeout=TIME];`: N
+    /// executor processes (static), or with any option a dynamic pool of at most N (php-fpm's
+    /// `pm = dynamic`; unset options take php-fpm's defaults: min_spare 1, max_spare 3, start in
+    /// between, idle_timeout 10s).
     set_executors, |cf, a, e| {
         if e.count.is_some() {
             return fail(cf, format_args!("is duplicate"));
         }
-        match text(&a[1]).parse::<usize>() {
-            Ok(n) if (1..=4096).contains(&n) => e.count = Some(n),
+        let n = match text(&a[1]).parse::<usize>() {
+            Ok(n) if (1..=4096).contains(&n) => n,
             _ => return fail(cf, format_args!("invalid number \"{}\" (1 to 4096)", text(&a[1]))),
+        };
+        e.count = Some(n);
+        if a.len() > 2 {
+            let mut d = fephp::executor::Dynamic::fpm_defaults(n);
+            let mut start = None;
+            for arg in &a[2..] {
+                let t = text(arg);
+                let Some((k, v)) = t.split_once('=') else {
+                    return fail(cf, format_args!("invalid parameter \"{t}\""));
+                };
+                if k == "idle_timeout" {
+                    let mut value = ngx::ffi::ngx_str_t { len: v.len(), data: v.as_ptr() as *mut u8 };
+                    // SAFETY: valid ngx_str_t over `v`; only read.
+                    let ms = unsafe { ngx_parse_time(&mut value, 0) };
+                    if ms == NGX_ERROR as isize || ms < 0 {
+                        return fail(cf, format_args!("invalid time in \"{t}\""));
+                    }
+                    d.idle_timeout = Duration::from_millis(ms as u64);
+                    continue;
+                }
+                let Ok(v) = v.parse::<usize>() else { return fail(cf, format_args!("invalid number in \"{t}\"")) };
+                match k {
+                    "start" => start = Some(v),
+                    "min_spare" => d.min_spare = v,
+                    "max_spare" => d.max_spare = v,
+                    _ => return fail(cf, format_args!("invalid parameter \"{t}\"")),
+                }
+            }
+            d.start = start.unwrap_or(d.min_spare + d.max_spare.saturating_sub(d.min_spare) / 2);
+            if d.min_spare == 0 || d.min_spare > d.max_spare || d.max_spare > n || d.start == 0 || d.start > n {
+                return fail(cf, format_args!("needs 1 <= min_spare <= max_spare <= {n} and 1 <= start <= {n}"));
+            }
+            e.dynamic = Some(d);
         }
         CONF_OK
     }

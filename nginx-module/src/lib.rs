@@ -20,7 +20,7 @@ use std::ptr::addr_of;
 
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t,
-    ngx_uint_t, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
+    ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
     NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
     NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_ALERT,
 };
@@ -89,7 +89,7 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 19] = [
     command(b"fephp_queue\0", LOC | NGX_CONF_TAKE12, conf::set_queue, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_status\0", NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, conf::set_status, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_php_ini\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2, conf::set_php_ini, NGX_HTTP_MAIN_CONF_OFFSET),
-    command(b"fephp_executors\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executors, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_executors\0", NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, executors::set_executors, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_max_requests\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_max_requests, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_user\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12, executors::set_executor_user, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_request_terminate_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_request_terminate_timeout, NGX_HTTP_MAIN_CONF_OFFSET),

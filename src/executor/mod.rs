@@ -15,7 +15,9 @@
 //!   master and workers with `waitpid(-1)`, so the executors' parent cannot be an nginx process.
 //! - The supervisor resets the signal state nginx left, closes every inherited descriptor but
 //!   its own, runs PHP's module startup ONCE and forks the executors from that state (opcache:
-//!   one shared memory for all). It respawns crashed executors, recycles them after
+//!   one shared memory for all), statically N or dynamically ([`Dynamic`]: php-fpm's
+//!   `pm = dynamic`, min/max spare, idle timeout; an executor asked to stop finishes its
+//!   request first). It respawns crashed executors, recycles them after
 //!   `max_requests`, SIGKILLs one whose request runs past `terminate_timeout`, and counts
 //!   everything on the scoreboard. See [`supervisor`] for the pipes: owner death (EOF on the
 //!   owner pipe) kills every executor at once; a drain (`D`, a reload) lets in-flight requests
@@ -70,13 +72,39 @@ use crate::pool::Address;
 /// Default number of executors (Debian's php-fpm pool: `pm.max_children = 5`).
 pub const DEFAULT_EXECUTORS: usize = 5;
 
+/// A dynamic pool (php-fpm's `pm = dynamic`): between 1 and [`ExecutorOptions::executors`]
+/// processes, keeping `min_spare`..=`max_spare` idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dynamic {
+    /// Executors started at first.
+    pub start: usize,
+    /// Fewer idle executors than this: more are started.
+    pub min_spare: usize,
+    /// More idle executors than this: the longest idle are stopped.
+    pub max_spare: usize,
+    /// An executor idle this long is stopped while more than `min_spare` are idle
+    /// (`ZERO` = never).
+    pub idle_timeout: Duration,
+}
+
+impl Dynamic {
+    /// php-fpm's defaults for `pm = dynamic` with `max` children: min_spare 1, max_spare 3,
+    /// start min_spare + (max_spare - min_spare) / 2, and an idle timeout of 10 s.
+    pub fn fpm_defaults(max: usize) -> Dynamic {
+        let (min_spare, max_spare) = (1.min(max), 3.min(max));
+        Dynamic { start: (min_spare + (max_spare - min_spare) / 2).max(1), min_spare, max_spare, idle_timeout: Duration::from_secs(10) }
+    }
+}
+
 /// Settings of an executor pool.
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
     /// PHP's ini settings (the queue fields of [`PhpOptions`] are not used here).
     pub php: PhpOptions,
-    /// Number of executor processes (static; at least 1).
+    /// Number of executor processes (static), or the most (dynamic); at least 1.
     pub executors: usize,
+    /// `None`: a static pool of `executors` processes; `Some`: a dynamic pool.
+    pub dynamic: Option<Dynamic>,
     /// Requests an executor serves before it is replaced (0 = never).
     pub max_requests: u64,
     /// A request running longer than this gets its executor SIGKILLed (504) and replaced
@@ -97,6 +125,7 @@ impl Default for ExecutorOptions {
         ExecutorOptions {
             php: PhpOptions::default(),
             executors: DEFAULT_EXECUTORS,
+            dynamic: None,
             max_requests: 0,
             terminate_timeout: Duration::ZERO,
             queue_size: 1024,
@@ -170,6 +199,9 @@ impl ExecutorOptions {
             self.queue_size,
             self.queue_timeout.as_millis()
         );
+        if let Some(d) = self.dynamic {
+            out.push_str(&format!("dynamic\t{}:{}:{}:{}\n", d.start, d.min_spare, d.max_spare, d.idle_timeout.as_millis()));
+        }
         if let Some(c) = self.user {
             out.push_str(&format!("user\t{}:{}\n", c.uid, c.gid));
         }
@@ -204,6 +236,16 @@ impl ExecutorOptions {
                     o.user = Some(Credentials { uid: num(u)? as u32, gid: num(g)? as u32 });
                 }
                 "allow" => o.allowed_uids.push(num(value)? as u32),
+                "dynamic" => {
+                    let v: Vec<u64> = value.split(':').map(num).collect::<Result<_, _>>()?;
+                    let [start, min_spare, max_spare, idle_ms] = v[..] else { return Err("bad dynamic".into()) };
+                    o.dynamic = Some(Dynamic {
+                        start: start as usize,
+                        min_spare: min_spare as usize,
+                        max_spare: max_spare as usize,
+                        idle_timeout: Duration::from_millis(idle_ms),
+                    });
+                }
                 "ini_file" => o.php.ini_file = Some(PathBuf::from(unescape(value))),
                 "ini" => {
                     let v = parts.next().ok_or("ini without a value")?;
@@ -329,6 +371,7 @@ mod tests {
             terminate_timeout: Duration::from_millis(1500),
             user: Some(Credentials { uid: 65534, gid: 65534 }),
             allowed_uids: vec![0, 33],
+            dynamic: Some(Dynamic::fpm_defaults(7)),
             ..Default::default()
         };
         o.php.ini = vec![("a.b".into(), "x\ty\n%z".into()), ("c".into(), "".into())];

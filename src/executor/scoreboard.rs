@@ -39,7 +39,8 @@ const S_URI: usize = 8;
 const URI_WORDS: usize = 32;
 /// Bytes of the current URI kept per executor.
 pub const URI_MAX: usize = URI_WORDS * 8;
-const SLOT_WORDS: usize = S_URI + URI_WORDS;
+const S_IDLE_SINCE: usize = S_URI + URI_WORDS;
+const SLOT_WORDS: usize = S_IDLE_SINCE + 1;
 
 /// Executor states.
 pub const EMPTY: u64 = 0;
@@ -180,7 +181,13 @@ impl Scoreboard {
         self.slot(slot, S_REQUESTS).store(0, Ordering::Relaxed);
         self.slot(slot, S_URI_LEN).store(0, Ordering::Relaxed);
         self.slot(slot, S_STARTED).store(0, Ordering::Relaxed);
+        self.slot(slot, S_IDLE_SINCE).store(super::sys::monotonic_ns(), Ordering::Relaxed);
         self.slot(slot, S_STATE).store(state, Ordering::Release);
+    }
+
+    /// Since when the executor in `slot` has been idle (ns, monotonic), if idle.
+    pub(crate) fn idle_since(&self, slot: usize) -> Option<u64> {
+        (self.slot_state(slot) == IDLE).then(|| self.slot(slot, S_IDLE_SINCE).load(Ordering::Relaxed))
     }
 
     pub(crate) fn slot_state(&self, slot: usize) -> u64 {
@@ -210,6 +217,7 @@ impl Scoreboard {
         self.slot(slot, S_LAST_CPU).store(cpu.as_nanos() as u64, Ordering::Relaxed);
         self.slot(slot, S_LAST_PEAK).store(peak, Ordering::Relaxed);
         self.slot(slot, S_LAST_DURATION).store(duration.as_nanos() as u64, Ordering::Relaxed);
+        self.slot(slot, S_IDLE_SINCE).store(super::sys::monotonic_ns(), Ordering::Relaxed);
         self.slot(slot, S_STATE).store(IDLE, Ordering::Release);
     }
 
@@ -254,6 +262,9 @@ impl Scoreboard {
                 BUSY => st.busy += 1,
                 _ => {}
             }
+            if matches!(state, STARTING | IDLE | BUSY) {
+                st.running += 1;
+            }
             st.executors.push(ExecutorStatus {
                 pid,
                 state: state_name,
@@ -282,8 +293,10 @@ pub(crate) enum Counter {
 /// The pool at one moment ([`Scoreboard::snapshot`]).
 #[derive(Debug, Clone, Default)]
 pub struct PoolStatus {
-    /// Executor slots (the configured number of executors).
+    /// Executor slots (the configured number of executors; with a dynamic pool, the most).
     pub size: usize,
+    /// Executor processes running now (idle, busy or starting).
+    pub running: usize,
     /// Executors waiting for a request.
     pub idle: usize,
     /// Executors serving a request.
@@ -335,7 +348,8 @@ impl PoolStatus {
         let g = |out: &mut String, name: &str, kind: &str, help: &str, v: u64| {
             let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n");
         };
-        g(out, "fephp_executors_total", "gauge", "Executor processes configured.", self.size as u64);
+        g(out, "fephp_executors_total", "gauge", "Executor processes configured (the most, for a dynamic pool).", self.size as u64);
+        g(out, "fephp_executors_running", "gauge", "Executor processes running.", self.running as u64);
         g(out, "fephp_executors_idle", "gauge", "Executors waiting for a request.", self.idle as u64);
         g(out, "fephp_executors_busy", "gauge", "Executors serving a request.", self.busy as u64);
         g(out, "fephp_executors_queued", "gauge", "Requests waiting for an executor.", self.queued);

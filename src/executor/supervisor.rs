@@ -73,6 +73,8 @@ struct Child {
     pid: libc::pid_t,
     spawned: Instant,
     killed_for_timeout: bool,
+    /// Asked to stop (a dynamic pool scaling down): its exit is not a restart.
+    stopping: bool,
 }
 
 /// The supervisor's main function, in a freshly forked process; never returns.
@@ -96,12 +98,60 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
     let mut draining = false;
     let mut master_open = true;
     let mut all_busy = false;
-    log("notice", &format!("supervisor {me} started {n} executors"));
+    match opts.dynamic {
+        None => log("notice", &format!("supervisor {me} started {n} executors")),
+        Some(d) => log(
+            "notice",
+            &format!(
+                "supervisor {me} started a dynamic pool: {} executors at first, at most {n}, {}-{} spare, idle timeout {:?}",
+                d.start, d.min_spare, d.max_spare, d.idle_timeout
+            ),
+        ),
+    }
+    let mut first = true;
     loop {
-        // Fill empty slots (a slot whose executor died right after its start waits a second).
+        // How many to start now: static, every empty slot; dynamic, `start` at first, then
+        // enough to keep `min_spare` idle (php-fpm's pm = dynamic).
+        let live = children.iter().filter(|c| c.is_some()).count();
+        let want = match opts.dynamic {
+            None => n - live,
+            Some(d) if first => d.start.clamp(1, n).saturating_sub(live),
+            Some(d) => {
+                let spare = (0..n)
+                    .filter(|&s| children[s].as_ref().is_some_and(|c| !c.stopping))
+                    .filter(|&s| matches!(board.slot_state(s), super::scoreboard::IDLE | STARTING))
+                    .count();
+                d.min_spare.saturating_sub(spare).min(n - live)
+            }
+        };
+        first = false;
+        let mut started = 0;
         for (slot, child) in children.iter_mut().enumerate() {
-            if child.is_none() && !draining {
+            if started < want && child.is_none() && !draining {
                 *child = spawn(&opts, &fds, &board, slot, me);
+                started += 1;
+            }
+        }
+        // Dynamic: stop idle executors beyond max_spare, and those idle past the idle timeout
+        // while more than min_spare are idle (SIGTERM: an executor that just took a request
+        // finishes it first).
+        if let Some(d) = opts.dynamic {
+            let now = sys::monotonic_ns();
+            let mut idle: Vec<(usize, u64)> = (0..n)
+                .filter(|&s| children[s].as_ref().is_some_and(|c| !c.stopping))
+                .filter_map(|s| board.idle_since(s).map(|t| (s, t)))
+                .collect();
+            idle.sort_by_key(|&(_, t)| t); // longest idle first
+            let mut left = idle.len();
+            for (slot, since) in idle {
+                let expired = !d.idle_timeout.is_zero() && now.saturating_sub(since) >= d.idle_timeout.as_nanos() as u64;
+                if left > d.max_spare || (expired && left > d.min_spare) {
+                    if let Some(c) = children[slot].as_mut() {
+                        c.stopping = true;
+                        sys::kill(c.pid, libc::SIGTERM);
+                        left -= 1;
+                    }
+                }
             }
         }
         let ready = sys::poll_readable(
@@ -141,6 +191,7 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
             let child = children[slot].take().expect("found above");
             board.slot_reset(slot, 0, super::scoreboard::EMPTY);
             match exit {
+                Exit::Code(0) if child.stopping => {}
                 Exit::Code(0) => {
                     board.count(Counter::Restart);
                 }
@@ -175,10 +226,12 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
             }
         }
         let busy = (0..n).filter(|&s| board.slot_state(s) == BUSY).count();
-        if busy == n && !all_busy {
+        let spare = (0..n).filter(|&s| board.slot_state(s) == super::scoreboard::IDLE).count();
+        let full = children.iter().all(Option::is_some) && spare == 0 && busy > 0;
+        if full && !all_busy {
             board.count(Counter::MaxReached);
         }
-        all_busy = busy == n;
+        all_busy = full;
     }
 }
 
@@ -211,7 +264,7 @@ fn spawn(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard, slot: 
         }
         Ok(Forked::Parent(pid)) => {
             // The child writes its pid and IDLE itself (writing here would race with it).
-            Some(Child { pid, spawned: Instant::now(), killed_for_timeout: false })
+            Some(Child { pid, spawned: Instant::now(), killed_for_timeout: false, stopping: false })
         }
         Err(e) => {
             log("alert", &format!("fork of an executor failed: {e}"));
@@ -242,11 +295,16 @@ fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard
         return 2;
     }
     let mut request = php::Request::default();
+    sys::graceful_sigterm();
     board.slot_reset(slot, sys::getpid() as u32, super::scoreboard::IDLE);
     let mut served = 0u64;
     loop {
-        let conn = match sys::accept(fds.listener.as_raw_fd()) {
+        if sys::stop_requested() {
+            return 0;
+        }
+        let conn = match sys::accept_once(fds.listener.as_raw_fd()) {
             Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 log("alert", &format!("executor accept failed: {e}"));
                 return 3;

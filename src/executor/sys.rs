@@ -89,6 +89,41 @@ pub fn listen_abstract(name: &[u8], backlog: usize) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Blocking `accept4` (close-on-exec), once: a signal makes it fail with `Interrupted`.
+pub fn accept_once(listener: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: null address out-params are allowed.
+    let rc = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: accept returned a new descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc) })
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// SIGTERM sets a flag ([`stop_requested`]) and interrupts a blocking call (no `SA_RESTART`)
+/// instead of ending the process: an executor finishes its request first.
+pub fn graceful_sigterm() {
+    // SAFETY: installs an async-signal-safe handler (one atomic store).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigterm as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = 0;
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    }
+}
+
+/// True once SIGTERM arrived (after [`graceful_sigterm`]).
+pub fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Blocking `accept4` (close-on-exec), retried on EINTR.
 pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
     loop {
