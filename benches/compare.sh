@@ -18,6 +18,8 @@
 #                            fastcgi_keep_conn on (baseline)
 #   nginx-fephp-fpm          nginx fephp_pass -> php-fpm
 #   nginx-fephp-embedded     nginx fephp_pass embedded (PHP inside the nginx workers)
+#   nginx-fephp-executors    nginx fephp_pass executors (N executor processes, one shared
+#                            queue; nginx worker_processes 2)
 #   serve-fpm                fe-php serve -> php-fpm
 #   serve-embedded           fe-php serve, embedded PHP (N worker processes)
 # Every ratio is against the BETTER of the two baselines for that metric and row (higher RPS,
@@ -43,7 +45,7 @@
 #   COMPARE_ROUNDS=3          rounds
 #   COMPARE_CONCURRENCY="16 64 256"
 #   COMPARE_WORKLOADS="hello json include50 big io mixed"
-#   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded"
+#   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded nginx-fephp-executors serve-fpm serve-embedded"
 #   COMPARE_PHP_PROCS=8       PHP concurrency N of every configuration (see above)
 #   COMPARE_TOOL=wrk          wrk (default when installed) or fe-php (`fe-php bench --json`)
 #   COMPARE_THREADS=2         load generator threads
@@ -63,7 +65,7 @@ WARMUP=${COMPARE_WARMUP:-1}
 ROUNDS=${COMPARE_ROUNDS:-3}
 CONCURRENCY=${COMPARE_CONCURRENCY:-16 64 256}
 WORKLOADS=${COMPARE_WORKLOADS:-hello json include50 big io mixed}
-CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded}
+CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded nginx-fephp-executors serve-fpm serve-embedded}
 PHP_PROCS=${COMPARE_PHP_PROCS:-8}
 THREADS=${COMPARE_THREADS:-2}
 OUT=${COMPARE_OUT:-$root/benches}
@@ -277,6 +279,12 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
             http_extra="fephp_php_ini_file $PHP_INI;
     fephp_php_ini session.save_path $dir;"
             location="location ~ \\.php(/|\$) { fephp_pass embedded; }" ;;
+        fephp-executors)
+            load="load_module $NGINX_MODULE;"
+            http_extra="$(php_ini_directives)
+    fephp_php_ini session.save_path $dir;
+    fephp_executors $PHP_PROCS;"
+            location="location ~ \\.php(/|\$) { fephp_pass executors; }" ;;
     esac
     cat >"$dir/fastcgi_params" <<'EOF'
 fastcgi_param  SCRIPT_FILENAME    $document_root$fastcgi_script_name;
@@ -370,9 +378,9 @@ unavailable() {
         nginx-fastcgi-fpm|nginx-fastcgi-fpm-close)
             [ -x "$NGINX_BIN" ] || { echo "no nginx binary"; return; }
             [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
-        nginx-fephp-fpm|nginx-fephp-embedded)
+        nginx-fephp-fpm|nginx-fephp-embedded|nginx-fephp-executors)
             [ -n "$NGINX_MODULE" ] || { echo "$nginx_note"; return; }
-            [ "$1" = nginx-fephp-embedded ] || [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
+            [ "$1" != nginx-fephp-fpm ] || [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
         serve-fpm) [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
         serve-embedded) ;;
         *) echo "unknown configuration" ;;
@@ -389,6 +397,7 @@ start_config() {
         nginx-fastcgi-fpm-close) start_fpm && start_nginx fastcgi-close ;;
         nginx-fephp-fpm) start_fpm && start_nginx fephp-fpm ;;
         nginx-fephp-embedded) start_nginx fephp-embedded ;;
+        nginx-fephp-executors) start_nginx fephp-executors ;;
         serve-fpm) start_fpm && start_serve fpm ;;
         serve-embedded) start_serve embedded ;;
     esac || return 1
@@ -500,6 +509,7 @@ LABEL = {
     "nginx-fastcgi-fpm-close": "nginx fastcgi_pass + php-fpm (Debian's snippet)",
     "nginx-fephp-fpm": "nginx fephp_pass → php-fpm",
     "nginx-fephp-embedded": "nginx fephp_pass embedded",
+    "nginx-fephp-executors": "nginx fephp_pass executors",
     "serve-fpm": "fe-php serve → php-fpm",
     "serve-embedded": "fe-php serve embedded",
 }

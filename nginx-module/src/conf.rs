@@ -7,7 +7,7 @@
 //!
 //! | directive | context | default |
 //! |---|---|---|
-//! | `fephp_pass embedded \| unix:/path \| host:port \| UPSTREAM;` | location, if in location | — |
+//! | `fephp_pass executors \| embedded \| unix:/path \| host:port \| UPSTREAM;` | location, if in location | — |
 //! | `fephp_param NAME VALUE [if_not_empty];` | http, server, location | — |
 //! | `fephp_index NAME;` | http, server, location | `index.php` |
 //! | `fephp_split_path_info on \| off \| REGEX;` | http, server, location | `on` |
@@ -61,6 +61,8 @@ pub const DEFAULT_QUEUE_SIZE: usize = 1024;
 pub enum Pass {
     /// The embedded PHP of this worker process.
     Embedded,
+    /// The executor pool (PHP processes of their own, one shared queue).
+    Executors,
     /// A PHP-FPM pool.
     Fpm(Address),
     /// An `upstream` block of PHP-FPM servers, by name ([`crate::upstream`]).
@@ -72,6 +74,8 @@ pub enum Pass {
 pub enum Backend {
     /// The worker's embedded engine.
     Embedded,
+    /// The worker's client of the executor pool.
+    Executors,
     /// The FPM engine at this index of [`MainConf::pools`].
     Fpm(usize),
     /// The upstream at this index of [`MainConf::upstreams`].
@@ -141,6 +145,8 @@ pub struct MainConf {
     /// `fephp_queue` of the locations using `fephp_pass embedded` (they share the worker's one
     /// PHP thread, so they must agree); `None` means the defaults.
     pub embedded_queue: Option<Queue>,
+    /// The executor pool's settings (`fephp_pass executors`).
+    pub executors: crate::executors::ExecutorsConf,
 }
 
 /// `fephp_queue N [timeout=TIME]`: how many requests may wait for PHP, and for how long.
@@ -284,6 +290,26 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
             }
             Some(Backend::Embedded)
         }
+        Some(Pass::Executors) => {
+            let e = &mut main.executors;
+            e.used = true;
+            let read = conf.read_timeout();
+            e.read_timeout = Some(e.read_timeout.map_or(read, |r| r.max(read)));
+            if let Some(queue) = conf.queue {
+                match e.queue {
+                    Some(other) if other != queue => {
+                        ngx_conf_log_error!(
+                            NGX_LOG_EMERG,
+                            cf,
+                            "\"fephp_queue\" directive: locations with \"fephp_pass executors\" share one queue and must use the same fephp_queue"
+                        );
+                        return CONF_ERROR;
+                    }
+                    _ => e.queue = Some(queue),
+                }
+            }
+            Some(Backend::Executors)
+        }
         Some(Pass::Fpm(address)) => {
             let key = conf.pool_key(address);
             let index = match main.pools.iter().position(|k| *k == key) {
@@ -370,8 +396,10 @@ setter!(
             return fail(cf, format_args!("is duplicate"));
         }
         let value = text(&a[1]);
-        conf.pass = Some(if value == "embedded" {
+        conf.pass = Some(if value == "embedded" || value == "in-worker" {
             Pass::Embedded
+        } else if value == "executors" {
+            Pass::Executors
         } else if is_upstream_name(&value) {
             // Like `fastcgi_pass NAME`: the `upstream NAME {}` block, defined before or after.
             // SAFETY: `cf` is being parsed; nginx copies what it keeps of `url`.
@@ -393,7 +421,7 @@ setter!(
                     return fail(cf, format_args!("host not found in \"{hp}\""));
                 }
                 Ok(address) => Pass::Fpm(address),
-                Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected embedded, unix:/path, host:port or an upstream name)")),
+                Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected executors, embedded, unix:/path, host:port or an upstream name)")),
             }
         });
         // SAFETY: `cf` is a location (or if-in-location) context here.

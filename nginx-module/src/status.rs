@@ -57,6 +57,7 @@ unsafe extern "C" fn status_body_read(r: *mut ngx_http_request_t) {
         // SAFETY: live request on the nginx thread.
         unsafe {
             let json = wants_json(r);
+            let full = (*r).args.as_bytes().split(|&b| b == b'&').any(|a| a == b"full" || a.starts_with(b"full="));
             let current = worker::current();
             let engines = current.as_ref().map(|w| w.engines()).unwrap_or_default();
             let mut upstreams: Vec<UpstreamReport> = Vec::new();
@@ -83,7 +84,7 @@ unsafe extern "C" fn status_body_read(r: *mut ngx_http_request_t) {
             let pid = ngx_pid as i64;
             let settings = Settings { read_timeout: std::time::Duration::from_secs(10), intercept_errors: false };
             // On this thread: FPM health probes use the pools' nginx sockets.
-            let fut = async move { Ok::<_, EngineError>(report(pid, engines, upstreams, json).await) };
+            let fut = async move { Ok::<_, EngineError>(report(pid, engines, upstreams, json, full).await) };
             if let Err(e) = bridge::start_local(r, settings, Box::pin(fut)) {
                 ngx_log_error!(NGX_LOG_ERR, (*(*r).connection).log, "fephp_status: {e}");
                 ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t);
@@ -116,7 +117,15 @@ unsafe fn wants_json(r: *mut ngx_http_request_t) -> bool {
     }
 }
 
-async fn report(pid: i64, engines: Vec<(String, Result<Arc<Engine>, String>)>, upstreams: Vec<UpstreamReport>, json: bool) -> Output {
+/// `?full`: one series per executor of the executor pool (pid, state, current URI and its
+/// duration, last request's CPU, peak memory and duration), like php-fpm's `status?full`.
+async fn report(
+    pid: i64,
+    engines: Vec<(String, Result<Arc<Engine>, String>)>,
+    upstreams: Vec<UpstreamReport>,
+    json: bool,
+    full: bool,
+) -> Output {
     let mut head = ResponseHead::new();
     let body = if json {
         let mut healths = Vec::new();
@@ -149,6 +158,13 @@ async fn report(pid: i64, engines: Vec<(String, Result<Arc<Engine>, String>)>, u
         for (label, slot) in &engines {
             if let Ok(engine) = slot {
                 text.push_str(&label_metrics(&engine.render_metrics(), label, &mut seen_meta));
+                if full {
+                    if let Some(st) = engine.executor_status() {
+                        let mut per = String::new();
+                        st.render_executors(&mut per);
+                        text.push_str(&label_metrics(&per, label, &mut seen_meta));
+                    }
+                }
             }
         }
         if !upstreams.is_empty() {

@@ -41,12 +41,17 @@ pub enum BackendConfig {
     /// Embedded libphp in this process.
     #[cfg(feature = "embed")]
     Embedded(crate::php::PhpOptions),
+    /// A pool of PHP executor processes (started by its owner, see [`crate::executor::Pool`]).
+    #[cfg(feature = "embed")]
+    Executors(crate::executor::Client),
 }
 
 enum Backend {
     Fpm(Pool),
     #[cfg(feature = "embed")]
     Embedded(crate::php::Php),
+    #[cfg(feature = "embed")]
+    Executors(crate::executor::Client),
 }
 
 /// Backend health, as `/_health` and `fephp_status` report it.
@@ -74,6 +79,8 @@ impl Engine {
             BackendConfig::Fpm(cfg) => Backend::Fpm(Pool::new(cfg)),
             #[cfg(feature = "embed")]
             BackendConfig::Embedded(opts) => Backend::Embedded(crate::php::Php::start(opts)?),
+            #[cfg(feature = "embed")]
+            BackendConfig::Executors(client) => Backend::Executors(client),
         };
         Ok(Engine { backend, metrics: Arc::new(Metrics::default()) })
     }
@@ -126,6 +133,11 @@ impl Engine {
                 let (head, body) = php.execute(params, script, req.body).await?;
                 Ok(Response { head, body: ResponseBody::php(body) })
             }
+            #[cfg(feature = "embed")]
+            Backend::Executors(client) => {
+                let (head, body) = client.execute(&params, &script, req.body).await?;
+                Ok(Response { head, body: ResponseBody::exec(body) })
+            }
         }
     }
 
@@ -144,6 +156,28 @@ impl Engine {
                 Ok(()) => Health { backend: "embedded", ok: true, detail: "php thread running".into() },
                 Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string() },
             },
+            #[cfg(feature = "embed")]
+            Backend::Executors(client) => match client.status() {
+                Some(st) if st.idle + st.busy == 0 => {
+                    Health { backend: "executors", ok: false, detail: "no executor is running".into() }
+                }
+                Some(st) => Health {
+                    backend: "executors",
+                    ok: true,
+                    detail: format!("{} executors: {} idle, {} busy, {} queued", st.size, st.idle, st.busy, st.queued),
+                },
+                None => Health { backend: "executors", ok: true, detail: "executor pool".into() },
+            },
+        }
+    }
+
+    /// The executor pool's status, when this engine serves through one (and shares its
+    /// scoreboard).
+    #[cfg(feature = "embed")]
+    pub fn executor_status(&self) -> Option<crate::executor::PoolStatus> {
+        match &self.backend {
+            Backend::Executors(client) => client.status(),
+            _ => None,
         }
     }
 
@@ -159,6 +193,12 @@ impl Engine {
             Backend::Fpm(pool) => pool.stats().render(&mut out),
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => php.stats().render(&mut out),
+            #[cfg(feature = "embed")]
+            Backend::Executors(client) => {
+                if let Some(st) = client.status() {
+                    st.render_prometheus(&mut out, false);
+                }
+            }
         }
         out
     }

@@ -86,6 +86,7 @@ mod exchange;
 mod ffi;
 mod job;
 mod log;
+pub mod process;
 mod thread;
 mod watchdog;
 
