@@ -6,7 +6,7 @@ use Test::Nginx::Socket;
 
 # Assertions per block, counted as upstream Test::Nginx does: one status and one body check
 # per request, one per error_log / no_error_log line.
-plan tests => repeat_each() * (3 + 3 + 5 + 5 + 3 + 2 + 2 + 3 + 3);
+plan tests => repeat_each() * (3 + 3 + 3 + 4 + 3 + 4 + 3 + 2 + 2 + 3 + 3);
 
 no_long_string();
 run_tests();
@@ -91,6 +91,29 @@ slow: done
 <?php ini_set("memory_limit","-1"); $a=[]; $r=&$a; for($i=0;$i<3000000;$i++){$r[0]=[]; $r=&$r[0];} echo serialize($a);
 >>> hello.php
 <?php echo "hello after crash\n";
+--- request
+GET /crash.php
+--- error_code: 502
+--- response_body_like: 502 Bad Gateway
+--- timeout: 15
+--- error_log
+the executor ended before its response did
+
+
+
+=== TEST 3b: after a PHP crash (502), the next request is served by the replacement executor
+--- http_config
+    fephp_executors 1;
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass executors;
+    }
+--- user_files
+>>> crash.php
+<?php ini_set("memory_limit","-1"); $a=[]; $r=&$a; for($i=0;$i<3000000;$i++){$r[0]=[]; $r=&$r[0];} echo serialize($a);
+>>> hello.php
+<?php echo "hello after crash\n";
 --- request eval
 ["GET /crash.php", "GET /hello.php"]
 --- error_code eval
@@ -98,12 +121,34 @@ slow: done
 --- response_body_like eval
 [qr/502 Bad Gateway/, qr/^hello after crash$/]
 --- timeout: 15
---- error_log
-the executor ended before its response did
 
 
 
 === TEST 4: fephp_request_terminate_timeout: a stuck executor is killed (504) and replaced
+--- http_config
+    fephp_executors 1;
+    fephp_request_terminate_timeout 1s;
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass executors;
+    }
+--- user_files
+>>> stuck.php
+<?php set_time_limit(0); sleep(20); echo "never\n";
+>>> hello.php
+<?php echo "hello after kill\n";
+--- request
+GET /stuck.php
+--- error_code: 504
+--- response_body_like: 504 Gateway Time-out
+--- timeout: 15
+--- error_log
+killed after the request terminate timeout
+
+
+
+=== TEST 4b: after a terminate-timeout kill (504), the next request is served by the replacement executor
 --- http_config
     fephp_executors 1;
     fephp_request_terminate_timeout 1s;
@@ -124,8 +169,6 @@ the executor ended before its response did
 --- response_body_like eval
 [qr/504 Gateway Time-out/, qr/^hello after kill$/]
 --- timeout: 15
---- error_log
-killed after the request terminate timeout
 
 
 
