@@ -11,7 +11,12 @@
 # Configurations, all at the same PHP concurrency N = COMPARE_PHP_PROCS (default 8): php-fpm
 # `pm static N`; embedded PHP in nginx runs one PHP thread per worker, so its nginx has
 # worker_processes N; fe-php serve embedded runs --workers N. Every other nginx has
-# worker_processes 2. opcache on; PHP_INI_SCAN_DIR= with tests/support/php.ini.
+# worker_processes 2. PHP reads the distribution's configuration everywhere, as installed
+# (Debian: php-fpm /etc/php/8.2/fpm/php.ini + conf.d/, embedded PHP /etc/php/8.2/embed/php.ini
+# + conf.d/, the same production php.ini and the same extensions, opcache among them; the
+# Configurations table shows opcache's state, probed with benches/php/opcache.php); only
+# session.save_path is set, to a directory of the run. PHPRC and PHP_INI_SCAN_DIR are removed
+# from the servers' environment.
 #   nginx-return200          nginx `return 200` (the ceiling; hello only)
 #   nginx-fastcgi-fpm-close  nginx fastcgi_pass unix:... + php-fpm, as Debian ships it (baseline)
 #   nginx-fastcgi-fpm        nginx fastcgi_pass to an upstream with keepalive 2 +
@@ -148,7 +153,6 @@ NGINX_MODULE=${NGINX_MODULE:-}
 [ -z "$NGINX_MODULE" ] && [ -z "$nginx_note" ] && nginx_note="ngx_http_fephp_module not built"
 [ -x "$FEPHP_BIN" ] || [ "$REPORT_ONLY" = 1 ] || { log "no fe-php binary at $FEPHP_BIN"; exit 1; }
 PHP_FPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
-PHP_INI=$root/tests/support/php.ini
 DOCROOT=$root/benches/php
 is_root=0
 [ "$(id -u)" = 0 ] && is_root=1
@@ -238,7 +242,7 @@ php_admin_value[session.save_path] = $dir
 EOF
     local extra=()
     [ $is_root = 1 ] && extra=(-R)
-    PHP_INI_SCAN_DIR= setsid "$PHP_FPM" -F -y "$dir/php-fpm.conf" -c "$PHP_INI" "${extra[@]}" >"$dir/stdout.log" 2>&1 &
+    env -u PHPRC -u PHP_INI_SCAN_DIR setsid "$PHP_FPM" -F -y "$dir/php-fpm.conf" "${extra[@]}" >"$dir/stdout.log" 2>&1 &
     started+=($!)
     SERVE_ROOTS+=($!)
     local i
@@ -272,10 +276,9 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
         fephp-embedded)
             workers=$PHP_PROCS
             load="load_module $NGINX_MODULE;"
-            # The same php.ini as php-fpm and no distribution conf.d (PHP_INI_SCAN_DIR= as for FPM).
-            main_extra="env PHP_INI_SCAN_DIR=;"
-            http_extra="fephp_php_ini_file $PHP_INI;
-    fephp_php_ini session.save_path $dir;"
+            # The distribution's embed php.ini + conf.d (the default; nginx clears the workers'
+            # environment, so no PHPRC / PHP_INI_SCAN_DIR).
+            http_extra="fephp_php_ini session.save_path $dir;"
             location="location ~ \\.php(/|\$) { fephp_pass embedded; }" ;;
     esac
     cat >"$dir/fastcgi_params" <<'EOF'
@@ -342,7 +345,6 @@ fpm_socket = \"unix:$FPM_SOCK\"
 worker_pool_size = $(( (PHP_PROCS + 1) / 2 ))"
     else
         php="use_fpm = false
-ini_file = \"$PHP_INI\"
 
 [php.ini]
 session.save_path = \"$dir\""
@@ -358,7 +360,7 @@ $php
 EOF
     local workers=2
     [ "$kind" = embedded ] && workers=$PHP_PROCS
-    PHP_INI_SCAN_DIR= setsid "$FEPHP_BIN" serve --config "$dir/config.toml" --workers "$workers" >"$dir/stdout.log" 2>"$dir/serve.log" &
+    env -u PHPRC -u PHP_INI_SCAN_DIR setsid "$FEPHP_BIN" serve --config "$dir/config.toml" --workers "$workers" >"$dir/stdout.log" 2>"$dir/serve.log" &
     started+=($!)
     SERVE_ROOTS+=($!)
 }
