@@ -33,6 +33,39 @@
 # included files), big.php (1 MB response), io.php (usleep 20 ms, then a small answer: waiting
 # on a database), mixed (hello.php measured while 4 clients loop on sleep1.php, a 1 s request).
 #
+# Real applications (what a PHP server spends its time on: a framework's bootstrap, hundreds of
+# included files through opcache, database queries, a rendered page of tens of kB):
+#   wp-front   WordPress front page, `/` (Debian's `wordpress` + wordpress-theme-twentytwentythree,
+#              on MariaDB; through try_files -> /index.php)
+#   wp-post    WordPress post page: the installer's "Hello world!" post at its permalink (the
+#              installer enables pretty permalinks, /%year%/%monthnum%/%day%/%postname%/, when its
+#              loopback probe succeeds; found by following /?p=1; /?p=1 itself otherwise)
+#   mw-main    MediaWiki Main_Page, /index.php/Main_Page (Debian's `mediawiki`, SQLite; PATH_INFO)
+# Set up once per run, before the rounds, with the real-app tests' installer
+# (t/realapp/install.sh) into the run's temp dir: a private MariaDB (mariadb-install-db,
+# mariadbd on a unix socket, no TCP) started and stopped by this script; WordPress's config in a
+# private copy of /etc/wordpress bind-mounted over it (this script re-executes itself in a private
+# mount namespace, `unshare -m`, when a wp-* workload is asked for: the machine's /etc/wordpress
+# is never written; without root the wp-* workloads are "not available: needs root"), its
+# document root Debian's layout (symlinks into /usr/share/wordpress, wp-content ->
+# /var/lib/wordpress/wp-content), installed over HTTP (wp-admin/install.php?step=2) through a
+# temporary nginx fastcgi_pass + php-fpm; MediaWiki installed with maintenance/install.php
+# --dbtype sqlite, $wgUsePathInfo pinned. Every nginx configuration (not return 200) then serves
+# each application from a server of its own (own port, fixed for the run so that the installs'
+# URLs hold; root = the app's document root, `disable_symlinks off`, WordPress's try_files,
+# MediaWiki's deny rules) with that configuration's PHP handler: plain fastcgi_pass with Debian's
+# snippets/fastcgi-php.conf (split_path_info, try_files $fastcgi_script_name =404, PATH_INFO),
+# the same with the keep-alive upstream, fephp_pass -> php-fpm, fephp_pass embedded. The
+# server sets WORDPRESS_CONFIG (Debian's wp-config.php reads /etc/wordpress/config-NAME.php) or
+# MW_CONF (MediaWiki's LocalSettings.php, read through an auto_prepend_file that defines
+# MW_CONFIG_FILE; with mw-* asked for, that ini is set in every configuration, for every workload,
+# so all stay alike). fe-php serve has one document root: app workloads are "not applicable"
+# there. Before measuring, each configuration's page must answer 200 with its marker text (the
+# blog's title and the post, the wiki's title and Main Page text), else that row is "failed: why".
+# The app runs warm up COMPARE_APP_WARMUP seconds: embedded PHP starts in each nginx worker, so
+# each worker compiles the application into its own opcache on its first requests (php-fpm's
+# children share their master's). MariaDB's CPU and memory are not counted (the same everywhere).
+#
 # Cost: for every run, CPU time per request = user + system time of every serving process
 # (nginx master and workers, php-fpm master and children, fe-php processes and whatever they
 # started; exited children counted through cutime/cstime), read from /proc before and after
@@ -45,9 +78,10 @@
 # Environment:
 #   COMPARE_DURATION=5        seconds per measured run (keep <= 10)
 #   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none)
+#   COMPARE_APP_WARMUP=5      the same for wp-* and mw-* (default 0 when COMPARE_WARMUP=0)
 #   COMPARE_ROUNDS=3          rounds
 #   COMPARE_CONCURRENCY="16 64 256"
-#   COMPARE_WORKLOADS="hello json include50 big io mixed"
+#   COMPARE_WORKLOADS="hello json include50 big io mixed wp-front wp-post mw-main"
 #   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded"
 #   COMPARE_PHP_PROCS=8       PHP concurrency N of every configuration (see above)
 #   COMPARE_TOOL=wrk          wrk (default when installed) or fe-php (`fe-php bench --json`)
@@ -56,8 +90,11 @@
 #   COMPARE_REPORT_ONLY=1     only rewrite RESULTS.md and compare.svg from $COMPARE_OUT/raw.tsv
 #   COMPARE_BUILD=1           0: build nothing; use FEPHP_BIN, NGINX_BIN, NGINX_MODULE (or what is
 #                             already built under CARGO_TARGET_DIR)
-# Needs: bash, python3 (standard library only), php-fpm8.2, wrk (or COMPARE_TOOL=fe-php), curl.
-# Smoke run: COMPARE_DURATION=2 COMPARE_ROUNDS=1 COMPARE_OUT=/tmp/cmp bash benches/compare.sh
+# Needs: bash, python3 (standard library only), php-fpm8.2, wrk (or COMPARE_TOOL=fe-php), curl;
+# for the applications: wordpress, wordpress-theme-twentytwentythree, mariadb-server, mediawiki,
+# php8.2-{mysql,mbstring,intl,xml,sqlite3}, php (CLI), root for WordPress.
+# Smoke run: COMPARE_DURATION=1 COMPARE_ROUNDS=1 COMPARE_WARMUP=0 COMPARE_CONCURRENCY=16
+#            COMPARE_OUT=/tmp/cmp bash benches/compare.sh
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
