@@ -7,7 +7,7 @@
 # MariaDB (private instance; root: mariadbd runs as mysql, so DIR must be traversable):
 #   ri_mariadb_start DIR        mariadb-install-db into DIR/db, mariadbd on the unix socket
 #                               DIR/dbrun/mysql.sock (no TCP); sets ri_db_sock, ri_db_pid
-#   ri_mariadb_stop             TERM, up to 10 s, then KILL
+#   ri_mariadb_stop             TERM, up to 10 s, then KILL (safe under set -e, in a trap)
 #   ri_sql ARGS...              the mariadb client as root on ri_db_sock
 # WordPress (Debian's package: code in /usr/share/wordpress, content in /var/lib/wordpress):
 #   ri_can_unshare              true when a private mount namespace is possible (root + unshare -m)
@@ -61,11 +61,11 @@ ri_mariadb_start() {
 
 ri_mariadb_stop() {
     [ -n "${ri_db_pid:-}" ] || return 0
-    kill -TERM "$ri_db_pid" 2>/dev/null
+    kill -TERM "$ri_db_pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$ri_db_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$ri_db_pid" 2>/dev/null
+    kill -KILL "$ri_db_pid" 2>/dev/null || true
+    wait "$ri_db_pid" 2>/dev/null || true
     ri_db_pid=""
-    return 0
 }
 
 ri_sql() { mariadb --no-defaults -S "$ri_db_sock" -u root "$@"; }
