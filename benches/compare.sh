@@ -77,7 +77,8 @@
 #
 # Environment:
 #   COMPARE_DURATION=5        seconds per measured run (keep <= 10)
-#   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none)
+#   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none); then the
+#                             requests it left in flight finish (the servers' CPU settles)
 #   COMPARE_APP_WARMUP=5      the same for wp-* and mw-* (default 0 when COMPARE_WARMUP=0)
 #   COMPARE_ROUNDS=3          rounds
 #   COMPARE_CONCURRENCY="16 64 256"
@@ -612,6 +613,20 @@ app_check() {
 }
 
 # ---------------------------------------------------------------- measuring
+# settle: wait (at most 10 s) until the serving processes stop using CPU. The load tool leaves
+# up to `concurrency` requests in flight when the warm-up ends; PHP still runs them (a WordPress
+# page takes tens of ms of CPU), and they must not eat into the measured window or its CPU.
+settle() {
+    local a b
+    a=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
+    for _ in $(seq 20); do
+        sleep 0.5
+        b=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
+        [ $((b - a)) -le 2 ] && return 0
+        a=$b
+    done
+}
+
 # RSS sampler: every 0.2 s, the sum of VmRSS (kB) over the pids; writes the max to $1.
 start_sampler() {
     local file=$1; shift
@@ -971,7 +986,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 [ "$w" = mixed ] && start_sleepers "http://127.0.0.1:$PORT/sleep1.php"
                 warm=$WARMUP
                 case $w in wp-*|mw-*) warm=$APP_WARMUP ;; esac
-                if [ "$warm" != 0 ]; then load "$url" "$conc" "$warm" >/dev/null 2>&1 || true; fi
+                if [ "$warm" != 0 ]; then load "$url" "$conc" "$warm" >/dev/null 2>&1 || true; settle; fi
                 rm -f "$work/rss"
                 start_sampler "$work/rss" $pids
                 cpu_before=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
