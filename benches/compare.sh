@@ -77,8 +77,9 @@
 #
 # Environment:
 #   COMPARE_DURATION=5        seconds per measured run (keep <= 10)
-#   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none); then the
-#                             requests it left in flight finish (the servers' CPU settles)
+#   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none); then, as
+#                             after every run, the requests left in flight finish (the servers'
+#                             CPU settles) before the measured window
 #   COMPARE_APP_WARMUP=5      the same for wp-* and mw-* (default 0 when COMPARE_WARMUP=0)
 #   COMPARE_ROUNDS=3          rounds
 #   COMPARE_CONCURRENCY="16 64 256"
@@ -614,8 +615,9 @@ app_check() {
 
 # ---------------------------------------------------------------- measuring
 # settle: wait (at most 10 s) until the serving processes stop using CPU. The load tool leaves
-# up to `concurrency` requests in flight when the warm-up ends; PHP still runs them (a WordPress
-# page takes tens of ms of CPU), and they must not eat into the measured window or its CPU.
+# up to `concurrency` requests in flight when a run (warm-up or measured) ends; PHP still runs
+# them (a WordPress page takes tens of ms of CPU), and they must not eat into the next measured
+# window or its CPU. Costs 0.5 s when the servers are idle.
 settle() {
     local a b
     a=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
@@ -986,7 +988,8 @@ for round in $(seq 1 "$ROUNDS"); do
                 [ "$w" = mixed ] && start_sleepers "http://127.0.0.1:$PORT/sleep1.php"
                 warm=$WARMUP
                 case $w in wp-*|mw-*) warm=$APP_WARMUP ;; esac
-                if [ "$warm" != 0 ]; then load "$url" "$conc" "$warm" >/dev/null 2>&1 || true; settle; fi
+                if [ "$warm" != 0 ]; then load "$url" "$conc" "$warm" >/dev/null 2>&1 || true; fi
+                settle   # the warm-up's (or the previous run's) requests left in flight finish
                 rm -f "$work/rss"
                 start_sampler "$work/rss" $pids
                 cpu_before=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
