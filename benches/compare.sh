@@ -733,7 +733,7 @@ LABEL = {
 WL = {"hello": "hello world", "json": "json_encode 1000 items", "include50": "include 50 files", "big": "1 MB response",
       "io": "io: usleep 20 ms", "mixed": "mixed: hello while 4 sleep(1) requests are in flight",
       "wp-front": "WordPress front page", "wp-post": "WordPress post page", "mw-main": "MediaWiki Main_Page"}
-SCRIPT = {"mixed": "hello.php + sleep1.php"}
+SCRIPT = {"mixed": "hello.php + sleep1.php", "wp-front": "/", "wp-post": "/?p=1's permalink", "mw-main": "/index.php/Main_Page"}
 HIGHER_IS_BETTER = {"rps": True, "p50": False, "p99": False, "rss": False, "cpu": False}
 lines = open(raw).read().splitlines()
 status = [l.split("\t")[1:4] for l in lines if l.startswith("#config\t")]
