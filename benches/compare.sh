@@ -831,6 +831,10 @@ for w in workloads:
             if a is None:
                 md.append(f"| {LABEL.get(name, name)} | {c} | no result | | | | | | | | | |")
                 continue
+            if not a["rps"]:
+                md.append(f"| {LABEL.get(name, name)} | {c} | no request completed in the window | | | | | | | | | "
+                          f"{a['errors']} / {a['non2xx']} |")
+                continue
             def rat(field):
                 b, by = best_base(w, c, field)
                 if name in BASES or b is None or a.get(field) is None:
