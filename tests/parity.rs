@@ -115,6 +115,8 @@ fn corpus() -> Vec<Case> {
         with("DELETE", "/method_echo.php", &[], b""),
         with("PATCH", "/method_echo.php", &[("Content-Type", "text/plain")], b"patched"),
         get("/flush_chunks.php"),
+        get("/finish_request.php"),
+        get("/hello.php"),
         with("POST", "/post_json.php", JSON, br#"{"k":[1,2,{"x":null}]}"#),
         get("/missing.php"),
         get("/lib/../hello.php"),

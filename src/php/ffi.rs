@@ -20,6 +20,9 @@ pub(crate) trait Sapi {
     /// Fills `buf` from the request body: all of it unless the body ends first (PHP takes a
     /// short read as the end); 0 at the end.
     fn read_body(&mut self, buf: &mut [u8]) -> usize;
+    /// `fastcgi_finish_request()`: the response is complete (headers already given); the
+    /// script runs on and its later output is discarded. False when the client is gone.
+    fn finish_request(&mut self) -> bool;
 }
 
 /// Process-wide hooks (not tied to a request).
@@ -39,6 +42,7 @@ struct Callbacks {
     read_body: extern "C" fn(*mut c_void, *mut c_char, usize) -> usize,
     log: extern "C" fn(c_int, *const c_char, usize),
     set_timer: extern "C" fn(i64),
+    finish: extern "C" fn(*mut c_void) -> c_int,
 }
 
 #[repr(C)]
@@ -137,6 +141,7 @@ pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_mode: IniMode, ini_p
         read_body: cb_read_body,
         log: cb_log,
         set_timer: cb_set_timer,
+        finish: cb_finish,
     };
     // SAFETY: the pointers are valid NUL-terminated strings / a valid struct for the call; the
     // shim copies what it keeps. Called on the PHP thread, once (HOOKS guards a second call).
@@ -354,6 +359,11 @@ extern "C" fn cb_header(ctx: *mut c_void, line: *const c_char, len: usize) {
         // SAFETY: see `sapi`.
         unsafe { sapi(ctx) }.header(line)
     })
+}
+
+extern "C" fn cb_finish(ctx: *mut c_void) -> c_int {
+    // SAFETY: see `sapi`.
+    guard(-1, || if unsafe { sapi(ctx) }.finish_request() { 0 } else { -1 })
 }
 
 extern "C" fn cb_headers_done(ctx: *mut c_void, status: c_int) -> c_int {

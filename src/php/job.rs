@@ -4,6 +4,8 @@
 //! request's [`Exchange`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
 //! the end), so a small response reaches the async side in one handover.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::BytesMut;
 
 use super::exchange::{Exchange, Receiver, Sender};
@@ -37,9 +39,11 @@ impl Job {
 
     /// Runs the request to the end (PHP thread only), building its C form in `request` (kept
     /// by the PHP thread across jobs for its buffers).
-    pub(crate) fn run(self, request: &mut ffi::Request) {
+    pub(crate) fn run(self, request: &mut ffi::Request, finishing: &AtomicBool) {
         fill_request(request, &self.params, &self.script);
         let mut running = Running {
+            finished: false,
+            finishing,
             tx: self.tx,
             head: None,
             lines: Vec::new(),
@@ -102,7 +106,11 @@ fn non_empty(v: Option<&[u8]>) -> Option<&[u8]> {
 }
 
 /// The SAPI callbacks of the running request.
-struct Running {
+struct Running<'a> {
+    /// `fastcgi_finish_request()` ended the response; the script runs on, its output goes nowhere.
+    finished: bool,
+    /// The PHP thread's "finishing" gauge, set while a finished request runs on.
+    finishing: &'a AtomicBool,
     tx: Sender,
     /// The head PHP has produced, held until the first chunk goes (or the end).
     head: Option<ResponseHead>,
@@ -112,7 +120,7 @@ struct Running {
     body: BodyReader,
 }
 
-impl Running {
+impl Running<'_> {
     /// Hands over the held head and the buffered bytes (blocking while the client is slow).
     fn send_buf(&mut self, end: bool) -> bool {
         if self.gone {
@@ -127,6 +135,10 @@ impl Running {
     }
 
     fn finish(mut self, outcome: Outcome) {
+        if self.finished {
+            // The client has its whole response; what went wrong afterwards is in PHP's log.
+            return;
+        }
         let error = match outcome {
             Outcome::Ok => None,
             Outcome::StartupFailed => Some("php_request_startup failed"),
@@ -149,8 +161,11 @@ impl Running {
     }
 }
 
-impl Sapi for Running {
+impl Sapi for Running<'_> {
     fn write(&mut self, data: &[u8]) -> bool {
+        if self.finished {
+            return true;
+        }
         if self.gone {
             return false;
         }
@@ -162,7 +177,23 @@ impl Sapi for Running {
     }
 
     fn flush(&mut self) -> bool {
-        self.send_buf(false)
+        self.finished || self.send_buf(false)
+    }
+
+    fn finish_request(&mut self) -> bool {
+        if self.finished {
+            return !self.gone;
+        }
+        if self.head.is_none() && !self.tx.head_sent() && !self.gone {
+            // PHP gave no headers (cannot happen after php_header()): end like a script would.
+            self.tx.send(Some(Err(EngineError::Internal("PHP finished without sending headers".into()))), None, true);
+            self.gone = true;
+        }
+        // Set before the end is handed over: a request the client sends next already sees it.
+        self.finishing.store(true, Ordering::SeqCst);
+        let ok = self.send_buf(true);
+        self.finished = true;
+        ok
     }
 
     fn header(&mut self, line: &[u8]) {

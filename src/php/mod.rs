@@ -78,9 +78,20 @@
 //! process's cwd is the script's directory (NTS PHP has no virtual cwd); host code running
 //! concurrently must not rely on relative paths.
 //!
+//! # `fastcgi_finish_request()`
+//! Defined by the shim (registered at module startup, as php-fpm registers its own): it ends
+//! every output buffer, sends the headers, and hands the end of the response over, so the
+//! client has the whole response (and its keep-alive connection back) while the script runs
+//! on. Later output is discarded; the time limit keeps counting; a second call returns false.
+//! While such a script runs on, [`PhpStats::finishing`] is set (`fephp_php_finishing 1`). The PHP
+//! thread stays busy until the script ends: the next request of this process waits for it, as
+//! with a php-fpm child. Unlike php-fpm on a kept-alive FastCGI connection, where output after
+//! the call still reaches the socket and more than its 8 KiB buffer aborts the script unless
+//! `ignore_user_abort`, output afterwards never fails here.
+//!
 //! # Not equal to PHP-FPM
-//! No `.user.ini` files, no `fastcgi_finish_request()`, no `request_terminate_timeout`
-//! (wall-clock kill), and one PHP thread per process (parallelism = processes).
+//! No `.user.ini` files, no `request_terminate_timeout` (wall-clock kill), and one PHP thread per
+//! process (parallelism = processes).
 
 mod exchange;
 mod ffi;
@@ -180,6 +191,9 @@ pub struct PhpStats {
     pub requests_executed: u64,
     /// A request is running now.
     pub busy: bool,
+    /// The running request called `fastcgi_finish_request()`: its client has the whole
+    /// response, the script runs on.
+    pub finishing: bool,
     /// The PHP thread is serving its queue.
     pub alive: bool,
 }
@@ -198,10 +212,14 @@ impl PhpStats {
              fephp_php_requests_executed {}\n\
              # HELP fephp_php_busy 1 while the embedded PHP thread runs a request.\n\
              # TYPE fephp_php_busy gauge\n\
-             fephp_php_busy {}\n",
+             fephp_php_busy {}\n\
+             # HELP fephp_php_finishing 1 while the running request goes on after fastcgi_finish_request().\n\
+             # TYPE fephp_php_finishing gauge\n\
+             fephp_php_finishing {}\n",
             self.queue_depth,
             self.requests_executed,
             u8::from(self.busy),
+            u8::from(self.finishing),
         );
     }
 }
@@ -287,6 +305,7 @@ impl Php {
             queue_depth: s.queue_depth.load(Ordering::SeqCst),
             requests_executed: s.executed.load(Ordering::SeqCst),
             busy: s.busy.load(Ordering::SeqCst),
+            finishing: s.finishing.load(Ordering::SeqCst),
             alive: s.alive.load(Ordering::SeqCst),
         }
     }
@@ -341,9 +360,10 @@ mod tests {
     #[test]
     fn stats_render_prometheus_gauges() {
         let mut out = String::new();
-        PhpStats { queue_depth: 3, requests_executed: 7, busy: true, alive: true }.render(&mut out);
+        PhpStats { queue_depth: 3, requests_executed: 7, busy: true, finishing: true, alive: true }.render(&mut out);
         assert!(out.contains("fephp_php_queue_depth 3\n"));
         assert!(out.contains("fephp_php_requests_executed 7\n"));
         assert!(out.contains("fephp_php_busy 1\n"));
+        assert!(out.contains("fephp_php_finishing 1\n"));
     }
 }

@@ -22,6 +22,7 @@
 #include "zend_extensions.h"
 #include "zend_ini.h"
 #include "zend_signal.h"
+#include "ext/standard/head.h"
 #include "ext/standard/info.h"
 #include "main/http_status_codes.h"
 
@@ -40,6 +41,10 @@ static const fephp_request *fephp_current;
 static int fephp_started;
 static char *fephp_ini_entries;
 static char *fephp_ini_path;
+/* fastcgi_finish_request() was called in this request: later output is discarded. */
+static int fephp_finished;
+static void fephp_ops_request_start(void);
+static const zend_function_entry *fephp_ops_function_table(void);
 
 /* ---- sapi_module_struct callbacks ---------------------------------------------------- */
 
@@ -56,7 +61,7 @@ static int fephp_sapi_deactivate(void)
 static size_t fephp_ub_write(const char *str, size_t len)
 {
     const fephp_request *req = fephp_current;
-    if (req == NULL) {
+    if (req == NULL || fephp_finished) {
         return len;
     }
     if (fephp_cb.write(req->ctx, str, len) != 0) {
@@ -69,7 +74,7 @@ static size_t fephp_ub_write(const char *str, size_t len)
 static void fephp_flush(void *server_context)
 {
     const fephp_request *req = (const fephp_request *) server_context;
-    if (req == NULL || req != fephp_current) {
+    if (req == NULL || req != fephp_current || fephp_finished) {
         return;
     }
     /* Like FPM: flushing sends what is buffered; headers go with the first output. */
@@ -290,6 +295,8 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
         sapi_module.php_ini_ignore = 1;
     }
     sapi_module.phpinfo_as_text = 0;
+    /* fastcgi_finish_request(), registered by module startup like FPM's own functions. */
+    sapi_module.additional_functions = fephp_ops_function_table();
 
     if (sapi_module.startup(&sapi_module) == FAILURE) {
         return -1;
@@ -468,6 +475,7 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     }
     fephp_current = req;
     fephp_fill_request_info(req);
+    fephp_ops_request_start();
 
     /* php_request_startup() arms PHP's ITIMER_PROF with EG(timeout_seconds) (or with
      * max_input_time when that is set); the watchdog replaces it. With the limit hidden during
@@ -515,4 +523,47 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     memset(&SG(request_info), 0, sizeof(SG(request_info)));
     fephp_restore_home();
     return outcome;
+}
+
+/* ---- fastcgi_finish_request() ------------------------------------------------------------ */
+
+/*
+ * Like FPM's: every output buffer is flushed, the headers go out, and the response ends for
+ * the client (the `finish` callback hands over the end mark) while the script runs on. Its later
+ * output is discarded (fephp_ub_write / fephp_flush), its time limit keeps counting. A second
+ * call returns false, as in FPM.
+ */
+static void fephp_ops_request_start(void)
+{
+    fephp_finished = 0;
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fephp_finish_request, 0, 0, _IS_BOOL, 0)
+ZEND_END_ARG_INFO()
+
+static PHP_FUNCTION(fastcgi_finish_request)
+{
+    const fephp_request *req = fephp_current;
+
+    ZEND_PARSE_PARAMETERS_NONE();
+    if (req == NULL || fephp_finished) {
+        RETURN_FALSE;
+    }
+    php_output_end_all();
+    php_header();
+    fephp_finished = 1;
+    if (fephp_cb.finish) {
+        (void) fephp_cb.finish(req->ctx);
+    }
+    RETURN_TRUE;
+}
+
+static const zend_function_entry fephp_ops_functions[] = {
+    ZEND_FE(fastcgi_finish_request, arginfo_fephp_finish_request)
+    ZEND_FE_END
+};
+
+static const zend_function_entry *fephp_ops_function_table(void)
+{
+    return fephp_ops_functions;
 }

@@ -31,6 +31,9 @@ typedef struct fephp_callbacks {
     void (*log)(int level, const char *msg, size_t len);
     /* The request's execution time limit (CPU seconds) starts anew; 0 = no limit / disarm. */
     void (*set_timer)(int64_t seconds);
+    /* fastcgi_finish_request(): the response is complete (headers were given); the script runs
+     * on and its later output is discarded. 0 = ok, -1 = the client is gone. */
+    int (*finish)(void *ctx);
 } fephp_callbacks;
 
 /* One request. Every string is NUL-terminated and lives until fephp_shim_execute() returns. */

@@ -26,6 +26,9 @@ pub(crate) struct Shared {
     pub executed: AtomicU64,
     /// A request is running.
     pub busy: AtomicBool,
+    /// The running request called `fastcgi_finish_request()`: its client has the response,
+    /// the script runs on.
+    pub finishing: AtomicBool,
     /// The thread is serving its queue.
     pub alive: AtomicBool,
 }
@@ -104,7 +107,8 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
                         continue;
                     }
                     shared.busy.store(true, Ordering::SeqCst);
-                    job.run(&mut request);
+                    job.run(&mut request, &shared.finishing);
+                    shared.finishing.store(false, Ordering::SeqCst);
                     shared.busy.store(false, Ordering::SeqCst);
                     shared.executed.fetch_add(1, Ordering::SeqCst);
                 }
