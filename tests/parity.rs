@@ -88,6 +88,10 @@ fn corpus() -> Vec<Case> {
         get("/large_output.php"),
         get("/content_type.php"),
         get("/status_header.php"),
+        get("/status_reason_custom.php"),
+        get("/status_reason_table.php"),
+        get("/status_reason_header.php"),
+        get("/status_reason_ok.php"),
         get("/headers_list.php"),
         get("/headers_sent.php"),
         get("/path_info.php/a/b%20c"),
@@ -127,8 +131,9 @@ fn parity_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity")
 }
 
-/// Status, headers without volatile ones (and Set-Cookie's relative Max-Age normalised), body.
-fn normalise(r: &HttpResponse) -> (u16, Vec<(String, String)>, Vec<u8>) {
+/// Status line (code and reason), headers without volatile ones (and Set-Cookie's relative
+/// Max-Age normalised), body.
+fn normalise(r: &HttpResponse) -> (String, Vec<(String, String)>, Vec<u8>) {
     let headers = r
         .headers
         .iter()
@@ -144,7 +149,7 @@ fn normalise(r: &HttpResponse) -> (u16, Vec<(String, String)>, Vec<u8>) {
             (n.to_ascii_lowercase(), v)
         })
         .collect();
-    (r.status, headers, r.body.clone())
+    (format!("{} {}", r.status, r.reason), headers, r.body.clone())
 }
 
 #[test]
@@ -181,6 +186,11 @@ fn fpm_and_embedded_give_identical_responses() {
                 String::from_utf8_lossy(&nb.2[..nb.2.len().min(300)]),
             ));
         }
+    }
+    // The reason phrase passes through (both backends could lose it alike).
+    for addr in [fpm_harness.addr, embedded.addr] {
+        let custom = http(addr, "GET", "/status_reason_custom.php", &[], b"");
+        assert_eq!((custom.status, custom.reason.as_str()), (299, "Custom Reason"));
     }
     assert!(
         differences.is_empty(),

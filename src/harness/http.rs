@@ -109,7 +109,7 @@ impl ConnService {
         let started = std::time::Instant::now();
         let reply = match self.to_engine_request(req).await {
             Ok(request) => match self.inner.engine.serve(&self.inner.site, request).await {
-                Ok(resp) => from_engine(resp.head.status, resp.head.headers, resp.body),
+                Ok(resp) => from_engine(resp.head.status, resp.head.reason, resp.head.headers, resp.body),
                 Err(e) => error_reply(&e),
             },
             Err(reply) => reply,
@@ -168,9 +168,13 @@ fn error_reply(e: &EngineError) -> Reply {
     simple(status, "text/plain", text.into())
 }
 
-fn from_engine(status: u16, headers: Vec<(String, String)>, body: ResponseBody) -> Reply {
+fn from_engine(status: u16, reason: Option<String>, headers: Vec<(String, String)>, body: ResponseBody) -> Reply {
     let mut r = HyperResponse::new(HarnessBody::stream(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // PHP's reason phrase (`Status: 299 Custom`) is the status line's, as behind nginx.
+    if let Some(reason) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.into_bytes()).ok()) {
+        r.extensions_mut().insert(reason);
+    }
     let map = r.headers_mut();
     for (name, value) in headers {
         let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) else {
