@@ -201,3 +201,51 @@ fn fpm_and_embedded_give_identical_responses() {
         embedded.log()
     );
 }
+
+/// php-fpm's pool `php_value[]` / `php_admin_value[]` against embedded PHP's per-request
+/// `[php.values]` / `[php.admin_values]` (the same code path as nginx's `fephp_php_value` /
+/// `fephp_php_admin_value`): the values seen by the script, `ini_set()` refused on admin values,
+/// `open_basedir` enforced, `upload_max_filesize` applied to the request body.
+#[test]
+fn per_request_ini_matches_php_fpm_pool_values() {
+    let root = parity_root();
+    let ini = support::test_php_ini();
+    let basedir = format!("{}:/tmp", root.display());
+    let fpm = Fpm::start_unix_with(
+        1,
+        &format!(
+            "php_value[memory_limit] = 96M\nphp_value[upload_max_filesize] = 1K\n\
+             php_admin_value[open_basedir] = {basedir}\nphp_admin_value[precision] = 5\n"
+        ),
+    );
+    let fpm_harness = Harness::start(&root, &format!("use_fpm = true\nfpm_socket = \"{}\"\n", fpm.address));
+    let embedded_toml = format!(
+        "use_fpm = false\nini_file = \"{}\"\n[php.values]\nmemory_limit = \"96M\"\nupload_max_filesize = \"1K\"\n\
+         [php.admin_values]\nopen_basedir = \"{basedir}\"\nprecision = 5\n",
+        ini.display()
+    );
+    let embedded = Harness::start_with_args(&root, &embedded_toml, &["--workers", "1"]);
+    for case in [get("/ini_values.php"), with("POST", "/ini_values.php", MULTIPART, &multipart()), get("/hello.php")] {
+        let a = http(fpm_harness.addr, case.method, case.target, case.headers, &case.body);
+        let b = http(embedded.addr, case.method, case.target, case.headers, &case.body);
+        assert_eq!(
+            normalise(&a),
+            normalise(&b),
+            "{} {}:\n fpm: {}\n embedded: {}\n--- embedded log:\n{}",
+            case.method,
+            case.target,
+            String::from_utf8_lossy(&a.body),
+            String::from_utf8_lossy(&b.body),
+            embedded.log()
+        );
+        if case.target == "/ini_values.php" {
+            let body = String::from_utf8_lossy(&b.body);
+            assert!(body.contains("memory_limit = '96M'"), "{body}");
+            assert!(body.contains("ini_set admin open_basedir: false"), "{body}");
+            assert!(body.contains("outside open_basedir: false"), "{body}");
+            if case.method == "POST" {
+                assert!(body.contains("upload doc: error 1\n"), "{body}");
+            }
+        }
+    }
+}

@@ -19,15 +19,18 @@
 //! | `fephp_queue N [timeout=TIME];` (requests waiting for PHP) | http, server, location | `1024`, FPM: connect timeout, embedded: `60s` |
 //! | `fephp_intercept_errors on \| off;` | http, server, location | `off` |
 //! | `fephp_status;` | location | — |
+//! | `fephp_php_value NAME VALUE;` (embedded PHP, per request) | http, server, location | — |
+//! | `fephp_php_admin_value NAME VALUE;` (embedded PHP, per request, locked) | http, server, location | — |
 //! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
 //! | `fephp_php_ini_file PATH \| off;` (embedded PHP) | http | the php.ini libphp was built with |
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fephp::cgi::SplitRule;
-use fephp::config::IniFile;
+use fephp::config::{IniFile, IniSetting, RequestIni};
 use fephp::pool::{Address, PoolConfig};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
@@ -178,6 +181,11 @@ pub struct LocConf {
     pub intercept_errors: Option<bool>,
     /// `fephp_queue`.
     pub queue: Option<Queue>,
+    /// `fephp_php_value` / `fephp_php_admin_value` of this level, then (after merge) also the
+    /// enclosing levels' settings of other names.
+    pub php_values: Option<Vec<IniSetting>>,
+    /// Set by merge from `php_values`: what embedded PHP applies to each request here.
+    pub request_ini: Option<Arc<RequestIni>>,
 }
 
 impl LocConf {
@@ -220,6 +228,28 @@ impl LocConf {
     }
 }
 
+/// `fephp_php_value` / `fephp_php_admin_value` merge by name (unlike `fephp_param`): a level
+/// keeps the enclosing levels' settings and overrides those it names itself, so a location
+/// setting `memory_limit` keeps the server's `open_basedir`.
+fn merge_php_values(conf: &mut LocConf, prev: &LocConf) {
+    let mut merged: Vec<IniSetting> = Vec::new();
+    if let Some(parent) = &prev.php_values {
+        let own = conf.php_values.as_deref().unwrap_or(&[]);
+        merged.extend(parent.iter().filter(|p| !own.iter().any(|o| o.name == p.name)).cloned());
+    }
+    if let Some(own) = &conf.php_values {
+        merged.extend(own.iter().cloned());
+    }
+    if merged.is_empty() {
+        return;
+    }
+    // Plain values first, then admin values (stable), as php-fpm applies its pool's.
+    let mut entries = merged.clone();
+    entries.sort_by_key(|e| e.admin);
+    conf.request_ini = Some(Arc::new(RequestIni { entries }));
+    conf.php_values = Some(merged);
+}
+
 fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
     if this.is_none() {
         this.clone_from(prev);
@@ -243,6 +273,7 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
     inherit(&mut conf.max_requests, &prev.max_requests);
     inherit(&mut conf.intercept_errors, &prev.intercept_errors);
     inherit(&mut conf.queue, &prev.queue);
+    merge_php_values(conf, prev);
 
     // SAFETY: `cf` is a valid http-context configuration (caller contract).
     let Some(main) = Module::main_conf_mut(unsafe { &*cf }) else {
@@ -551,6 +582,34 @@ setter!(
         clcf.handler = Some(crate::status::fephp_status_handler);
         CONF_OK
     }
+);
+
+/// `fephp_php_value` / `fephp_php_admin_value NAME VALUE`: checked here (name syntax, no NUL or
+/// line break in the value, a name once per level); whether PHP knows the name is only known
+/// once PHP runs (logged by the worker, then ignored, like php-fpm).
+fn php_value(cf: *mut ngx_conf_t, a: &[ngx_str_t], conf: &mut LocConf, admin: bool) -> *mut c_char {
+    let (name, value) = (text(&a[1]), text(&a[2]));
+    if let Err(e) = RequestIni::check(&name, &value) {
+        return fail(cf, format_args!("{e}"));
+    }
+    let list = conf.php_values.get_or_insert_with(Vec::new);
+    if list.iter().any(|e| e.name == name) {
+        return fail(cf, format_args!("\"{name}\" is already set at this level"));
+    }
+    list.push(IniSetting { name, value, admin });
+    CONF_OK
+}
+
+setter!(
+    /// `fephp_php_value NAME VALUE;`: an ini setting of embedded PHP for each request of this
+    /// level (php-fpm's `php_value[NAME] = VALUE`).
+    set_php_value, LocConf, |cf, a, conf| { php_value(cf, a, conf, false) }
+);
+
+setter!(
+    /// `fephp_php_admin_value NAME VALUE;`: the same, locked against `ini_set()` (php-fpm's
+    /// `php_admin_value[NAME] = VALUE`).
+    set_php_admin_value, LocConf, |cf, a, conf| { php_value(cf, a, conf, true) }
 );
 
 setter!(

@@ -88,7 +88,8 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Err(e) => return fail(r, e),
         };
         let settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
-        let fut = async move { engine.serve(&site, req).await.map(Output::Stream) };
+        let ini = lcf.request_ini.clone();
+        let fut = async move { engine.serve_with(&site, req, ini).await.map(Output::Stream) };
         // Polled on this thread: embedded PHP wakes nginx from the PHP thread; FPM's sockets are
         // nginx connections (`ngx_socket`), so their readiness comes from nginx's own epoll.
         let started = bridge::start_local(r, settings, Box::pin(fut));

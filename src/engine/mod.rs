@@ -10,7 +10,7 @@ use std::time::Instant;
 pub use body::ResponseBody;
 
 use crate::cgi::{build_params, HttpRequest, RequestBody, ResponseHead, Site};
-use crate::config::Config;
+use crate::config::{Config, RequestIni};
 use crate::error::{ConfigError, EngineError};
 use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
@@ -101,8 +101,16 @@ impl Engine {
     /// Serves `req` for `site`: resolves the script (refusing what must not run), builds the
     /// params, runs PHP on the backend and returns the response head with a streaming body.
     pub async fn serve(&self, site: &Site, req: Request) -> Result<Response, EngineError> {
+        self.serve_with(site, req, None).await
+    }
+
+    /// [`Engine::serve`] with per-request ini settings for embedded PHP (`fephp_php_value`,
+    /// `fephp_php_admin_value`, `[php.values]`): applied before PHP's request startup, undone
+    /// after the request. The FPM backend sends none (php-fpm's pool configuration has its own
+    /// `php_value[]`).
+    pub async fn serve_with(&self, site: &Site, req: Request, ini: Option<Arc<RequestIni>>) -> Result<Response, EngineError> {
         let started = Instant::now();
-        let result = self.serve_inner(site, req).await;
+        let result = self.serve_inner(site, req, ini).await;
         match &result {
             Ok(resp) => self.metrics.record(resp.head.status, started.elapsed()),
             Err(e) => {
@@ -113,17 +121,18 @@ impl Engine {
         result
     }
 
-    async fn serve_inner(&self, site: &Site, req: Request) -> Result<Response, EngineError> {
+    async fn serve_inner(&self, site: &Site, req: Request, ini: Option<Arc<RequestIni>>) -> Result<Response, EngineError> {
         let script = site.resolve(&req.http.uri)?;
         let params = build_params(&req.http, site, &script, req.body.len());
         match &self.backend {
             Backend::Fpm(pool) => {
+                let _ = ini;
                 let (head, body) = pool.send(&params, req.body).await?;
                 Ok(Response { head, body: ResponseBody::fpm(body) })
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => {
-                let (head, body) = php.execute(params, script, req.body).await?;
+                let (head, body) = php.execute_with(params, script, req.body, ini.filter(|i| !i.is_empty())).await?;
                 Ok(Response { head, body: ResponseBody::php(body) })
             }
         }

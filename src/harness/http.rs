@@ -42,6 +42,8 @@ pub struct Service {
     /// Requests after which this process stops serving (0 = never), and the signal for it.
     limit: u64,
     limit_reached: Arc<tokio::sync::Notify>,
+    /// Per-request ini settings of embedded PHP (`[php.values]`, `[php.admin_values]`).
+    request_ini: Option<Arc<crate::config::RequestIni>>,
 }
 
 /// The per-connection service handed to hyper.
@@ -56,7 +58,13 @@ impl Service {
     /// A service over `engine` for `site`, telling PHP `identity`.
     pub fn new(engine: Arc<Engine>, site: Arc<Site>, identity: Arc<ServerIdentity>, limit: u64) -> Self {
         let limit_reached = Arc::new(tokio::sync::Notify::new());
-        Service { engine, site, identity, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached }
+        Service { engine, site, identity, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached, request_ini: None }
+    }
+
+    /// Applies `ini` to every request of embedded PHP ([`Engine::serve_with`]).
+    pub fn with_request_ini(mut self, ini: Option<Arc<crate::config::RequestIni>>) -> Self {
+        self.request_ini = ini;
+        self
     }
 
     /// Resolves once `limit` PHP requests have started (never when the limit is 0).
@@ -108,7 +116,7 @@ impl ConnService {
         let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let started = std::time::Instant::now();
         let reply = match self.to_engine_request(req).await {
-            Ok(request) => match self.inner.engine.serve(&self.inner.site, request).await {
+            Ok(request) => match self.inner.engine.serve_with(&self.inner.site, request, self.inner.request_ini.clone()).await {
                 Ok(resp) => from_engine(resp.head.status, resp.head.reason, resp.head.headers, resp.body),
                 Err(e) => error_reply(&e),
             },

@@ -121,6 +121,7 @@ extern "C" {
     ) -> c_int;
     fn fephp_shim_ini_report(out: *mut RawIniReport);
     fn fephp_shim_execute(req: *const RawRequest) -> c_int;
+    fn fephp_shim_request_ini(entries: *mut RawIni, count: usize);
     fn fephp_shim_timeout_fire();
     fn fephp_shim_sapi_name() -> *const c_char;
 }
@@ -274,8 +275,73 @@ impl Request {
     }
 }
 
-/// Runs one request to the end on the PHP thread, calling `sapi` for output and input.
-pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi) -> Outcome {
+/// `fephp_ini_entry` of `shim.h`.
+#[repr(C)]
+struct RawIni {
+    name: *const c_char,
+    value: *const c_char,
+    admin: c_int,
+    /// Written by the shim: 0 applied, 1 unknown name, 2 value refused.
+    status: c_int,
+}
+
+/// A request's ini settings in C form, and what PHP made of them.
+pub(crate) struct RequestIni {
+    strings: Vec<(std::ffi::CString, std::ffi::CString)>,
+    raw: Vec<RawIni>,
+}
+
+impl RequestIni {
+    /// The settings in C form (a name or value with a NUL byte is left out: it was refused by
+    /// configuration checks already).
+    pub(crate) fn new(ini: &crate::config::RequestIni) -> RequestIni {
+        let mut strings = Vec::with_capacity(ini.entries.len());
+        let mut admin = Vec::with_capacity(ini.entries.len());
+        for e in &ini.entries {
+            if let (Ok(n), Ok(v)) = (std::ffi::CString::new(e.name.as_str()), std::ffi::CString::new(e.value.as_str())) {
+                strings.push((n, v));
+                admin.push(e.admin);
+            }
+        }
+        let raw = strings
+            .iter()
+            .zip(admin)
+            .map(|((n, v), admin)| RawIni { name: n.as_ptr(), value: v.as_ptr(), admin: c_int::from(admin), status: 0 })
+            .collect();
+        RequestIni { strings, raw }
+    }
+
+    /// Logs, once per process and name, each setting PHP did not take (like php-fpm's "Unable
+    /// to set php_value", then ignored).
+    pub(crate) fn log_refused(&self) {
+        static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        for (raw, (name, value)) in self.raw.iter().zip(&self.strings) {
+            if raw.status == 0 {
+                continue;
+            }
+            let name = name.to_string_lossy();
+            let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+            if warned.iter().any(|w| *w == name) {
+                continue;
+            }
+            warned.push(name.to_string());
+            let what = if raw.admin != 0 { "php_admin_value" } else { "php_value" };
+            let why = if raw.status == 1 { "PHP has no such ini setting" } else { "PHP refused the value" };
+            super::log::emit(4, &format!("{what} {name} = \"{}\" ignored: {why}", value.to_string_lossy()));
+        }
+    }
+}
+
+/// Runs one request to the end on the PHP thread, calling `sapi` for output and input, with
+/// `ini` applied for that request only.
+pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi, ini: Option<&mut RequestIni>) -> Outcome {
+    if let Some(ini) = ini {
+        let raw = &mut ini.raw;
+        // SAFETY: `raw` points at NUL-terminated strings owned by `ini`, alive until after the
+        // execute call below, which is where the shim reads them and writes each `status`; the
+        // shim forgets the pointer when that call returns.
+        unsafe { fephp_shim_request_ini(raw.as_mut_ptr(), raw.len()) };
+    }
     req.names.clear();
     req.values.clear();
     req.lens.clear();

@@ -5,12 +5,14 @@
 //! the end), so a small response reaches the async side in one handover.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 
 use super::exchange::{Exchange, Receiver, Sender};
 use super::ffi::{self, Outcome, Sapi};
 use crate::cgi::{BodyReader, Params, RequestBody, ResponseHead, Script};
+use crate::config::RequestIni;
 use crate::error::EngineError;
 
 /// Output is sent to the client in chunks of about this size (or earlier, on `flush()`).
@@ -21,15 +23,16 @@ pub(crate) struct Job {
     params: Params,
     script: Script,
     body: RequestBody,
+    ini: Option<Arc<RequestIni>>,
     tx: Sender,
 }
 
 impl Job {
     /// A job running `script` with `params` (built by [`crate::cgi::build_params`]), and the
     /// waiter's end of its exchange.
-    pub(crate) fn new(params: Params, script: Script, body: RequestBody) -> (Job, Receiver) {
+    pub(crate) fn new(params: Params, script: Script, body: RequestBody, ini: Option<Arc<RequestIni>>) -> (Job, Receiver) {
         let (tx, rx) = Exchange::pair();
-        (Job { params, script, body, tx }, rx)
+        (Job { params, script, body, ini, tx }, rx)
     }
 
     /// Claims the job for the PHP thread; false when its waiter already gave up.
@@ -51,7 +54,11 @@ impl Job {
             gone: false,
             body: self.body.into_reader(),
         };
-        let outcome = ffi::execute(request, &mut running);
+        let mut ini = self.ini.as_deref().map(ffi::RequestIni::new);
+        let outcome = ffi::execute(request, &mut running, ini.as_mut());
+        if let Some(ini) = &ini {
+            ini.log_refused();
+        }
         running.finish(outcome);
     }
 }

@@ -78,6 +78,15 @@
 //! process's cwd is the script's directory (NTS PHP has no virtual cwd); host code running
 //! concurrently must not rely on relative paths.
 //!
+//! # Per-request ini
+//! [`Php::execute_with`] takes a [`RequestIni`] (nginx `fephp_php_value` /
+//! `fephp_php_admin_value`, `fe-php serve` `[php.values]` / `[php.admin_values]`): the shim alters
+//! each entry at `ZEND_INI_STAGE_ACTIVATE` before PHP's request startup, like mod_php's
+//! `php_value` / `php_admin_value` and php-fpm's pool values (forced, whatever the entry's own
+//! changeability; an admin value becomes `PHP_INI_SYSTEM`, so `ini_set()` fails), and PHP's
+//! request shutdown restores every altered entry. Names PHP does not know and values it refuses
+//! are logged once per process and ignored.
+//!
 //! # `fastcgi_finish_request()`
 //! Defined by the shim (registered at module startup, as php-fpm registers its own): it ends
 //! every output buffer, sends the headers, and hands the end of the response over, so the
@@ -108,7 +117,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::cgi::{Params, RequestBody, ResponseHead, Script};
-use crate::config::{IniFile, PhpConfig};
+use crate::config::{IniFile, PhpConfig, RequestIni};
 use crate::error::EngineError;
 
 use job::Job;
@@ -251,8 +260,20 @@ impl Php {
         script: Script,
         body: RequestBody,
     ) -> Result<(ResponseHead, PhpBody), EngineError> {
+        self.execute_with(params, script, body, None).await
+    }
+
+    /// [`Php::execute`] with ini settings for this request only ([`RequestIni`]: applied
+    /// before PHP's request startup, undone by its request shutdown).
+    pub async fn execute_with(
+        &self,
+        params: Params,
+        script: Script,
+        body: RequestBody,
+        ini: Option<Arc<RequestIni>>,
+    ) -> Result<(ResponseHead, PhpBody), EngineError> {
         let shared = &self.inner.shared;
-        let (job, rx) = Job::new(params, script, body);
+        let (job, rx) = Job::new(params, script, body, ini);
         shared.queue_depth.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.inner.queue.try_send(job) {
             shared.queue_depth.fetch_sub(1, Ordering::SeqCst);

@@ -44,6 +44,7 @@ static char *fephp_ini_path;
 /* fastcgi_finish_request() was called in this request: later output is discarded. */
 static int fephp_finished;
 static void fephp_ops_request_start(void);
+static void fephp_ops_request_end(void);
 static const zend_function_entry *fephp_ops_function_table(void);
 
 /* ---- sapi_module_struct callbacks ---------------------------------------------------- */
@@ -518,6 +519,7 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     if (fephp_cb.set_timer) {
         fephp_cb.set_timer(0);
     }
+    fephp_ops_request_end();
     fephp_current = NULL;
     SG(server_context) = NULL;
     memset(&SG(request_info), 0, sizeof(SG(request_info)));
@@ -533,9 +535,54 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
  * output is discarded (fephp_ub_write / fephp_flush), its time limit keeps counting. A second
  * call returns false, as in FPM.
  */
+/* ---- per-request ini ----------------------------------------------------------------------- */
+
+/*
+ * Like mod_php's php_value / php_admin_value (and php-fpm's pool php_value[] /
+ * php_admin_value[]): each setting is altered at ZEND_INI_STAGE_ACTIVATE before PHP's request
+ * startup (so upload_max_filesize, post_max_size or max_input_vars apply to this request's body),
+ * whatever the entry's own modifiability (force, as php-fpm does); an admin value is then
+ * ZEND_INI_SYSTEM, so ini_set() and .user.ini cannot change it. PHP's request shutdown
+ * (zend_ini_deactivate) restores every altered entry, value and modifiability.
+ */
+static fephp_ini_entry *fephp_req_ini;
+static size_t fephp_req_ini_count;
+
+void fephp_shim_request_ini(fephp_ini_entry *entries, size_t count)
+{
+    fephp_req_ini = entries;
+    fephp_req_ini_count = count;
+}
+
+static void fephp_ops_apply_ini(void)
+{
+    size_t i;
+    for (i = 0; i < fephp_req_ini_count; i++) {
+        fephp_ini_entry *e = &fephp_req_ini[i];
+        zend_string *name = zend_string_init(e->name, strlen(e->name), 0);
+        zend_string *value;
+        if (!zend_hash_exists(EG(ini_directives), name)) {
+            e->status = 1;
+        } else {
+            value = zend_string_init(e->value, strlen(e->value), 0);
+            e->status = zend_alter_ini_entry_ex(name, value, e->admin ? ZEND_INI_SYSTEM : ZEND_INI_USER,
+                                                ZEND_INI_STAGE_ACTIVATE, 1) == SUCCESS ? 0 : 2;
+            zend_string_release(value);
+        }
+        zend_string_release(name);
+    }
+}
+
 static void fephp_ops_request_start(void)
 {
     fephp_finished = 0;
+    fephp_ops_apply_ini();
+}
+
+static void fephp_ops_request_end(void)
+{
+    fephp_req_ini = NULL;
+    fephp_req_ini_count = 0;
 }
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fephp_finish_request, 0, 0, _IS_BOOL, 0)

@@ -88,6 +88,19 @@ typedef struct fephp_ini_report {
 
 void fephp_shim_ini_report(fephp_ini_report *out);
 
+/* One ini setting for the next request only (nginx fephp_php_value / fephp_php_admin_value). */
+typedef struct fephp_ini_entry {
+    const char *name;
+    const char *value;
+    int admin;     /* php_admin_value: ini_set() and .user.ini cannot change it */
+    int status;    /* written by the shim: 0 applied, 1 unknown name, 2 value refused */
+} fephp_ini_entry;
+
+/* Hands the next fephp_shim_execute() its ini settings (applied before PHP's request startup,
+ * undone by its request shutdown). The array must live until that call returns; the shim
+ * forgets it then. */
+void fephp_shim_request_ini(fephp_ini_entry *entries, size_t count);
+
 /* Runs one request to the end (startup, script, shutdown). */
 fephp_outcome fephp_shim_execute(const fephp_request *req);
 
