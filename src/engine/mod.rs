@@ -13,7 +13,7 @@ use crate::cgi::{build_params, HttpRequest, RequestBody, ResponseHead, Site};
 use crate::config::{Config, RequestIni};
 use crate::error::{ConfigError, EngineError};
 use crate::metrics::Metrics;
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{Pool, PoolConfig, ProbeState};
 
 /// A request to serve: the HTTP parts and the body.
 #[derive(Debug)]
@@ -58,6 +58,10 @@ pub struct Health {
     pub ok: bool,
     /// Human-readable detail (the FPM address, the error).
     pub detail: String,
+    /// Every PHP worker is busy: no FPM child answered the probe within
+    /// [`crate::pool::PROBE_TIMEOUT`], or the embedded PHP thread is running a request. A busy
+    /// backend is still `ok` (it takes requests; they wait).
+    pub busy: bool,
 }
 
 /// Serves PHP requests. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -143,15 +147,20 @@ impl Engine {
         match &self.backend {
             Backend::Fpm(pool) => {
                 let detail = pool.address().to_string();
-                match pool.probe().await {
-                    Ok(()) => Health { backend: "fpm", ok: true, detail },
-                    Err(e) => Health { backend: "fpm", ok: false, detail: format!("{detail}: {e}") },
+                match pool.probe_state().await {
+                    Ok(ProbeState::Ready) => Health { backend: "fpm", ok: true, detail, busy: false },
+                    Ok(ProbeState::Busy(why)) => Health { backend: "fpm", ok: true, detail: why, busy: true },
+                    Err(e) => Health { backend: "fpm", ok: false, detail: format!("{detail}: {e}"), busy: false },
                 }
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => match php.probe() {
-                Ok(()) => Health { backend: "embedded", ok: true, detail: "php thread running".into() },
-                Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string() },
+                Ok(()) => {
+                    let busy = php.stats().busy;
+                    let detail = if busy { "php thread running a request" } else { "php thread running" };
+                    Health { backend: "embedded", ok: true, detail: detail.into(), busy }
+                }
+                Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string(), busy: false },
             },
         }
     }

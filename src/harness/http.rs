@@ -128,7 +128,7 @@ impl ConnService {
 
     async fn health(&self) -> Reply {
         let h = self.inner.engine.health().await;
-        let body = serde_json::json!({ "backend": h.backend, "ok": h.ok, "detail": h.detail }).to_string();
+        let body = serde_json::json!({ "backend": h.backend, "ok": h.ok, "busy": h.busy, "detail": h.detail }).to_string();
         let status = if h.ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
         simple(status, "application/json", body.into())
     }
