@@ -120,6 +120,9 @@ fn corpus() -> Vec<Case> {
         with("PATCH", "/method_echo.php", &[("Content-Type", "text/plain")], b"patched"),
         get("/flush_chunks.php"),
         get("/finish_request.php"),
+        get("/userini/show.php"),
+        get("/userini/sub/show.php"),
+        get("/hello.php"),
         get("/hello.php"),
         with("POST", "/post_json.php", JSON, br#"{"k":[1,2,{"x":null}]}"#),
         get("/missing.php"),
@@ -186,6 +189,13 @@ fn fpm_and_embedded_give_identical_responses() {
                 String::from_utf8_lossy(&nb.2[..nb.2.len().min(300)]),
             ));
         }
+    }
+    // .user.ini files apply (both backends could ignore them alike): the root's memory_limit, the
+    // sub directory's precision, not its PHP_INI_SYSTEM allow_url_fopen.
+    let sub = http(embedded.addr, "GET", "/userini/sub/show.php", &[], b"");
+    let text = String::from_utf8_lossy(&sub.body);
+    for line in ["memory_limit = '77M'", "precision = '7'", "allow_url_fopen = '1'", "display_errors = '1'"] {
+        assert!(text.contains(line), "{line} in {text}");
     }
     // The reason phrase passes through (both backends could lose it alike).
     for addr in [fpm_harness.addr, embedded.addr] {

@@ -87,6 +87,15 @@
 //! request shutdown restores every altered entry. Names PHP does not know and values it refuses
 //! are logged once per process and ignored.
 //!
+//! # `.user.ini`
+//! As php-fpm (its `sapi_cgi_activate`): at each request, in PHP's request startup (the SAPI
+//! `activate` hook), the php.ini's `[PATH=]` sections for the script's directory, then every
+//! `user_ini.filename` file (default `.user.ini`; empty: none) from `DOCUMENT_ROOT` down to the
+//! script's directory (only that directory for a script outside the root), parsed by PHP's own
+//! `php_parse_user_ini_file` and activated as `PHP_INI_PERDIR` at `PHP_INI_STAGE_HTACCESS`: system
+//! settings and admin values stay. Each directory's parse is cached for `user_ini.cache_ttl`
+//! seconds (default 300), so a changed file is seen after that.
+//!
 //! # `fastcgi_finish_request()`
 //! Defined by the shim (registered at module startup, as php-fpm registers its own): it ends
 //! every output buffer, sends the headers, and hands the end of the response over, so the
@@ -99,8 +108,8 @@
 //! `ignore_user_abort`, output afterwards never fails here.
 //!
 //! # Not equal to PHP-FPM
-//! No `.user.ini` files, no `request_terminate_timeout` (wall-clock kill), and one PHP thread per
-//! process (parallelism = processes).
+//! No `request_terminate_timeout` (wall-clock kill), and one PHP thread per process
+//! (parallelism = processes).
 
 mod exchange;
 mod ffi;

@@ -23,6 +23,7 @@
 #include "zend_ini.h"
 #include "zend_signal.h"
 #include "ext/standard/head.h"
+#include "php_ini.h"
 #include "ext/standard/info.h"
 #include "main/http_status_codes.h"
 
@@ -45,6 +46,7 @@ static char *fephp_ini_path;
 static int fephp_finished;
 static void fephp_ops_request_start(void);
 static void fephp_ops_request_end(void);
+static int fephp_ops_activate(void);
 static const zend_function_entry *fephp_ops_function_table(void);
 
 /* ---- sapi_module_struct callbacks ---------------------------------------------------- */
@@ -298,6 +300,8 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
     sapi_module.phpinfo_as_text = 0;
     /* fastcgi_finish_request(), registered by module startup like FPM's own functions. */
     sapi_module.additional_functions = fephp_ops_function_table();
+    /* .user.ini files and [PATH=] sections, at each request (like php-fpm's sapi_cgi_activate). */
+    sapi_module.activate = fephp_ops_activate;
 
     if (sapi_module.startup(&sapi_module) == FAILURE) {
         return -1;
@@ -613,4 +617,107 @@ static const zend_function_entry fephp_ops_functions[] = {
 static const zend_function_entry *fephp_ops_function_table(void)
 {
     return fephp_ops_functions;
+}
+
+/* ---- .user.ini ---------------------------------------------------------------------------- */
+
+/*
+ * As php-fpm (sapi_cgi_activate / php_cgi_ini_activate_user_config): at each request, the
+ * php.ini's [PATH=] sections for the script's directory, then every `user_ini.filename` file
+ * from the document root down to the script's directory (only the script's directory when it
+ * lies outside the root), parsed by PHP's own php_parse_user_ini_file() and activated with
+ * PHP_INI_PERDIR at PHP_INI_STAGE_HTACCESS (so PHP_INI_SYSTEM settings and admin values stay
+ * as they are). The parsed files of a directory are cached for `user_ini.cache_ttl` seconds.
+ * Runs inside php_request_startup() (the SAPI activate hook), like php-fpm's.
+ */
+typedef struct fephp_user_ini {
+    time_t expires;
+    HashTable config;
+} fephp_user_ini;
+
+static HashTable fephp_user_ini_cache;
+static int fephp_user_ini_cache_ready;
+
+static void fephp_user_ini_dtor(zval *el)
+{
+    fephp_user_ini *e = (fephp_user_ini *) Z_PTR_P(el);
+    zend_hash_destroy(&e->config);
+    free(e);
+}
+
+static void fephp_ops_user_ini(char *path, size_t path_len, const char *doc_root, size_t doc_root_len)
+{
+    fephp_user_ini *e;
+    time_t now = (time_t) sapi_get_request_time();
+
+    if (!fephp_user_ini_cache_ready) {
+        zend_hash_init(&fephp_user_ini_cache, 8, NULL, fephp_user_ini_dtor, 1);
+        fephp_user_ini_cache_ready = 1;
+    }
+    e = zend_hash_str_find_ptr(&fephp_user_ini_cache, path, path_len);
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            return;
+        }
+        zend_hash_init(&e->config, 8, NULL, (dtor_func_t) config_zval_dtor, 1);
+        zend_hash_str_update_ptr(&fephp_user_ini_cache, path, path_len, e);
+    }
+    if (now > e->expires) {
+        zend_hash_clean(&e->config);
+        if (doc_root_len > 0 && path_len >= doc_root_len && strncmp(path, doc_root, doc_root_len) == 0
+            && (path[doc_root_len] == '/' || path[doc_root_len] == '\0')) {
+            /* From the root down: every directory of `path` (which ends with a slash). */
+            char *p = path + doc_root_len;
+            while ((p = strchr(p, '/')) != NULL) {
+                *p = '\0';
+                php_parse_user_ini_file(path, PG(user_ini_filename), &e->config);
+                *p = '/';
+                p++;
+            }
+        } else {
+            path[path_len - 1] = '\0';
+            php_parse_user_ini_file(path, PG(user_ini_filename), &e->config);
+            path[path_len - 1] = '/';
+        }
+        e->expires = now + PG(user_ini_cache_ttl);
+    }
+    php_ini_activate_config(&e->config, PHP_INI_PERDIR, PHP_INI_STAGE_HTACCESS);
+}
+
+static int fephp_ops_activate(void)
+{
+    const fephp_request *req = fephp_current;
+    const char *slash;
+    char *path;
+    size_t path_len;
+    int user_ini = PG(user_ini_filename) && *PG(user_ini_filename);
+
+    if (req == NULL || req->script_filename == NULL || (!user_ini && !php_ini_has_per_dir_config())) {
+        return SUCCESS;
+    }
+    slash = strrchr(req->script_filename, '/');
+    if (slash == NULL) {
+        return SUCCESS;
+    }
+    /* The script's directory with a trailing slash. */
+    path_len = (size_t) (slash - req->script_filename) + 1;
+    path = emalloc(path_len + 1);
+    memcpy(path, req->script_filename, path_len);
+    path[path_len] = '\0';
+    if (php_ini_has_per_dir_config()) {
+        php_ini_activate_per_dir_config(path, path_len); /* with the slash: the last directory too */
+    }
+    if (user_ini) {
+        const char *doc_root = fephp_getenv("DOCUMENT_ROOT", sizeof("DOCUMENT_ROOT") - 1);
+        size_t doc_root_len = doc_root ? strlen(doc_root) : 0;
+        if (doc_root_len > 0 && doc_root[doc_root_len - 1] == '/') {
+            doc_root_len--;
+        }
+        if (doc_root != NULL) {
+            fephp_ops_user_ini(path, path_len, doc_root, doc_root_len);
+        }
+    }
+    efree(path);
+    return SUCCESS;
 }
