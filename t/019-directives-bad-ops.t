@@ -42,3 +42,40 @@ invalid number of arguments in "fephp_php_value" directive
 --- must_die
 --- error_log
 "fephp_php_admin_value" directive: "memory_limit" is already set at this level
+
+
+
+=== TEST 5: fephp_slowlog_timeout with a bad time
+--- http_config
+    fephp_slowlog_timeout soon;
+--- must_die
+--- error_log
+"fephp_slowlog_timeout" directive: invalid time "soon"
+
+
+
+=== TEST 6: fephp_slowlog with an empty value
+--- http_config
+    fephp_slowlog "";
+--- must_die
+--- error_log
+"fephp_slowlog" directive: invalid value "" (expected a file or stderr)
+
+
+
+=== TEST 7: fephp_slowlog_timeout in a location is not allowed
+--- config
+    location /a { fephp_slowlog_timeout 1s; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_slowlog_timeout" directive is not allowed here
+
+
+
+=== TEST 8: fephp_slowlog twice
+--- http_config
+    fephp_slowlog stderr;
+    fephp_slowlog logs/slow.log;
+--- must_die
+--- error_log
+"fephp_slowlog" directive: is duplicate

@@ -23,6 +23,8 @@
 //! | `fephp_php_admin_value NAME VALUE;` (embedded PHP, per request, locked) | http, server, location | — |
 //! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
 //! | `fephp_php_ini_file PATH \| off;` (embedded PHP) | http | the php.ini libphp was built with |
+//! | `fephp_slowlog_timeout TIME;` (embedded PHP) | http | `0` (off) |
+//! | `fephp_slowlog FILE \| stderr;` (embedded PHP) | http | `stderr` (nginx's error log) |
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -133,6 +135,11 @@ pub struct MainConf {
     /// `fephp_queue` of the locations using `fephp_pass embedded` (they share the worker's one
     /// PHP thread, so they must agree); `None` means the defaults.
     pub embedded_queue: Option<Queue>,
+    /// `fephp_slowlog_timeout` (embedded PHP); `None` or zero: no slow log.
+    pub slowlog_timeout: Option<Duration>,
+    /// `fephp_slowlog FILE | stderr`; `None`: stderr (nginx's error log). A relative FILE is
+    /// relative to nginx's prefix, like `error_log`.
+    pub slowlog: Option<Option<std::path::PathBuf>>,
 }
 
 /// `fephp_queue N [timeout=TIME]`: how many requests may wait for PHP, and for how long.
@@ -644,6 +651,50 @@ setter!(
             return fail(cf, format_args!("{e}"));
         }
         conf.php_ini_file = Some(ini);
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_slowlog_timeout TIME;` (http level): embedded PHP writes the backtrace of a request
+    /// running longer than TIME, once (`0` turns the slow log off, the default).
+    set_slowlog_timeout, MainConf, |cf, a, conf| {
+        if conf.slowlog_timeout.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut value = a[1];
+        // SAFETY: `value` is a valid ngx_str_t; ngx_parse_time only reads it.
+        let ms = unsafe { ngx_parse_time(&mut value, 0) };
+        if ms == NGX_ERROR as isize || ms < 0 {
+            return fail(cf, format_args!("invalid time \"{}\"", text(&a[1])));
+        }
+        conf.slowlog_timeout = Some(Duration::from_millis(ms as u64));
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_slowlog FILE | stderr;` (http level): where the slow log goes (default: stderr,
+    /// which is nginx's error log in a worker). A relative FILE is relative to nginx's prefix.
+    set_slowlog, MainConf, |cf, a, conf| {
+        if conf.slowlog.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let value = text(&a[1]);
+        if value.is_empty() || value.contains('\0') {
+            return fail(cf, format_args!("invalid value \"{value}\" (expected a file or stderr)"));
+        }
+        conf.slowlog = Some(if value == "stderr" {
+            None
+        } else {
+            let mut path = std::path::PathBuf::from(&value);
+            if path.is_relative() {
+                // SAFETY: `cf` and its cycle are valid while the configuration is parsed.
+                let prefix = unsafe { (*(*cf).cycle).prefix };
+                path = std::path::Path::new(&text(&prefix)).join(path);
+            }
+            Some(path)
+        });
         CONF_OK
     }
 );

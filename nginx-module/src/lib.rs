@@ -74,7 +74,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 17] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 19] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -91,6 +91,8 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 17] = [
     command(b"fephp_php_admin_value\0", LOC | NGX_CONF_TAKE2, conf::set_php_admin_value, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_php_ini\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2, conf::set_php_ini, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_php_ini_file\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_php_ini_file, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_slowlog_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_slowlog\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog, NGX_HTTP_MAIN_CONF_OFFSET),
     ngx_command_t::empty(),
 ];
 

@@ -122,6 +122,8 @@ extern "C" {
     fn fephp_shim_ini_report(out: *mut RawIniReport);
     fn fephp_shim_execute(req: *const RawRequest) -> c_int;
     fn fephp_shim_request_ini(entries: *mut RawIni, count: usize);
+    fn fephp_shim_slowlog_target(path: *const c_char, timeout_seconds: f64);
+    fn fephp_shim_slowlog_fire();
     fn fephp_shim_timeout_fire();
     fn fephp_shim_sapi_name() -> *const c_char;
 }
@@ -200,6 +202,21 @@ pub(crate) fn timeout_fire() {
     // SAFETY: the shim only stores into the atomics EG(timed_out) / EG(vm_interrupt), which PHP
     // documents as settable from another thread (its own ZTS timers do so).
     unsafe { fephp_shim_timeout_fire() }
+}
+
+/// Where slow-log backtraces go (`None`: stderr) and the timeout they name. Call before the PHP
+/// thread serves requests.
+pub(crate) fn slowlog_target(path: Option<&CStr>, timeout: std::time::Duration) {
+    // SAFETY: the shim copies the string (or takes NULL) before returning; called before any
+    // request runs, so the PHP thread does not read the old value concurrently.
+    unsafe { fephp_shim_slowlog_target(path.map_or(std::ptr::null(), |p| p.as_ptr()), timeout.as_secs_f64()) }
+}
+
+/// Makes the running script write its backtrace to the slow log at its next VM check. Safe from
+/// any thread (two atomic stores).
+pub(crate) fn slowlog_fire() {
+    // SAFETY: the shim only stores into two atomics (its flag and EG(vm_interrupt)).
+    unsafe { fephp_shim_slowlog_fire() }
 }
 
 /// A request in C form: every string NUL-terminated, all of them in ONE buffer. The PHP thread

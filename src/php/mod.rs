@@ -96,6 +96,14 @@
 //! settings and admin values stay. Each directory's parse is cached for `user_ini.cache_ttl`
 //! seconds (default 300), so a changed file is seen after that.
 //!
+//! # Slow log
+//! [`set_slowlog`] (nginx `fephp_slowlog_timeout` / `fephp_slowlog`): the watchdog thread also
+//! watches the running request's wall-clock time; past the timeout it sets a flag and
+//! `EG(vm_interrupt)`, and at the VM's next check the shim's `zend_interrupt_function` writes the
+//! backtrace from inside the PHP thread (no ptrace, the script goes on), once per request. A
+//! script blocked in a system call (`sleep()`, a slow query) is logged when it next runs PHP code,
+//! with the line it is at then.
+//!
 //! # `fastcgi_finish_request()`
 //! Defined by the shim (registered at module startup, as php-fpm registers its own): it ends
 //! every output buffer, sends the headers, and hands the end of the response over, so the
@@ -178,6 +186,36 @@ struct Inner {
 }
 
 static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// The slow log of embedded PHP (nginx `fephp_slowlog_timeout` + `fephp_slowlog`): a request
+/// running longer than `timeout` (wall clock) gets its PHP backtrace (innermost frame first,
+/// `function() file:line`, at most 20 frames) written once, without being stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowLog {
+    /// Wall-clock time after which a request's backtrace is written (non-zero).
+    pub timeout: Duration,
+    /// The file backtraces are appended to; `None`: stderr (nginx: its error log).
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl SlowLog {
+    fn path_c(&self) -> Option<std::ffi::CString> {
+        use std::os::unix::ffi::OsStrExt;
+        self.path.as_ref().and_then(|p| std::ffi::CString::new(p.as_os_str().as_bytes()).ok())
+    }
+}
+
+static SLOWLOG: std::sync::Mutex<Option<SlowLog>> = std::sync::Mutex::new(None);
+
+/// Sets the slow log of this process's embedded PHP; takes effect when [`Php::start`] runs
+/// (call it before). `None` or a zero timeout: no slow log.
+pub fn set_slowlog(slowlog: Option<SlowLog>) {
+    *SLOWLOG.lock().unwrap_or_else(|e| e.into_inner()) = slowlog.filter(|s| !s.timeout.is_zero());
+}
+
+fn slowlog() -> Option<SlowLog> {
+    SLOWLOG.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
 
 /// The streaming body of one PHP response. Dropping it before the end tells PHP the client is
 /// gone (its next output sees an aborted connection).

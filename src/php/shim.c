@@ -6,6 +6,8 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <stdlib.h>
@@ -47,6 +49,9 @@ static int fephp_finished;
 static void fephp_ops_request_start(void);
 static void fephp_ops_request_end(void);
 static int fephp_ops_activate(void);
+static void fephp_ops_slowlog_install(void);
+/* Set by the watchdog thread (fephp_shim_slowlog_fire), taken by the VM interrupt hook. */
+static zend_atomic_bool fephp_slowlog_pending;
 static const zend_function_entry *fephp_ops_function_table(void);
 
 /* ---- sapi_module_struct callbacks ---------------------------------------------------- */
@@ -327,6 +332,7 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
         timeout_entry->on_modify = fephp_on_update_timeout;
     }
     fephp_save_home();
+    fephp_ops_slowlog_install();
     fephp_started = 1;
     return 0;
 }
@@ -580,6 +586,7 @@ static void fephp_ops_apply_ini(void)
 static void fephp_ops_request_start(void)
 {
     fephp_finished = 0;
+    zend_atomic_bool_store_ex(&fephp_slowlog_pending, false);
     fephp_ops_apply_ini();
 }
 
@@ -720,4 +727,123 @@ static int fephp_ops_activate(void)
     }
     efree(path);
     return SUCCESS;
+}
+
+/* ---- slow log ----------------------------------------------------------------------------- */
+
+/*
+ * fephp_slowlog_timeout: the watchdog thread notices a request running longer than the timeout
+ * and calls fephp_shim_slowlog_fire(), which sets a flag and EG(vm_interrupt). At its next
+ * check (a function call, a loop's jump back) the VM calls zend_interrupt_function on the PHP
+ * thread itself, where the backtrace is read from EG(current_execute_data) and written, once,
+ * without stopping the script (php-fpm's slowlog reads it with ptrace from another process).
+ * A script blocked in a system call (sleep(), a slow query) is seen when it next runs PHP code.
+ * EG(timed_out) takes precedence: the VM raises the time limit's fatal error instead.
+ */
+#define FEPHP_SLOWLOG_DEPTH 20
+static void (*fephp_prev_interrupt)(zend_execute_data *execute_data);
+static char *fephp_slowlog_path; /* NULL: stderr */
+static double fephp_slowlog_seconds;
+
+void fephp_shim_slowlog_target(const char *path, double timeout_seconds)
+{
+    free(fephp_slowlog_path);
+    fephp_slowlog_path = path && *path ? strdup(path) : NULL;
+    fephp_slowlog_seconds = timeout_seconds;
+}
+
+void fephp_shim_slowlog_fire(void)
+{
+    zend_atomic_bool_store_ex(&fephp_slowlog_pending, true);
+    zend_atomic_bool_store_ex(&EG(vm_interrupt), true);
+}
+
+static size_t fephp_slowlog_append(char *buf, size_t len, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (len >= cap) {
+        return len;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return len;
+    }
+    return (size_t) n >= cap - len ? cap - 1 : len + (size_t) n;
+}
+
+static void fephp_slowlog_write(zend_execute_data *ex)
+{
+    char buf[8192];
+    char when[64];
+    size_t len = 0;
+    int depth = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    const fephp_request *req = fephp_current;
+    zend_execute_data *e;
+
+    localtime_r(&now, &tm);
+    strftime(when, sizeof when, "%d-%b-%Y %H:%M:%S %Z", &tm);
+    len = fephp_slowlog_append(buf, len, sizeof buf, "\n[%s]  [fe-php embedded] pid %ld\nscript_filename = %s\n", when,
+                               (long) getpid(), req && req->script_filename ? req->script_filename : "?");
+    len = fephp_slowlog_append(buf, len, sizeof buf, "request_uri = %s\nslower than %.3fs; innermost frame first:\n",
+                               req && req->request_uri ? req->request_uri : "?", fephp_slowlog_seconds);
+    for (e = ex; e != NULL; e = e->prev_execute_data) {
+        zend_function *f = e->func;
+        const char *cls = "", *sep = "", *name = "{main}";
+        if (f == NULL) {
+            continue;
+        }
+        if (depth == FEPHP_SLOWLOG_DEPTH) {
+            len = fephp_slowlog_append(buf, len, sizeof buf, "[...] (more frames; depth limit %d)\n", FEPHP_SLOWLOG_DEPTH);
+            break;
+        }
+        if (f->common.function_name) {
+            name = ZSTR_VAL(f->common.function_name);
+            if (f->common.scope) {
+                cls = ZSTR_VAL(f->common.scope->name);
+                sep = "::";
+            }
+        }
+        if (ZEND_USER_CODE(f->type)) {
+            len = fephp_slowlog_append(buf, len, sizeof buf, "[%d] %s%s%s%s %s:%u\n", depth, cls, sep, name,
+                                       f->common.function_name ? "()" : "", ZSTR_VAL(f->op_array.filename),
+                                       e->opline ? e->opline->lineno : 0);
+        } else {
+            len = fephp_slowlog_append(buf, len, sizeof buf, "[%d] %s%s%s() [internal function]\n", depth, cls, sep, name);
+        }
+        depth++;
+    }
+    if (fephp_slowlog_path) {
+        int fd = open(fephp_slowlog_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            (void) !write(fd, buf, len);
+            close(fd);
+        } else {
+            static const char msg[] = "fe-php: cannot open the slow log file";
+            fephp_log_message(msg, 3);
+        }
+    } else {
+        (void) !write(STDERR_FILENO, buf, len);
+    }
+}
+
+static void fephp_ops_interrupt(zend_execute_data *execute_data)
+{
+    if (zend_atomic_bool_exchange_ex(&fephp_slowlog_pending, false) && fephp_current != NULL) {
+        fephp_slowlog_write(EG(current_execute_data) ? EG(current_execute_data) : execute_data);
+    }
+    if (fephp_prev_interrupt) {
+        fephp_prev_interrupt(execute_data);
+    }
+}
+
+static void fephp_ops_slowlog_install(void)
+{
+    zend_atomic_bool_store_ex(&fephp_slowlog_pending, false);
+    fephp_prev_interrupt = zend_interrupt_function;
+    zend_interrupt_function = fephp_ops_interrupt;
 }

@@ -107,6 +107,14 @@ fephp_outcome fephp_shim_execute(const fephp_request *req);
 /* Called from the watchdog thread: the time limit passed, make the VM raise PHP's timeout fatal. */
 void fephp_shim_timeout_fire(void);
 
+/* Slow log: where backtraces go (NULL or "": stderr) and the timeout they name. Call before
+ * requests run (any thread, before the PHP thread starts serving). */
+void fephp_shim_slowlog_target(const char *path, double timeout_seconds);
+
+/* Called from the watchdog thread: the running request is slow; its backtrace is written at the
+ * VM's next interrupt check, on the PHP thread. */
+void fephp_shim_slowlog_fire(void);
+
 /* The SAPI name scripts see (php_sapi_name()). */
 const char *fephp_shim_sapi_name(void);
 

@@ -83,7 +83,11 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
         .name("fephp-php".into())
         .stack_size(STACK_SIZE)
         .spawn(move || {
-            let dog = match Watchdog::start_for_current_thread() {
+            let slow = super::slowlog();
+            if let Some(slow) = &slow {
+                ffi::slowlog_target(slow.path_c().as_deref(), slow.timeout);
+            }
+            let dog = match Watchdog::start_for_current_thread(slow.map_or(std::time::Duration::ZERO, |s| s.timeout)) {
                 Ok(d) => d,
                 Err(e) => {
                     let _ = ready_tx.send(Err(format!("watchdog: {e}")));
@@ -107,7 +111,13 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
                         continue;
                     }
                     shared.busy.store(true, Ordering::SeqCst);
+                    if let Some(dog) = WATCHDOG.get() {
+                        dog.request_start();
+                    }
                     job.run(&mut request, &shared.finishing);
+                    if let Some(dog) = WATCHDOG.get() {
+                        dog.request_end();
+                    }
                     shared.finishing.store(false, Ordering::SeqCst);
                     shared.busy.store(false, Ordering::SeqCst);
                     shared.executed.fetch_add(1, Ordering::SeqCst);
