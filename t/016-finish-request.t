@@ -118,3 +118,27 @@ visible
 buffered
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: the time limit keeps counting after fastcgi_finish_request
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass embedded;
+    }
+--- user_files
+>>> limit.php
+<?php
+set_time_limit(1);
+echo "done\n";
+fastcgi_finish_request();
+$x = 0;
+while (true) { $x++; }
+--- request
+GET /limit.php
+--- response_body
+done
+--- wait: 2
+--- error_log
+Maximum execution time of 1 second exceeded
