@@ -96,6 +96,13 @@ pub struct PhpConfig {
     /// `[php.ini]`: ini settings for the embedded backend, applied over `ini_file`.
     #[serde(default)]
     pub ini: BTreeMap<String, IniValue>,
+    /// `slowlog_timeout_ms`: an embedded request running longer (wall clock) gets its PHP
+    /// backtrace written once to `slowlog` (0 = no slow log; nginx: `fephp_slowlog_timeout`).
+    #[serde(default)]
+    pub slowlog_timeout_ms: u64,
+    /// `slowlog`: the file slow-log backtraces are appended to, or `"stderr"` (the default).
+    #[serde(default = "default_slowlog")]
+    pub slowlog: String,
     /// `[php.values]`: ini settings applied to every request of the embedded backend and undone
     /// after it, like php-fpm's `php_value[]` (nginx: `fephp_php_value`).
     #[serde(default)]
@@ -268,6 +275,7 @@ fn default_fpm_socket() -> String { "unix:/run/php/php8.2-fpm.sock".into() }
 fn default_pool_size() -> u32 { 16 }
 fn default_queue_size() -> u32 { 1024 }
 fn default_queue_timeout_ms() -> u64 { 5_000 }
+fn default_slowlog() -> String { "stderr".into() }
 fn default_connect_timeout_ms() -> u64 { 5_000 }
 fn default_io_timeout_ms() -> u64 { 60_000 }
 
@@ -287,6 +295,8 @@ impl Default for PhpConfig {
             ini: BTreeMap::new(),
             values: BTreeMap::new(),
             admin_values: BTreeMap::new(),
+            slowlog_timeout_ms: 0,
+            slowlog: default_slowlog(),
         }
     }
 }
@@ -372,6 +382,9 @@ impl Config {
         if php.use_fpm {
             crate::pool::Address::parse(&php.fpm_socket)
                 .map_err(|reason| ConfigError::new("php.fpm_socket", reason))?;
+        }
+        if php.slowlog.is_empty() || php.slowlog.contains('\0') {
+            return Err(ConfigError::new("php.slowlog", "must be a file path or \"stderr\""));
         }
         for (table, key) in [(&php.values, "php.values"), (&php.admin_values, "php.admin_values")] {
             let mut flat = Vec::new();
@@ -539,5 +552,14 @@ mod tests {
         assert!(bad.to_string().contains("php.values"), "{bad}");
         assert!(RequestIni::check("x", "a\nb").is_err());
         assert!(RequestIni::check("opcache.jit-buffer_size", "64M").is_ok());
+    }
+
+    #[test]
+    fn slowlog_keys() {
+        let c = Config::parse("[server]\ndocument_root=\"/x\"\n[php]\nslowlog_timeout_ms=1500\nslowlog=\"/tmp/slow.log\"\n").unwrap();
+        assert_eq!((c.php.slowlog_timeout_ms, c.php.slowlog.as_str()), (1500, "/tmp/slow.log"));
+        assert_eq!(PhpConfig::default().slowlog, "stderr");
+        let bad = Config::parse("[server]\ndocument_root=\"/x\"\n[php]\nslowlog=\"\"\n").unwrap_err();
+        assert!(bad.to_string().contains("php.slowlog"), "{bad}");
     }
 }

@@ -70,6 +70,12 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
         }
         #[cfg(feature = "embed")]
         BackendConfig::Embedded(_) => {
+            // Process-wide (PHP is one per process), set before the workers fork.
+            let slow = std::time::Duration::from_millis(config.php.slowlog_timeout_ms);
+            crate::php::set_slowlog((!slow.is_zero()).then(|| crate::php::SlowLog {
+                timeout: slow,
+                path: (config.php.slowlog != "stderr").then(|| std::path::PathBuf::from(&config.php.slowlog)),
+            }));
             let n = workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
             crate::log!(Info, "serve", "listening on http://{listen} (embedded PHP, {n} worker processes)");
             super::workers::supervise(n, move || {
