@@ -100,7 +100,10 @@ unsafe fn start(r: *mut ngx_http_request_t) {
                 }
                 Err(e) => return fail(r, e),
             },
-            (_, Some(engine)) => Box::pin(async move { engine.serve(&site, req).await.map(Output::Stream) }),
+            (_, Some(engine)) => {
+                let ini = lcf.request_ini.clone();
+                Box::pin(async move { engine.serve_with(&site, req, ini).await.map(Output::Stream) })
+            }
             (_, None) => return fail(r, EngineError::Internal("no engine for this location".into())),
         };
         // Polled on this thread: embedded PHP wakes nginx from the PHP thread; FPM's sockets are

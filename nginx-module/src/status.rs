@@ -132,7 +132,7 @@ async fn report(
         for (label, slot) in &engines {
             let h = match slot {
                 Ok(engine) => engine.health().await,
-                Err(why) => Health { backend: "none", ok: false, detail: why.clone() },
+                Err(why) => Health { backend: "none", ok: false, detail: why.clone(), busy: false },
             };
             healths.push((label.clone(), h));
         }
@@ -203,10 +203,11 @@ pub fn health_json(pid: i64, healths: &[(String, Health)]) -> String {
         .iter()
         .map(|(label, h)| {
             format!(
-                "{{\"engine\":{},\"backend\":{},\"ok\":{},\"detail\":{}}}",
+                "{{\"engine\":{},\"backend\":{},\"ok\":{},\"busy\":{},\"detail\":{}}}",
                 json_str(label),
                 json_str(h.backend),
                 h.ok,
+                h.busy,
                 json_str(&h.detail)
             )
         })
@@ -315,10 +316,10 @@ mod tests {
 
     #[test]
     fn json_escapes() {
-        let h = Health { backend: "fpm", ok: false, detail: "a \"b\"\n".into() };
+        let h = Health { backend: "fpm", ok: false, detail: "a \"b\"\n".into(), busy: false };
         assert_eq!(
             health_json(7, &[("fpm x".into(), h)]),
-            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"detail\":\"a \\\"b\\\"\\u000a\"}]}\n"
+            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"busy\":false,\"detail\":\"a \\\"b\\\"\\u000a\"}]}\n"
         );
     }
 }

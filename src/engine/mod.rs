@@ -10,10 +10,10 @@ use std::time::Instant;
 pub use body::ResponseBody;
 
 use crate::cgi::{build_params, HttpRequest, RequestBody, ResponseHead, Site};
-use crate::config::Config;
+use crate::config::{Config, RequestIni};
 use crate::error::{ConfigError, EngineError};
 use crate::metrics::Metrics;
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{Pool, PoolConfig, ProbeState};
 
 /// A request to serve: the HTTP parts and the body.
 #[derive(Debug)]
@@ -63,6 +63,10 @@ pub struct Health {
     pub ok: bool,
     /// Human-readable detail (the FPM address, the error).
     pub detail: String,
+    /// Every PHP worker is busy: no FPM child answered the probe within
+    /// [`crate::pool::PROBE_TIMEOUT`], or the embedded PHP thread is running a request. A busy
+    /// backend is still `ok` (it takes requests; they wait).
+    pub busy: bool,
 }
 
 /// Serves PHP requests. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -108,8 +112,16 @@ impl Engine {
     /// Serves `req` for `site`: resolves the script (refusing what must not run), builds the
     /// params, runs PHP on the backend and returns the response head with a streaming body.
     pub async fn serve(&self, site: &Site, req: Request) -> Result<Response, EngineError> {
+        self.serve_with(site, req, None).await
+    }
+
+    /// [`Engine::serve`] with per-request ini settings for embedded PHP (`fephp_php_value`,
+    /// `fephp_php_admin_value`, `[php.values]`): applied before PHP's request startup, undone
+    /// after the request. The FPM backend sends none (php-fpm's pool configuration has its own
+    /// `php_value[]`).
+    pub async fn serve_with(&self, site: &Site, req: Request, ini: Option<Arc<RequestIni>>) -> Result<Response, EngineError> {
         let started = Instant::now();
-        let result = self.serve_inner(site, req).await;
+        let result = self.serve_inner(site, req, ini).await;
         match &result {
             Ok(resp) => self.metrics.record(resp.head.status, started.elapsed()),
             Err(e) => {
@@ -120,17 +132,18 @@ impl Engine {
         result
     }
 
-    async fn serve_inner(&self, site: &Site, req: Request) -> Result<Response, EngineError> {
+    async fn serve_inner(&self, site: &Site, req: Request, ini: Option<Arc<RequestIni>>) -> Result<Response, EngineError> {
         let script = site.resolve(&req.http.uri)?;
         let params = build_params(&req.http, site, &script, req.body.len());
         match &self.backend {
             Backend::Fpm(pool) => {
+                let _ = ini;
                 let (head, body) = pool.send(&params, req.body).await?;
                 Ok(Response { head, body: ResponseBody::fpm(body) })
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => {
-                let (head, body) = php.execute(params, script, req.body).await?;
+                let (head, body) = php.execute_with(params, script, req.body, ini.filter(|i| !i.is_empty())).await?;
                 Ok(Response { head, body: ResponseBody::php(body) })
             }
             #[cfg(feature = "embed")]
@@ -146,27 +159,33 @@ impl Engine {
         match &self.backend {
             Backend::Fpm(pool) => {
                 let detail = pool.address().to_string();
-                match pool.probe().await {
-                    Ok(()) => Health { backend: "fpm", ok: true, detail },
-                    Err(e) => Health { backend: "fpm", ok: false, detail: format!("{detail}: {e}") },
+                match pool.probe_state().await {
+                    Ok(ProbeState::Ready) => Health { backend: "fpm", ok: true, detail, busy: false },
+                    Ok(ProbeState::Busy(why)) => Health { backend: "fpm", ok: true, detail: why, busy: true },
+                    Err(e) => Health { backend: "fpm", ok: false, detail: format!("{detail}: {e}"), busy: false },
                 }
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => match php.probe() {
-                Ok(()) => Health { backend: "embedded", ok: true, detail: "php thread running".into() },
-                Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string() },
+                Ok(()) => {
+                    let busy = php.stats().busy;
+                    let detail = if busy { "php thread running a request" } else { "php thread running" };
+                    Health { backend: "embedded", ok: true, detail: detail.into(), busy }
+                }
+                Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string(), busy: false },
             },
             #[cfg(feature = "embed")]
             Backend::Executors(client) => match client.status() {
                 Some(st) if st.idle + st.busy == 0 => {
-                    Health { backend: "executors", ok: false, detail: "no executor is running".into() }
+                    Health { backend: "executors", ok: false, detail: "no executor is running".into(), busy: false }
                 }
                 Some(st) => Health {
                     backend: "executors",
                     ok: true,
                     detail: format!("{} executors: {} idle, {} busy, {} queued", st.size, st.idle, st.busy, st.queued),
+                    busy: st.idle == 0,
                 },
-                None => Health { backend: "executors", ok: true, detail: "executor pool".into() },
+                None => Health { backend: "executors", ok: true, detail: "executor pool".into(), busy: false },
             },
         }
     }
