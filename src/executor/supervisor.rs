@@ -362,7 +362,7 @@ fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd
     };
     let started = Instant::now();
     let now = sys::monotonic_ns();
-    let uri = req.params.get(b"REQUEST_URI").unwrap_or(&req.script_name.as_bytes()[..]).to_vec();
+    let uri = req.params.get(b"REQUEST_URI").unwrap_or(req.script_name.as_bytes()).to_vec();
     board.begin(slot, &uri, now);
     let mut out = SocketOutput { fd, buf: BytesMut::with_capacity(16 * 1024 + 64) };
     if !opts.queue_timeout.is_zero() && now.saturating_sub(req.submitted_ns) > opts.queue_timeout.as_nanos() as u64 {
