@@ -249,26 +249,11 @@ EOF
     return 1
 }
 
-# The directives of tests/support/php.ini as `fephp_php_ini` lines (embedded PHP in nginx).
-php_ini_directives() {
-    python3 - "$PHP_INI" <<'PY'
-import sys
-for line in open(sys.argv[1]):
-    line = line.split(';', 1)[0].strip()
-    if '=' not in line:
-        continue
-    k, v = (x.strip() for x in line.split('=', 1))
-    if k == 'zend_extension':
-        continue  # the embedded runtime loads opcache itself
-    print(f'    fephp_php_ini {k} "{v.strip(chr(34))}";')
-PY
-}
-
 start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
     local kind=$1 dir=$work/nginx
     mkdir -p "$dir/logs"
     PORT=$(free_port)
-    local load="" http_extra="" location="" workers=2
+    local load="" main_extra="" http_extra="" location="" workers=2
     case $kind in
         return200) location='location / { return 200 "Hello, world!\n"; }' ;;
         fastcgi)
@@ -289,7 +274,9 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
         fephp-embedded)
             workers=$PHP_PROCS
             load="load_module $NGINX_MODULE;"
-            http_extra="$(php_ini_directives)
+            # The same php.ini as php-fpm and no distribution conf.d (PHP_INI_SCAN_DIR= as for FPM).
+            main_extra="env PHP_INI_SCAN_DIR=;"
+            http_extra="fephp_php_ini_file $PHP_INI;
     fephp_php_ini session.save_path $dir;"
             location="location ~ \\.php(/|\$) { fephp_pass embedded; }" ;;
         fephp-executors)
@@ -325,6 +312,7 @@ EOF
     cat >"$dir/nginx.conf" <<EOF
 $load
 $user
+$main_extra
 daemon off;
 worker_processes $workers;
 pid $dir/nginx.pid;

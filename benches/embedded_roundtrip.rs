@@ -8,6 +8,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use fephp::cgi::{HttpRequest, RequestBody, Site};
 use fephp::engine::BackendConfig;
+use fephp::config::IniFile;
 use fephp::php::PhpOptions;
 use fephp::{Engine, Request};
 
@@ -17,7 +18,7 @@ fn roundtrip(c: &mut Criterion) {
     // No php.ini: the embedded runtime loads opcache itself (see `fephp::php`).
     let ini = [("display_errors", "0"), ("log_errors", "0")];
     let opts = PhpOptions {
-        ini_file: None,
+        ini_file: IniFile::Off,
         ini: ini.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         queue_size: 16,
         queue_timeout: std::time::Duration::from_secs(5),

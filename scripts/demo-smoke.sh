@@ -13,8 +13,21 @@ pid=$!
 cleanup() { kill -INT -- -"$pid" 2>/dev/null || true; rm -f "$out" "$jar"; }
 trap cleanup EXIT
 url=http://127.0.0.1:$port
-for _ in $(seq 600); do curl -fs -o /dev/null "$url/api.php" && break; sleep 0.2; done
-fail() { echo "demo-smoke: FAIL: $*" >&2; cat "$out" >&2; exit 1; }
+fail() {
+    echo "demo-smoke: FAIL: $*" >&2
+    echo "--- scripts/demo.sh output:" >&2; cat "$out" >&2
+    echo "--- nginx error log (tail):" >&2; tail -5 "${CARGO_TARGET_DIR:-$root/target}/demo/logs/error.log" >&2 2>/dev/null || true
+    exit 1
+}
+# Up to 5 minutes: demo.sh runs install-deps and build-nginx.sh again (no-ops after the build
+# above, but cargo may wait for the target dir's lock on a busy machine).
+up=0
+for _ in $(seq 1500); do
+    if grep -q "fephp_pass embedded serving" "$out" && curl -fs -o /dev/null "$url/api.php"; then up=1; break; fi
+    kill -0 "$pid" 2>/dev/null || fail "scripts/demo.sh exited"
+    sleep 0.2
+done
+[ $up = 1 ] || fail "the demo did not answer on $url within 5 minutes"
 curl -fs -c "$jar" -b "$jar" "$url/" | grep -q "visited this page 1 time" || fail "home page"
 code=$(curl -s -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" --data-urlencode "message=smoke <test>" "$url/")
 [ "$code" = 303 ] || fail "form POST gave $code, wanted 303"

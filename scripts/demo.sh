@@ -8,7 +8,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-nginx=$(scripts/build-nginx.sh | head -1)
+nginx=$(scripts/build-nginx.sh | sed -n 1p)  # sed reads all: no SIGPIPE under pipefail
 prefix=$(dirname "$(dirname "$nginx")")
 listen=${FEPHP_DEMO_LISTEN:-127.0.0.1:8080}
 

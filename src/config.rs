@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, IniFileError};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -47,6 +47,11 @@ pub struct ServerConfig {
     /// `https`: set `HTTPS=on` in the params (when a TLS terminator sits in front).
     #[serde(default)]
     pub https: bool,
+    /// `server_name`: the `SERVER_NAME` PHP sees (nginx's `server_name`). Without it, the
+    /// request's Host header without port — which the client chooses: set it wherever PHP
+    /// builds links or password-reset mails from `SERVER_NAME`.
+    #[serde(default)]
+    pub server_name: Option<String>,
     /// `shutdown_timeout_ms`: on SIGTERM, how long in-flight requests may take to finish.
     #[serde(default = "default_shutdown_ms")]
     pub shutdown_timeout_ms: u64,
@@ -93,12 +98,76 @@ pub struct PhpConfig {
     /// executor killed (504) and replaced; 0 = never.
     #[serde(default)]
     pub request_terminate_timeout_ms: u64,
-    /// `ini_file`: php.ini loaded by the embedded backend (none by default).
+    /// `ini_file`: the php.ini of the embedded backend: absent = the one PHP was built with
+    /// (Debian: `/etc/php/8.2/embed/php.ini` + `conf.d/`), a path, or `"off"` / `false` for none.
     #[serde(default)]
-    pub ini_file: Option<PathBuf>,
+    pub ini_file: IniFile,
     /// `[php.ini]`: ini settings for the embedded backend, applied over `ini_file`.
     #[serde(default)]
     pub ini: BTreeMap<String, IniValue>,
+}
+
+/// Which php.ini the embedded PHP loads: `php.ini_file` here, `fephp_php_ini_file` in nginx.
+/// Settings given one by one (`[php.ini]`, `fephp_php_ini`) always apply on top.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum IniFile {
+    /// The php.ini and scan directory libphp was built with, found the way PHP's own SAPIs find
+    /// them (Debian's embed SAPI: `/etc/php/8.2/embed/php.ini` and `/etc/php/8.2/embed/conf.d`;
+    /// the `PHPRC` and `PHP_INI_SCAN_DIR` environment variables apply as for every PHP SAPI).
+    /// Every extension enabled with Debian's `phpenmod` (what `apt-get install php8.2-…` does)
+    /// is loaded, like in php-fpm. The default.
+    #[default]
+    Distribution,
+    /// No php.ini and no scan directory: PHP's built-in defaults, plus opcache and
+    /// php.ini-production's safe choices (see [`crate::php`]).
+    Off,
+    /// This file, like `php -c FILE` (PHP still scans the directory it was built with, unless
+    /// `PHP_INI_SCAN_DIR` says otherwise). It must exist and be readable when PHP starts.
+    File(PathBuf),
+}
+
+impl IniFile {
+    /// The value of a setting written as text (`fephp_php_ini_file`): `off` means
+    /// [`IniFile::Off`], anything else is a file name.
+    pub fn from_setting(value: &str) -> IniFile {
+        if value == "off" {
+            IniFile::Off
+        } else {
+            IniFile::File(PathBuf::from(value))
+        }
+    }
+
+    /// Checks that a named file ([`IniFile::File`]) is a regular file this process can read
+    /// (PHP itself would silently run without it). Always Ok for the other variants.
+    pub fn check(&self) -> Result<(), IniFileError> {
+        let IniFile::File(path) = self else { return Ok(()) };
+        let unreadable = |source| IniFileError::Unreadable { path: path.clone(), source };
+        if path.as_os_str().is_empty() {
+            return Err(IniFileError::Empty);
+        }
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let meta = file.metadata().map_err(unreadable)?;
+        if !meta.is_file() {
+            return Err(IniFileError::NotAFile { path: path.clone() });
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for IniFile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Flag(false)) => Ok(IniFile::Off),
+            Ok(Raw::Text(s)) => Ok(IniFile::from_setting(&s)),
+            _ => Err(serde::de::Error::custom("expected a php.ini path, \"off\" or false")),
+        }
+    }
 }
 
 /// A `[php.ini]` value: TOML strings, integers, floats and booleans are accepted. A dotted
@@ -168,7 +237,7 @@ impl Default for PhpConfig {
             read_timeout_ms: default_io_timeout_ms(),
             executors: 0,
             request_terminate_timeout_ms: 0,
-            ini_file: None,
+            ini_file: IniFile::Distribution,
             ini: BTreeMap::new(),
         }
     }
@@ -210,9 +279,9 @@ impl Config {
         if config.server.document_root.is_relative() {
             config.server.document_root = base.join(&config.server.document_root);
         }
-        if let Some(ini) = &config.php.ini_file {
-            if ini.is_relative() {
-                config.php.ini_file = Some(base.join(ini));
+        if let IniFile::File(ini) = &config.php.ini_file {
+            if ini.is_relative() && !ini.as_os_str().is_empty() {
+                config.php.ini_file = IniFile::File(base.join(ini));
             }
         }
         Ok(config)
@@ -262,13 +331,8 @@ impl Config {
         if php.worker_pool_size > 65_535 {
             return Err(ConfigError::new("php.worker_pool_size", "must be at most 65535"));
         }
-        if let Some(ini) = &php.ini_file {
-            if !php.use_fpm && !ini.is_file() {
-                return Err(ConfigError::new(
-                    "php.ini_file",
-                    format!("{} does not exist or is not a file", ini.display()),
-                ));
-            }
+        if !php.use_fpm {
+            php.ini_file.check().map_err(|e| ConfigError::new("php.ini_file", e.to_string()))?;
         }
         Ok(())
     }
@@ -357,6 +421,32 @@ mod tests {
     fn missing_section_is_reported() {
         let err = Config::parse("[php]\nuse_fpm = true\n").unwrap_err();
         assert!(err.reason.contains("server"), "{err}");
+    }
+
+    #[test]
+    fn ini_file_is_distribution_off_or_a_readable_file() {
+        let php = |v: &str| format!("[server]\ndocument_root=\"/x\"\n[php]\n{v}\n");
+        assert_eq!(Config::parse(MINIMAL).unwrap().php.ini_file, IniFile::Distribution);
+        assert_eq!(Config::parse(&php("ini_file = \"off\"")).unwrap().php.ini_file, IniFile::Off);
+        assert_eq!(Config::parse(&php("ini_file = false")).unwrap().php.ini_file, IniFile::Off);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("php.ini");
+        std::fs::write(&file, "memory_limit = 64M\n").unwrap();
+        let ok = Config::parse(&php(&format!("ini_file = \"{}\"", file.display()))).unwrap();
+        assert_eq!(ok.php.ini_file, IniFile::File(file.clone()));
+        for (value, says) in [
+            (format!("ini_file = \"{}/missing.ini\"", dir.path().display()), "missing.ini"),
+            (format!("ini_file = \"{}\"", dir.path().display()), "not a regular file"),
+            ("ini_file = \"\"".to_string(), "empty"),
+            ("ini_file = true".to_string(), "\"off\" or false"),
+        ] {
+            let err = Config::parse(&php(&value)).unwrap_err();
+            assert_eq!(err.key, "php.ini_file", "{value}: {err}");
+            assert!(err.reason.contains(says), "{value}: {err}");
+        }
+        // FPM does not read it.
+        let fpm = php(&format!("use_fpm = true\nini_file = \"{}/missing.ini\"", dir.path().display()));
+        assert!(Config::parse(&fpm).is_ok());
     }
 
     #[test]

@@ -31,6 +31,45 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A php.ini file named in the configuration that PHP could not load (PHP itself would start
+/// without it and say nothing).
+#[derive(Debug)]
+pub enum IniFileError {
+    /// The name is empty.
+    Empty,
+    /// The file cannot be opened or inspected (missing, no permission).
+    Unreadable {
+        /// The file named in the configuration.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The name is a directory or another non-regular file.
+    NotAFile {
+        /// The file named in the configuration.
+        path: std::path::PathBuf,
+    },
+}
+
+impl fmt::Display for IniFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IniFileError::Empty => write!(f, "php.ini file name is empty"),
+            IniFileError::Unreadable { path, source } => write!(f, "cannot read php.ini file {}: {source}", path.display()),
+            IniFileError::NotAFile { path } => write!(f, "php.ini file {} is not a regular file", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for IniFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            IniFileError::Unreadable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// Why a request could not be served. Each variant maps to the HTTP status a PHP operator
 /// would expect from nginx + PHP-FPM ([`EngineError::status`]).
 #[derive(Debug)]

@@ -19,10 +19,19 @@ __DATA__
 
 === TEST 2: fephp_pass with junk
 --- config
-    location /a { fephp_pass nowhere; }
+    location /a { fephp_pass unix:relative.sock; }
 --- must_die
 --- error_log
 "fephp_pass" directive: invalid address
+
+
+
+=== TEST 2a: fephp_pass NAME without an upstream block: nginx's check, as for fastcgi_pass
+--- config
+    location /a { fephp_pass nowhere; }
+--- must_die
+--- error_log
+no port in upstream "nowhere"
 
 
 
@@ -213,3 +222,46 @@ invalid number of arguments in "fephp_status" directive
 --- must_die
 --- error_log
 "fephp_index" directive: is duplicate
+
+
+
+=== TEST 23: fephp_php_ini_file naming a missing file (nginx -t fails, naming it)
+--- http_config
+    fephp_php_ini_file /definitely/not/here/php.ini;
+--- config
+    location /a { fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_php_ini_file" directive: cannot read php.ini file /definitely/not/here/php.ini: No such file or directory
+
+
+
+=== TEST 24: fephp_php_ini_file naming a directory
+--- http_config
+    fephp_php_ini_file /etc;
+--- config
+    location /a { fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_php_ini_file" directive: php.ini file /etc is not a regular file
+
+
+
+=== TEST 25: fephp_php_ini_file twice
+--- http_config
+    fephp_php_ini_file off;
+    fephp_php_ini_file off;
+--- config
+    location /a { fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_php_ini_file" directive: is duplicate
+
+
+
+=== TEST 26: fephp_php_ini_file only at http level
+--- config
+    location /a { fephp_php_ini_file off; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_php_ini_file" directive is not allowed here

@@ -80,6 +80,10 @@ fn valgrind(exe: &Path, args: &[&str]) -> String {
         // Embedded PHP: malloc instead of the Zend allocator, so valgrind sees PHP's per-request
         // memory (PHP's documented setting for valgrind). No effect on the FPM runs.
         .env("USE_ZEND_ALLOC", "0")
+        // Only tests/support/php.ini (the embedded engines name it), no distribution conf.d:
+        // the same PHP as the test php-fpm, and no extension's library start-up (libcrypto's
+        // OPENSSL_init_ssl through curl) in valgrind's leak report.
+        .env("PHP_INI_SCAN_DIR", "")
         .output()
         .expect("valgrind must be installed (scripts/install-deps.sh)");
     let report = std::fs::read_to_string(&log).unwrap_or_default();

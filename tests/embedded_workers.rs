@@ -1,5 +1,6 @@
 //! `fe-php serve` in embedded mode scales by processes: a crashed worker is replaced, and a
-//! worker is recycled after `worker_max_requests`. Against the REAL libphp.
+//! worker is recycled after `worker_max_requests`; PHP reads the distribution's php.ini and
+//! conf.d unless told otherwise. Against the REAL libphp.
 
 mod support;
 
@@ -62,4 +63,36 @@ fn embedded_health_and_metrics() {
     assert!(health.text().contains("\"backend\":\"embedded\""), "{}", health.text());
     let metrics = h.get("/_metrics").text();
     assert!(metrics.contains("fephp_requests_total{class=\"2xx\"} 1"), "{metrics}");
+}
+
+/// `extensions.php` through a harness: "php.ini|mbstring intl mysqli xml|opcache".
+fn extensions(h: &Harness) -> String {
+    let r = h.get("/extensions.php");
+    assert_eq!(r.status, 200, "{}", h.log());
+    r.text()
+}
+
+#[test]
+fn by_default_php_reads_the_distribution_ini_and_its_extensions() {
+    let h = Harness::start_with_distribution_ini(&scripts_dir(), "use_fpm = false\n", &["--workers", "1"]);
+    let report = extensions(&h);
+    let fields: Vec<&str> = report.trim().split('|').collect();
+    // Debian's embed SAPI: /etc/php/8.2/embed/php.ini, the directory libphp8.2.so was built with.
+    assert!(fields[0].ends_with("/embed/php.ini"), "{report}");
+    assert_eq!(fields[1], "mbstring=1 intl=1 mysqli=1 xml=1", "{report}");
+    assert_eq!(fields[2], "opcache=1", "{report}");
+    assert!(h.log().contains(&format!("php.ini: {};", fields[0])), "{}", h.log());
+    // Our SAPI's needs survive the distribution's ini.
+    assert_eq!(fields[3], "hard_timeout=0", "{report}");
+}
+
+#[test]
+fn ini_file_off_reads_no_ini_and_a_named_file_is_read() {
+    let h = Harness::start_with_distribution_ini(&scripts_dir(), "use_fpm = false\nini_file = \"off\"\n", &["--workers", "1"]);
+    assert_eq!(extensions(&h).trim(), "|mbstring=0 intl=0 mysqli=0 xml=0|opcache=1|hard_timeout=0");
+    drop(h);
+    let ini = support::test_php_ini();
+    let toml = format!("use_fpm = false\nini_file = \"{}\"\n", ini.display());
+    let h = Harness::start_with_args(&scripts_dir(), &toml, &["--workers", "1"]);
+    assert_eq!(extensions(&h).trim(), format!("{}|mbstring=0 intl=0 mysqli=0 xml=0|opcache=1|hard_timeout=0", ini.display()));
 }

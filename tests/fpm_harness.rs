@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{fake_fpm, http, scripts_dir, Fpm, Harness};
+use support::{fake_fpm, http, read_fcgi_request, scripts_dir, Fpm, Harness};
 
 fn fpm_toml(fpm: &Fpm) -> String {
     format!("use_fpm = true\nfpm_socket = \"{}\"\nworker_pool_size = 4\n", fpm.address)
@@ -143,6 +143,18 @@ fn server_variables() {
     assert_eq!(v["HTTP_X_CUSTOM"], "hi");
     assert_eq!(v["REQUEST_SCHEME"], "http");
     assert_eq!(v["PHP_SELF"], "/server_vars.php/extra/info");
+}
+
+/// `server.server_name` is SERVER_NAME whatever Host the client sends (no host-header
+/// poisoning of links built from SERVER_NAME); HTTP_HOST still shows what the client sent.
+#[test]
+fn server_name_key_is_not_taken_from_the_host_header() {
+    let fpm = Fpm::start_unix(1);
+    let h = Harness::start_with_server(&scripts_dir(), "server_name = \"example.org\"", &fpm_toml(&fpm));
+    let r = http(h.addr, "GET", "/server_vars.php", &[("Host", "evil.test")], b"");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["SERVER_NAME"], "example.org");
+    assert_eq!(v["HTTP_HOST"], "evil.test");
 }
 
 #[test]
@@ -282,6 +294,7 @@ fn bad_config_names_key_and_exits_nonzero() {
         ("[server]\ndocument_root = \"/tmp\"\n[php]\nworker_pool_size = -1\n", "php.worker_pool_size"),
         ("[server]\ndocument_root = \"/tmp\"\n[php]\nbogus = 1\n", "php.bogus"),
         ("[server]\ndocument_root = \"/definitely/not/here\"\n", "server.document_root"),
+        ("[server]\ndocument_root = \"/tmp\"\n[php]\nini_file = \"/definitely/not/here.ini\"\n", "php.ini_file"),
     ];
     for (text, key) in cases {
         let path = dir.path().join("bad.toml");
@@ -294,6 +307,10 @@ fn bad_config_names_key_and_exits_nonzero() {
         assert!(!out.status.success(), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{key} not named in: {err}");
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        if key == "php.ini_file" {
+            assert!(err.contains("cannot read php.ini file /definitely/not/here.ini"), "{err}");
+        }
     }
 }
 
@@ -351,24 +368,6 @@ fn worker_max_requests_recycles_connections() {
     let metrics = h.get("/_metrics").text();
     assert_eq!(metric(&metrics, "fephp_pool_connections_opened_total"), 3.0, "{metrics}");
     assert_eq!(metric(&metrics, "fephp_pool_connections_reused_total"), 6.0, "{metrics}");
-}
-
-/// Reads FastCGI records until the empty STDIN record that ends a request; false on EOF.
-fn read_fcgi_request(s: &mut TcpStream) -> bool {
-    loop {
-        let mut header = [0u8; 8];
-        if s.read_exact(&mut header).is_err() {
-            return false;
-        }
-        let len = u16::from_be_bytes([header[4], header[5]]) as usize + header[6] as usize;
-        let mut content = vec![0u8; len];
-        if s.read_exact(&mut content).is_err() {
-            return false;
-        }
-        if header[1] == 5 && header[4] == 0 && header[5] == 0 {
-            return true;
-        }
-    }
 }
 
 fn write_fcgi_response(s: &mut TcpStream, body: &[u8]) {

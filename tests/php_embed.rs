@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use fephp::cgi::{HttpRequest, RequestBody, Site};
 use fephp::engine::{BackendConfig, Response};
+use fephp::config::IniFile;
 use fephp::php::PhpOptions;
 use fephp::{Engine, EngineError, Request};
 use once_cell::sync::Lazy;
@@ -37,7 +38,7 @@ static WORLD: Lazy<World> = Lazy::new(|| {
         ("session.save_path".to_string(), dir.join("sessions").display().to_string()),
         ("upload_tmp_dir".to_string(), dir.join("uploads").display().to_string()),
     ];
-    let opts = PhpOptions { ini_file: None, ini, queue_size: QUEUE_SIZE, queue_timeout: QUEUE_TIMEOUT };
+    let opts = PhpOptions { ini_file: IniFile::Off, ini, queue_size: QUEUE_SIZE, queue_timeout: QUEUE_TIMEOUT };
     let engine = Engine::new(BackendConfig::Embedded(opts)).expect("embedded PHP starts");
     let site = Site::new(&root, "index.php", &[".php".to_string()], true, false).unwrap();
     World { engine, site, dir }

@@ -1,7 +1,7 @@
 //! The bridge: the ONE place where results from other threads come back to the nginx loop.
 //!
 //! # Design
-//! - Each request's engine future, and then its response body's `next_chunk`, is polled right
+//! - Each request's engine future, and then its response body (`poll_chunk`), is polled right
 //!   here, on the nginx thread ([`start_local`]), with a [`Waker`] that marks the request ready.
 //!   Nothing of a request runs on another thread except what the engine itself hands over (the
 //!   embedded PHP thread; the runtime's timers).
@@ -25,9 +25,10 @@
 //!   data. When `ngx_http_output_filter` returns `NGX_AGAIN` or our buffers are still busy, it
 //!   stops polling; PHP's output channel fills up (embedded) or the FPM socket is not read. The
 //!   write event (`writer`) flushes and resumes polling.
-//! - Abort: when the request ends (client abort via `ngx_http_test_reading`, timeout, normal end),
-//!   the request pool's cleanup drops the future / body, which cancels the request at the
-//!   backend (the FPM connection is closed; PHP sees an aborted connection).
+//! - Abort: when the request ends (client abort via `ngx_http_test_reading`, timeout, normal end,
+//!   `ngx_http_terminate_request`), the request's HTTP cleanup (`ngx_http_cleanup_add`, as
+//!   nginx's upstream module) drops the future / body, which cancels the request at the backend
+//!   (the FPM connection is closed; PHP sees an aborted connection).
 //! - Body chunks are passed to nginx without copying: a buffer points into the `Bytes`, which is
 //!   kept alive until nginx has sent it (`ngx_chain_update_chains`) or the request pool goes.
 //! - An idle guard timer (`fephp_read_timeout`) runs while we wait for the backend: it answers
@@ -56,12 +57,12 @@ use fephp::{EngineError, Response};
 use ngx::ffi::{
     ngx_add_timer, ngx_buf_t, ngx_chain_get_free_buf, ngx_chain_t, ngx_chain_update_chains, ngx_close_connection,
     ngx_connection_t, ngx_cycle_t, ngx_del_timer, ngx_delete_posted_event, ngx_event_t, ngx_get_connection,
-    ngx_handle_read_event, ngx_post_event, ngx_posted_events,
-    ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
+    ngx_handle_read_event, ngx_handle_write_event, ngx_http_err_page_t, ngx_http_finalize_request, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_send_header,
-    ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_pool_cleanup_add, ngx_str_t,
+    ngx_http_test_reading, ngx_int_t, ngx_list_push, ngx_msec_t, ngx_pnalloc, ngx_http_cleanup_add,
+    ngx_pool_cleanup_add, ngx_str_t,
     ngx_table_elt_t, NGX_AGAIN, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
-    NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_REQUEST_TIME_OUT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
@@ -183,8 +184,22 @@ fn post_local(id: u64) -> bool {
     }
     LOCAL_READY.with(|r| r.borrow_mut().push(id));
     // SAFETY: nginx thread; the event lives in the running bridge (unposted in `stop`).
-    unsafe { ngx_post_event(ev, ptr::addr_of_mut!(ngx_posted_events)) };
+    unsafe { post_ready_event(ev) };
     true
+}
+
+/// Posts the bridge's ready event to `ngx_posted_events`.
+#[cfg(not(test))]
+unsafe fn post_ready_event(ev: *mut ngx_event_t) {
+    // SAFETY: caller contract (nginx thread, live event).
+    unsafe { ngx::ffi::ngx_post_event(ev, ptr::addr_of_mut!(ngx::ffi::ngx_posted_events)) };
+}
+
+/// Unit tests run without nginx (its symbols are resolved only when nginx loads the module)
+/// and never start the bridge, so [`READY_EVENT`] stays null and this is never reached.
+#[cfg(test)]
+unsafe fn post_ready_event(_ev: *mut ngx_event_t) {
+    unreachable!("no nginx event loop in unit tests");
 }
 
 /// The posted ready event's handler: pump the requests woken on this thread.
@@ -216,15 +231,30 @@ struct Local {
 }
 
 impl Local {
-    /// Polls for the next event; `None` while nothing is ready.
+    /// Polls for the next event; `None` while nothing is ready. A panic in the engine's code
+    /// is caught here and becomes an [`EngineError::Internal`] error event (the future is
+    /// dropped), so it ends the request through the bridge's normal path, exactly once.
     fn poll_event(&mut self) -> Option<Event> {
         self.waker.queued.store(false, Ordering::Release);
         let waker = Waker::from(Arc::clone(&self.waker));
         let mut cx = Context::from_waker(&waker);
         let _rt = self.runtime.enter();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.poll_state(&mut cx))) {
+            Ok(ev) => ev,
+            Err(panic) => {
+                let state = std::mem::replace(&mut self.state, LocalState::Done);
+                // Its drop may panic too; nothing of it is used any more.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(state)));
+                let msg = crate::panic_message(&*panic);
+                Some(Event::Error(EngineError::Internal(format!("panic in the engine: {msg}"))))
+            }
+        }
+    }
+
+    fn poll_state(&mut self, cx: &mut Context<'_>) -> Option<Event> {
         loop {
             match &mut self.state {
-                LocalState::Starting(fut) => match fut.as_mut().poll(&mut cx) {
+                LocalState::Starting(fut) => match fut.as_mut().poll(cx) {
                     Poll::Pending => return None,
                     Poll::Ready(Err(e)) => {
                         self.state = LocalState::Done;
@@ -240,8 +270,7 @@ impl Local {
                     }
                 },
                 LocalState::Body(body) => {
-                    let next = std::pin::pin!(body.next_chunk()).poll(&mut cx);
-                    return match next {
+                    return match body.poll_chunk(cx) {
                         Poll::Pending => None,
                         Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => continue,
                         Poll::Ready(Some(Ok(chunk))) => Some(Event::Chunk(chunk)),
@@ -282,11 +311,28 @@ struct Bridge {
     /// The event [`post_local`] posts (boxed: nginx's queue points into it).
     ready_event: Box<ngx_event_t>,
     next_id: u64,
-    requests: HashMap<u64, *mut ReqCtx>,
 }
 
 thread_local! {
     static BRIDGE: RefCell<Option<Bridge>> = const { RefCell::new(None) };
+    /// The requests in flight, by id: what a wakeup may pump. Kept apart from [`BRIDGE`] and
+    /// borrowed only inside [`registry_insert`] / [`registry_get`] / [`registry_remove`], for one
+    /// map operation that runs no other code (plain ids and pointers: nothing to drop), so the
+    /// borrow can never be taken already and a request is always unregistered before its
+    /// context is freed.
+    static REQUESTS: RefCell<HashMap<u64, *mut ReqCtx>> = RefCell::new(HashMap::new());
+}
+
+fn registry_insert(id: u64, ctx: *mut ReqCtx) {
+    REQUESTS.with(|m| m.borrow_mut().insert(id, ctx));
+}
+
+fn registry_get(id: u64) -> Option<*mut ReqCtx> {
+    REQUESTS.with(|m| m.borrow().get(&id).copied())
+}
+
+fn registry_remove(id: u64) {
+    REQUESTS.with(|m| m.borrow_mut().remove(&id));
 }
 
 /// Starts this worker's runtime and registers the wakeup eventfd with the nginx event loop.
@@ -331,7 +377,7 @@ pub unsafe fn start(cycle: *mut ngx_cycle_t) -> Result<(), String> {
     ready_event.handler = Some(on_local_ready);
     ready_event.log = unsafe { (*cycle).log };
     READY_EVENT.with(|e| e.set(&mut *ready_event));
-    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, ready_event, next_id: 1, requests: HashMap::new() }));
+    BRIDGE.with(|b| *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn, ready_event, next_id: 1 }));
     Ok(())
 }
 
@@ -370,7 +416,7 @@ pub unsafe fn stop(grace: Duration) {
 }
 
 /// The nginx-side state of one request in flight. Boxed (the guard event must not move), owned
-/// by the request pool's cleanup.
+/// by the request pool's cleanup, stopped by the request's HTTP cleanup (see [`register`]).
 struct ReqCtx {
     id: u64,
     r: *mut ngx_http_request_t,
@@ -411,12 +457,27 @@ pub unsafe fn start_local(r: *mut ngx_http_request_t, settings: Settings, fut: L
     // SAFETY: caller contract; the first poll sends the job (or answers an early error).
     unsafe {
         let ctx = register(r, settings, id, local)?;
-        pump(ctx);
+        pump_guarded(ctx);
     }
     Ok(())
 }
 
-/// Creates the request's [`ReqCtx`], owned by the request pool, and registers it.
+/// Creates the request's [`ReqCtx`] and registers it, with two cleanups, as nginx's upstream
+/// module splits the work:
+/// - [`stop_request`], an HTTP request cleanup (`ngx_http_cleanup_add`, what the upstream module
+///   uses): nginx runs those on every path that ends a request, and first of all in
+///   `ngx_http_terminate_request` (an error or timeout of the main request or of any
+///   subrequest), *before* it closes the request. When the main request is blocked (an
+///   `aio threads` operation in flight) terminate only marks the connection and closes later;
+///   a pool cleanup would run only then, and until that moment the request's future, guard
+///   timer and wakeups would keep working on a request nginx has terminated.
+/// - [`free_ctx`], a cleanup of the request pool, frees the memory: nginx may still hold
+///   buffers pointing into the response bytes after the request stopped (postponed subrequest
+///   output; an HTTP/2 stream closes only once its queued frames are gone), as the upstream
+///   module's buffers live in the pool until it is destroyed.
+///
+/// Both lists belong to the main request (a subrequest shares its pool), so a subrequest's
+/// context lives until the whole response is done.
 unsafe fn register(
     r: *mut ngx_http_request_t,
     settings: Settings,
@@ -438,7 +499,8 @@ unsafe fn register(
         busy: ptr::null_mut(),
         held: VecDeque::new(),
     }));
-    // SAFETY: `r` is live; the cleanup owns `ctx` from here and frees it with the request pool.
+    // SAFETY: `r` is live; the pool cleanup owns `ctx` from here and frees it with the request
+    // pool; the HTTP cleanup stops it when nginx ends or terminates the (main) request.
     unsafe {
         let cln = ngx_pool_cleanup_add((*r).pool, 0);
         if cln.is_null() {
@@ -446,8 +508,15 @@ unsafe fn register(
             forget(&mut ctx);
             return Err("out of memory".into());
         }
-        (*cln).handler = Some(cleanup);
+        (*cln).handler = Some(free_ctx);
         (*cln).data = ctx as *mut c_void;
+        let hcln = ngx_http_cleanup_add(r, 0);
+        if hcln.is_null() {
+            forget(&mut *ctx);
+            return Err("out of memory".into());
+        }
+        (*hcln).handler = Some(stop_request);
+        (*hcln).data = ctx as *mut c_void;
         (*ctx).guard.handler = Some(on_guard_timeout);
         (*ctx).guard.data = ctx as *mut c_void;
         (*ctx).guard.log = (*(*r).connection).log;
@@ -456,39 +525,50 @@ unsafe fn register(
         (*r).write_event_handler = Some(ngx_http_request_empty_handler);
         arm_guard(&mut *ctx);
     }
-    BRIDGE.with(|b| {
-        if let Some(b) = b.borrow_mut().as_mut() {
-            b.requests.insert(id, ctx);
-        }
-    });
+    registry_insert(id, ctx);
     Ok(ctx)
 }
 
-/// Request pool cleanup: forget the request, drop its future, free the state.
-unsafe extern "C" fn cleanup(data: *mut c_void) {
+/// The request's HTTP cleanup (normal end, or `ngx_http_terminate_request`): unregister the
+/// request, drop its future (cancelling it at the backend) and stop its guard. From here on
+/// nothing of ours acts on the request; the context itself stays until [`free_ctx`].
+unsafe extern "C" fn stop_request(data: *mut c_void) {
     ffi_guard!((), {
-        // SAFETY: `data` is the `ReqCtx` leaked in `register`; the pool runs this exactly once.
-        let mut ctx = unsafe { Box::from_raw(data as *mut ReqCtx) };
-        forget(&mut ctx);
-        if ctx.guard.timer_set() != 0 {
-            // SAFETY: the guard timer is ours and set.
-            unsafe { ngx_del_timer(&mut ctx.guard) };
+        // SAFETY: `data` is the live `ReqCtx` of `register` (freed only by the pool cleanup,
+        // which runs after the HTTP cleanups); nginx thread.
+        let ctx = unsafe { &mut *(data as *mut ReqCtx) };
+        ctx.done = true;
+        // SAFETY: the guard timer is ours.
+        unsafe { disarm_guard(ctx) };
+        forget(ctx);
+        if ctx.blocked {
+            ctx.blocked = false;
+            // SAFETY: the request is allocated while its main request's cleanups run (a
+            // subrequest lives in the main request's pool, destroyed after them). `writer`
+            // would only return (done); terminate sets its own handler after the cleanups.
+            unsafe { (*ctx.r).write_event_handler = Some(ngx_http_request_empty_handler) };
         }
     })
 }
 
-/// Drops the request's future / body and unregisters it (idempotent).
+/// The request pool's cleanup: frees the context and the response bytes nginx may have held
+/// until now (stopping the request first, in case [`stop_request`] has not run).
+unsafe extern "C" fn free_ctx(data: *mut c_void) {
+    ffi_guard!((), {
+        // SAFETY: `data` is the `ReqCtx` leaked in `register`; the pool runs this exactly once.
+        let mut ctx = unsafe { Box::from_raw(data as *mut ReqCtx) };
+        // SAFETY: the guard timer is ours.
+        unsafe { disarm_guard(&mut ctx) };
+        forget(&mut ctx);
+    })
+}
+
+/// Unregisters the request and drops its future / body (idempotent). Unregistering never
+/// depends on what else is borrowed (see [`REQUESTS`]), so no wakeup can reach a freed context.
 fn forget(ctx: &mut ReqCtx) {
+    registry_remove(ctx.id);
     // Dropping the engine future / body cancels the request (PHP sees an aborted connection).
     ctx.local = None;
-    let id = ctx.id;
-    BRIDGE.with(|b| {
-        if let Ok(mut b) = b.try_borrow_mut() {
-            if let Some(b) = b.as_mut() {
-                b.requests.remove(&id);
-            }
-        }
-    });
 }
 
 /// The eventfd's read handler: drain it, then pump every ready request.
@@ -522,14 +602,14 @@ fn pump_ready(take: impl FnOnce(&mut Vec<u64>)) {
     take(&mut ids);
     ids.dedup();
     for &id in &ids {
-        let Some(ctx) = BRIDGE.with(|b| b.borrow().as_ref().and_then(|b| b.requests.get(&id).copied())) else {
+        let Some(ctx) = registry_get(id) else {
             continue; // finished meanwhile
         };
-        // SAFETY: registered contexts are alive (the pool cleanup unregisters them first);
+        // SAFETY: registered contexts are alive (the cleanups unregister them first);
         // the connection outlives this call (nginx connections live in the cycle's array).
         unsafe {
             let c = (*(*ctx).r).connection;
-            pump(ctx);
+            pump_guarded(ctx);
             ngx_http_run_posted_requests(c);
         }
     }
@@ -542,7 +622,7 @@ fn msec(d: Duration) -> ngx_msec_t {
 }
 
 unsafe fn arm_guard(ctx: &mut ReqCtx) {
-    // SAFETY: the guard event lives as long as `ctx`; the cleanup deletes the timer.
+    // SAFETY: the guard event lives as long as `ctx`; the cleanups delete the timer.
     unsafe { ngx_add_timer(&mut ctx.guard, msec(ctx.settings.read_timeout + GUARD_MARGIN)) };
 }
 
@@ -556,7 +636,7 @@ unsafe fn disarm_guard(ctx: &mut ReqCtx) {
 /// Idle guard fired: the backend sent nothing for `fephp_read_timeout`.
 unsafe extern "C" fn on_guard_timeout(ev: *mut ngx_event_t) {
     ffi_guard!((), {
-        // SAFETY: `data` is the live `ReqCtx` (the cleanup deletes this timer before freeing).
+        // SAFETY: `data` is the live `ReqCtx` (the cleanups delete this timer).
         unsafe {
             let ctx = (*ev).data as *mut ReqCtx;
             let r = (*ctx).r;
@@ -569,19 +649,45 @@ unsafe extern "C" fn on_guard_timeout(ev: *mut ngx_event_t) {
     })
 }
 
-/// Ends our part: drop the future and let nginx finalize with `rc`. `ctx` may be freed when this
-/// returns: callers return right away.
+/// Ends our part: drop the future and let nginx finalize with `rc`, once. `ctx` may be freed
+/// when this returns: callers return right away. Nothing after the finalize can panic (a panic
+/// dropping the future is caught before it), so no caller's panic fallback ever runs for a
+/// request this has finalized.
 unsafe fn finish(ctx: *mut ReqCtx, rc: ngx_int_t) {
     // SAFETY: `ctx` is live on entry.
     let r = unsafe {
         let c = &mut *ctx;
         c.done = true;
-        forget(c);
         disarm_guard(c);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| forget(c)));
         c.r
     };
     // SAFETY: `r` is live; after this call neither `r` nor `ctx` is touched.
     unsafe { ngx_http_finalize_request(r, rc) };
+}
+
+/// The panic fallback of a content handler's body callback: ends `r` with `status` exactly
+/// once. When [`start_local`] has already registered the request, the bridge owns its
+/// finalization (its guard is armed): it is ended through the bridge, or left alone when the
+/// bridge has already finalized it; otherwise it is finalized here.
+///
+/// # Safety
+/// `r` must be a live request on the nginx thread that the caller has not finalized.
+pub unsafe fn finalize_after_panic(r: *mut ngx_http_request_t, status: ngx_int_t) {
+    // SAFETY: caller contract; our module ctx slot is null or a `ReqCtx`, freed only with the
+    // request pool.
+    unsafe {
+        let ctx = *(*r).ctx.add(Module::module().ctx_index) as *mut ReqCtx;
+        if ctx.is_null() {
+            ngx_http_finalize_request(r, status);
+            return;
+        }
+        if (*ctx).done {
+            return;
+        }
+        let rc = if (*ctx).header_sent { NGX_ERROR as ngx_int_t } else { status };
+        finish(ctx, rc);
+    }
 }
 
 fn uri(r: *mut ngx_http_request_t) -> String {
@@ -607,6 +713,33 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         self.0.clear();
         SCRATCH.set(std::mem::take(&mut self.0));
+    }
+}
+
+/// [`pump`], and if something in it panics (the engine's poll is caught earlier, in
+/// [`Local::poll_event`]): log it and end the request once, 500 (or a truncated response),
+/// unless it already ended. The panic stops here, so the other requests of a wakeup are still
+/// pumped and no caller's fallback finalizes the request again.
+unsafe fn pump_guarded(ctx: *mut ReqCtx) {
+    // SAFETY: `ctx` is live on entry.
+    let id = unsafe { (*ctx).id };
+    // SAFETY: caller contract.
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { pump(ctx) })) {
+        crate::log_panic(panic);
+        // Still registered means still live and not finished (`finish` unregisters first).
+        if let Some(ctx) = registry_get(id) {
+            // SAFETY: registered, so live.
+            unsafe {
+                if !(*ctx).done {
+                    let rc = if (*ctx).header_sent {
+                        NGX_ERROR as ngx_int_t
+                    } else {
+                        NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
+                    };
+                    finish(ctx, rc);
+                }
+            }
+        }
     }
 }
 
@@ -681,6 +814,13 @@ unsafe fn send_head(ctx: *mut ReqCtx, head: ResponseHead) -> Option<ngx_int_t> {
             return Some(head.status as ngx_int_t);
         }
         (*r).headers_out.status = head.status as _;
+        if let Some(reason) = &head.reason {
+            // PHP's status line, as fastcgi_pass passes it on (nginx then keeps, for one, a
+            // 204's Content-Type, which it drops when it writes the status line itself).
+            let line = format!("{} {reason}", head.status);
+            let Ok(line) = pool_str(r, line.as_bytes(), false) else { return Some(NGX_ERROR as ngx_int_t) };
+            (*r).headers_out.status_line = line;
+        }
         for (name, value) in &head.headers {
             if set_header(r, name, value).is_err() {
                 return Some(NGX_ERROR as ngx_int_t);
@@ -714,7 +854,8 @@ unsafe fn has_error_page(r: *mut ngx_http_request_t, status: u16) -> bool {
 /// `fastcgi_hide_header`'s defaults plus what nginx manages itself).
 fn hidden(name: &str) -> bool {
     const HIDDEN: [&str; 5] = ["status", "connection", "keep-alive", "transfer-encoding", "content-length"];
-    HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h)) || name.len() >= 8 && name[..8].eq_ignore_ascii_case("x-accel-")
+    HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || name.len() >= 8 && name.as_bytes()[..8].eq_ignore_ascii_case(b"x-accel-")
 }
 
 unsafe fn pool_str(r: *mut ngx_http_request_t, s: &[u8], lowercase: bool) -> Result<ngx_str_t, ()> {
@@ -764,7 +905,12 @@ unsafe fn set_header(r: *mut ngx_http_request_t, name: &str, value: &str) -> Res
         (*h).value = pool_str(r, value.as_bytes(), false)?;
         (*h).lowcase_key = pool_str(r, name.as_bytes(), true)?.data;
         if name.eq_ignore_ascii_case("location") {
-            out.location = h;
+            // As nginx's upstream module: only an absolute URL becomes `headers_out.location`;
+            // a relative one (`/x`) stays a plain header, so nginx's header filter does not
+            // make it absolute from the client's Host (fastcgi_pass passes `/x` unchanged).
+            if !value.starts_with('/') {
+                out.location = h;
+            }
         } else if name.eq_ignore_ascii_case("server") {
             out.server = h;
         } else if name.eq_ignore_ascii_case("date") {
@@ -817,9 +963,14 @@ unsafe fn send_body(ctx: *mut ReqCtx, chunks: &mut Vec<Bytes>, last: bool) -> ng
             let b = (*cl).buf;
             ptr::write_bytes(b, 0, 1);
             (*b).tag = tag;
-            if r == (*r).main {
+            // As `ngx_http_send_special(r, NGX_HTTP_LAST)`: `last_buf` ends the response of
+            // the main request only; a subrequest (or post_action) ends its part of the output
+            // with `last_in_chain` and `sync`, which makes the empty buffer a special one (not
+            // a "zero size buf in output").
+            if r == (*r).main && (*r).post_action() == 0 {
                 (*b).set_last_buf(1);
             } else {
+                (*b).set_sync(1);
                 (*b).set_last_in_chain(1);
             }
             *tail = cl;
@@ -908,21 +1059,81 @@ unsafe extern "C" fn writer(r: *mut ngx_http_request_t) {
             (*ctx).blocked = false;
             (*r).write_event_handler = Some(ngx_http_request_empty_handler);
             arm_guard(&mut *ctx);
-            pump(ctx);
+            pump_guarded(ctx);
         }
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::hidden;
+    use super::*;
+
+    /// A request context with no nginx request behind it (only what `forget` touches).
+    fn test_ctx(id: u64) -> Box<ReqCtx> {
+        Box::new(ReqCtx {
+            id,
+            r: ptr::null_mut(),
+            local: None,
+            // SAFETY: an all-zero ngx_event_t is its idle state.
+            guard: unsafe { std::mem::zeroed() },
+            settings: Settings { read_timeout: Duration::from_secs(1), intercept_errors: false },
+            header_sent: false,
+            header_only: false,
+            done: false,
+            blocked: false,
+            free: ptr::null_mut(),
+            busy: ptr::null_mut(),
+            held: VecDeque::new(),
+        })
+    }
+
+    /// A bridge with no nginx behind it: a runtime and a wakeup, no connection.
+    fn test_bridge() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let wakeup = Arc::new(Wakeup { state: Mutex::new((Vec::new(), false)), efd: -1 });
+        // SAFETY: an all-zero ngx_event_t is its idle state.
+        let ready_event: Box<ngx_event_t> = Box::new(unsafe { std::mem::zeroed() });
+        BRIDGE.with(|b| {
+            *b.borrow_mut() = Some(Bridge { runtime, wakeup, conn: ptr::null_mut(), ready_event, next_id: 1 })
+        });
+    }
+
+    #[test]
+    fn a_panicking_engine_future_is_one_error_event() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let wakeup = Arc::new(Wakeup { state: Mutex::new((Vec::new(), false)), efd: -1 });
+        let waker = Arc::new(ReqWaker { id: 1, wakeup, queued: AtomicBool::new(false) });
+        let fut: LocalFuture = Box::pin(async { panic!("engine bug") });
+        let mut local = Local { state: LocalState::Starting(fut), waker, runtime: runtime.handle().clone() };
+        let ev = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| local.poll_event()))
+            .expect("a panic while polling must not unwind out of the bridge (the handler would finalize again)");
+        match ev {
+            Some(Event::Error(EngineError::Internal(msg))) => assert!(msg.contains("engine bug"), "{msg}"),
+            _ => panic!("expected an internal error event"),
+        }
+        assert!(matches!(local.state, LocalState::Done));
+    }
+
+    #[test]
+    fn forget_unregisters_even_while_the_bridge_is_borrowed() {
+        test_bridge();
+        let mut ctx = test_ctx(7);
+        let raw: *mut ReqCtx = &mut *ctx;
+        registry_insert(7, raw);
+        BRIDGE.with(|b| {
+            let _held = b.borrow();
+            forget(&mut ctx);
+        });
+        let left = registry_get(7);
+        assert!(left.is_none(), "a forgotten request stays registered: a later wakeup would pump freed memory");
+    }
 
     #[test]
     fn hides_hop_by_hop_and_accel_headers() {
         for h in ["Status", "connection", "Transfer-Encoding", "X-Accel-Redirect", "content-length"] {
             assert!(hidden(h), "{h}");
         }
-        for h in ["Set-Cookie", "Location", "X-Acc", "Content-Type"] {
+        for h in ["Set-Cookie", "Location", "X-Acc", "Content-Type", "abcdefg\u{e9}x"] {
             assert!(!hidden(h), "{h}");
         }
     }

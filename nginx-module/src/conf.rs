@@ -7,7 +7,7 @@
 //!
 //! | directive | context | default |
 //! |---|---|---|
-//! | `fephp_pass executors \| embedded \| unix:/path \| host:port;` | location, if in location | — |
+//! | `fephp_pass executors \| embedded \| unix:/path \| host:port \| UPSTREAM;` | location, if in location | — |
 //! | `fephp_param NAME VALUE [if_not_empty];` | http, server, location | — |
 //! | `fephp_index NAME;` | http, server, location | `index.php` |
 //! | `fephp_split_path_info on \| off \| REGEX;` | http, server, location | `on` |
@@ -20,20 +20,26 @@
 //! | `fephp_intercept_errors on \| off;` | http, server, location | `off` |
 //! | `fephp_status;` | location | — |
 //! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
+//! | `fephp_php_ini_file PATH \| off;` (embedded PHP) | http | the php.ini libphp was built with |
+//! | `fephp_next_upstream error \| timeout \| off ...;` ([`crate::upstream`]) | http, server, location | `error timeout` |
+//! | `fephp_next_upstream_tries N;` (0 = no limit) | http, server, location | `0` |
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::time::Duration;
 
 use fephp::cgi::SplitRule;
+use fephp::config::IniFile;
 use fephp::pool::{Address, PoolConfig};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
-    ngx_http_complex_value_t, ngx_parse_time, ngx_pcalloc, ngx_str_t, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
+    ngx_http_complex_value_t, ngx_http_upstream_add, ngx_http_upstream_srv_conf_t, ngx_parse_time, ngx_pcalloc,
+    ngx_str_t, ngx_url_t, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::ngx_conf_log_error;
 
+use crate::upstream::{NextUpstream, UpstreamKey};
 use crate::Module;
 
 /// `NGX_CONF_OK`.
@@ -59,6 +65,8 @@ pub enum Pass {
     Executors,
     /// A PHP-FPM pool.
     Fpm(Address),
+    /// An `upstream` block of PHP-FPM servers, by name ([`crate::upstream`]).
+    Upstream(String, *mut ngx_http_upstream_srv_conf_t),
 }
 
 /// Which engine of the worker serves a location, fixed at merge time.
@@ -70,6 +78,8 @@ pub enum Backend {
     Executors,
     /// The FPM engine at this index of [`MainConf::pools`].
     Fpm(usize),
+    /// The upstream at this index of [`MainConf::upstreams`].
+    Upstream(usize),
 }
 
 /// One `fephp_param NAME VALUE [if_not_empty]`.
@@ -123,10 +133,15 @@ impl PoolKey {
 pub struct MainConf {
     /// `fephp_php_ini` settings for the embedded PHP, in order.
     pub php_ini: Vec<(String, String)>,
+    /// `fephp_php_ini_file`; `None`: the distribution's php.ini ([`IniFile::Distribution`]).
+    pub php_ini_file: Option<IniFile>,
     /// True when some location uses `fephp_pass embedded` (the worker starts PHP).
     pub embedded: bool,
     /// Distinct FPM pools; each worker creates one engine per entry.
     pub pools: Vec<PoolKey>,
+    /// Upstream blocks used by `fephp_pass`, with their settings; each worker makes one engine
+    /// per server and entry on first use.
+    pub upstreams: Vec<UpstreamKey>,
     /// `fephp_queue` of the locations using `fephp_pass embedded` (they share the worker's one
     /// PHP thread, so they must agree); `None` means the defaults.
     pub embedded_queue: Option<Queue>,
@@ -180,6 +195,10 @@ pub struct LocConf {
     pub intercept_errors: Option<bool>,
     /// `fephp_queue`.
     pub queue: Option<Queue>,
+    /// `fephp_next_upstream`.
+    pub next_upstream: Option<NextUpstream>,
+    /// `fephp_next_upstream_tries`.
+    pub next_upstream_tries: Option<usize>,
 }
 
 impl LocConf {
@@ -245,6 +264,8 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
     inherit(&mut conf.max_requests, &prev.max_requests);
     inherit(&mut conf.intercept_errors, &prev.intercept_errors);
     inherit(&mut conf.queue, &prev.queue);
+    inherit(&mut conf.next_upstream, &prev.next_upstream);
+    inherit(&mut conf.next_upstream_tries, &prev.next_upstream_tries);
 
     // SAFETY: `cf` is a valid http-context configuration (caller contract).
     let Some(main) = Module::main_conf_mut(unsafe { &*cf }) else {
@@ -299,6 +320,23 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
                 }
             };
             Some(Backend::Fpm(index))
+        }
+        Some(Pass::Upstream(name, uscf)) => {
+            let key = UpstreamKey {
+                name: name.clone(),
+                uscf: *uscf,
+                pool: conf.pool_key(&Address::Tcp(format!("upstream {name}"))),
+                next: conf.next_upstream.unwrap_or_default(),
+                tries: conf.next_upstream_tries.unwrap_or(0),
+            };
+            let index = match main.upstreams.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    main.upstreams.push(key);
+                    main.upstreams.len() - 1
+                }
+            };
+            Some(Backend::Upstream(index))
         }
     };
     CONF_OK
@@ -362,6 +400,19 @@ setter!(
             Pass::Embedded
         } else if value == "executors" {
             Pass::Executors
+        } else if is_upstream_name(&value) {
+            // Like `fastcgi_pass NAME`: the `upstream NAME {}` block, defined before or after.
+            // SAFETY: `cf` is being parsed; nginx copies what it keeps of `url`.
+            let uscf = unsafe {
+                let mut url: ngx_url_t = std::mem::zeroed();
+                url.url = a[1];
+                url.set_no_resolve(1);
+                ngx_http_upstream_add(cf, &mut url, 0)
+            };
+            if uscf.is_null() {
+                return CONF_ERROR;
+            }
+            Pass::Upstream(value, uscf)
         } else {
             match Address::parse(&value) {
                 // Like `fastcgi_pass host:port`: the name is resolved when nginx loads its
@@ -370,7 +421,7 @@ setter!(
                     return fail(cf, format_args!("host not found in \"{hp}\""));
                 }
                 Ok(address) => Pass::Fpm(address),
-                Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected executors, embedded, unix:/path or host:port)")),
+                Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected executors, embedded, unix:/path, host:port or an upstream name)")),
             }
         });
         // SAFETY: `cf` is a location (or if-in-location) context here.
@@ -589,6 +640,70 @@ setter!(
     }
 );
 
+setter!(
+    /// `fephp_php_ini_file PATH | off;`: the php.ini of the embedded PHP (http level). A relative
+    /// PATH is relative to nginx's configuration prefix (like `include`); the file must be
+    /// readable now (`nginx -t` fails naming it otherwise).
+    set_php_ini_file, MainConf, |cf, a, conf| {
+        if conf.php_ini_file.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut ini = IniFile::from_setting(&text(&a[1]));
+        if let IniFile::File(path) = &mut ini {
+            if path.is_relative() && !path.as_os_str().is_empty() {
+                // SAFETY: `cf` and its cycle are valid while the configuration is parsed.
+                let prefix = unsafe { (*(*cf).cycle).conf_prefix };
+                *path = std::path::Path::new(&text(&prefix)).join(&*path);
+            }
+        }
+        if let Err(e) = ini.check() {
+            return fail(cf, format_args!("{e}"));
+        }
+        conf.php_ini_file = Some(ini);
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_next_upstream error | timeout | off ...;`: which failures before the response head
+    /// send the request to the next server of an upstream block.
+    set_next_upstream, LocConf, |cf, a, conf| {
+        if conf.next_upstream.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut next = NextUpstream { error: false, timeout: false };
+        for arg in &a[1..] {
+            match arg.as_bytes() {
+                b"error" => next.error = true,
+                b"timeout" => next.timeout = true,
+                b"off" if a.len() == 2 => {}
+                _ => return fail(cf, format_args!("invalid value \"{}\" (expected error, timeout or off)", text(arg))),
+            }
+        }
+        conf.next_upstream = Some(next);
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_next_upstream_tries N;`: attempts per request over an upstream block (0 = no limit).
+    set_next_upstream_tries, LocConf, |cf, a, conf| {
+        if conf.next_upstream_tries.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        match number(cf, a, 0) {
+            Ok(n) => conf.next_upstream_tries = Some(n as usize),
+            Err(e) => return e,
+        }
+        CONF_OK
+    }
+);
+
+/// A `fephp_pass` value naming an upstream block: not `unix:…`, no port, no path.
+fn is_upstream_name(value: &str) -> bool {
+    !value.is_empty() && !value.contains([':', '/']) && !value.bytes().any(|b| b.is_ascii_whitespace())
+}
+
 /// True when `host:port` resolves to at least one address (blocking: configuration time only).
 fn resolves(host_port: &str) -> bool {
     use std::net::ToSocketAddrs;
@@ -608,6 +723,14 @@ mod tests {
         let cfg = key.pool_config().unwrap();
         assert_eq!(cfg.read_timeout, DEFAULT_TIMEOUT);
         assert_eq!(cfg.address, Address::Tcp("127.0.0.1:9000".into()));
+    }
+
+    #[test]
+    fn upstream_names() {
+        assert!(is_upstream_name("php_backends"));
+        for not in ["", "unix:/run/php.sock", "127.0.0.1:9000", "a/b", "a b"] {
+            assert!(!is_upstream_name(not), "{not}");
+        }
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     }
     let (queue_size, queue_timeout) = Queue::embedded(e.queue);
     let opts = ExecutorOptions {
-        php: PhpOptions { ini_file: None, ini: main.php_ini.clone(), queue_size: 0, queue_timeout: Duration::ZERO },
+        php: PhpOptions { ini_file: main.php_ini_file.clone().unwrap_or_default(), ini: main.php_ini.clone(), queue_size: 0, queue_timeout: Duration::ZERO },
         executors: e.count.unwrap_or(fephp::executor::DEFAULT_EXECUTORS),
         dynamic: e.dynamic,
         max_requests: e.max_requests.unwrap_or(0),

@@ -7,19 +7,19 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::FromRawFd;
 
 use bytes::Bytes;
-use fephp::cgi::{BodyPart, HttpRequest, Params, RequestBody};
+use fephp::cgi::{BodyPart, HttpRequest, Params, RequestBody, SymlinkPolicy};
 use fephp::{EngineError, Request};
 use ngx::ffi::{
     ngx_connection_local_sockaddr, ngx_http_complex_value, ngx_http_finalize_request, ngx_http_map_uri_to_path,
     ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t, ngx_list_part_t, ngx_str_t, ngx_table_elt_t,
     sockaddr, NGX_DONE, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
-use ngx::http::HttpModuleLocationConf;
+use ngx::http::{HttpModuleLocationConf, HttpModuleServerConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, Output, Settings};
-use crate::conf::LocConf;
-use crate::{worker, Module};
+use crate::conf::{Backend, LocConf};
+use crate::{upstream, worker, Module};
 
 /// The content handler `fephp_pass` installs.
 ///
@@ -38,8 +38,9 @@ pub unsafe extern "C" fn fephp_handler(r: *mut ngx_http_request_t) -> ngx_int_t 
 
 /// Body fully read (in memory and/or a temp file): build the request and start it.
 unsafe extern "C" fn body_read(r: *mut ngx_http_request_t) {
-    // SAFETY (default): on panic the request still gets an answer.
-    ffi_guard!(unsafe { ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t) }, {
+    // SAFETY (default): on panic the request still gets an answer, finalized once (through the
+    // bridge when it already owns the request).
+    ffi_guard!(unsafe { bridge::finalize_after_panic(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t) }, {
         // SAFETY: nginx calls the post handler with the live request.
         unsafe { start(r) }
     })
@@ -70,15 +71,18 @@ unsafe fn start(r: *mut ngx_http_request_t) {
         let Some(worker) = worker::current() else {
             return fail(r, EngineError::Internal("fephp is not running in this process".into()));
         };
-        let engine = match worker.engine(backend) {
-            Ok(e) => e,
-            Err(e) => return fail(r, e),
+        let engine = match backend {
+            Backend::Upstream(_) => None, // the balancer picks the server's engine per attempt
+            _ => match worker.engine(backend) {
+                Ok(e) => Some(e),
+                Err(e) => return fail(r, e),
+            },
         };
         let root = match document_root(r) {
             Some(root) => root,
             None => return fail(r, EngineError::Internal("cannot map the document root".into())),
         };
-        let site = match worker.site(root, lcf.index(), &lcf.split_path_info()) {
+        let site = match symlink_policy(r).and_then(|p| worker.site(root, lcf.index(), &lcf.split_path_info(), p)) {
             Ok(s) => s,
             Err(e) => return fail(r, e),
         };
@@ -86,11 +90,22 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Ok(req) => req,
             Err(e) => return fail(r, e),
         };
-        let settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
-        let fut = async move { engine.serve(&site, req).await.map(Output::Stream) };
+        let mut settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
+        let fut: bridge::LocalFuture = match (backend, engine) {
+            (Backend::Upstream(i), _) => match upstream::serve(r, i, site, req) {
+                Ok((fut, attempts)) => {
+                    // The bridge's idle guard must outlast every attempt before the head.
+                    settings.read_timeout = upstream::guard(lcf, attempts);
+                    fut
+                }
+                Err(e) => return fail(r, e),
+            },
+            (_, Some(engine)) => Box::pin(async move { engine.serve(&site, req).await.map(Output::Stream) }),
+            (_, None) => return fail(r, EngineError::Internal("no engine for this location".into())),
+        };
         // Polled on this thread: embedded PHP wakes nginx from the PHP thread; FPM's sockets are
         // nginx connections (`ngx_socket`), so their readiness comes from nginx's own epoll.
-        let started = bridge::start_local(r, settings, Box::pin(fut));
+        let started = bridge::start_local(r, settings, fut);
         if let Err(e) = started {
             fail(r, EngineError::Internal(e));
         }
@@ -112,6 +127,38 @@ unsafe fn document_root<'r>(r: *mut ngx_http_request_t) -> Option<&'r [u8]> {
             root = &root[..root.len() - 1];
         }
         Some(root)
+    }
+}
+
+/// `SERVER_SOFTWARE`, as `fastcgi_params` sets it (`nginx/$nginx_version`).
+const SERVER_SOFTWARE: &str = match ngx::ffi::NGINX_VER.to_str() {
+    Ok(v) => v,
+    Err(_) => "nginx",
+};
+
+/// `SERVER_NAME`: nginx's `$server_name`, the first `server_name` of the request's server block
+/// (never the client's `Host`).
+unsafe fn server_name(r: *mut ngx_http_request_t) -> Option<String> {
+    // SAFETY: live request on the nginx thread; the core module's server conf is always set.
+    let cscf = unsafe { NgxHttpCoreModule::server_conf(&*r) }?;
+    Some(String::from_utf8_lossy(str_of(&cscf.server_name)).into_owned())
+}
+
+/// The location's `disable_symlinks` (with `from=` evaluated for this request), for the core's
+/// script resolution to apply.
+unsafe fn symlink_policy(r: *mut ngx_http_request_t) -> Result<SymlinkPolicy, EngineError> {
+    // SAFETY: live request on the nginx thread; the core module's location conf is always set.
+    unsafe {
+        let Some(clcf) = NgxHttpCoreModule::location_conf(&*r) else {
+            return Err(EngineError::Internal("no core location configuration".into()));
+        };
+        let mut from = ngx_str_t { len: 0, data: std::ptr::null_mut() };
+        if !clcf.disable_symlinks_from.is_null()
+            && ngx_http_complex_value(r, clcf.disable_symlinks_from, &mut from) != NGX_OK as ngx_int_t
+        {
+            return Err(EngineError::Internal("cannot evaluate disable_symlinks from=".into()));
+        }
+        Ok(SymlinkPolicy::from_nginx(clcf.disable_symlinks as u32, (from.len > 0).then(|| str_of(&from))))
     }
 }
 
@@ -183,7 +230,8 @@ unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Req
             headers: Vec::with_capacity((*r).headers_in.headers.part.nelts),
             remote_addr: None,
             local_addr: None,
-            server_name: None,
+            server_name: server_name(r),
+            server_software: Some(SERVER_SOFTWARE.to_string()),
             https: false,
             extra_params: Params::default(),
         };

@@ -46,6 +46,7 @@ pub mod executors;
 pub mod handler;
 pub mod ngx_socket;
 pub mod status;
+pub mod upstream;
 pub mod worker;
 
 use conf::{LocConf, MainConf};
@@ -75,7 +76,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 19] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 22] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -89,6 +90,9 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 19] = [
     command(b"fephp_queue\0", LOC | NGX_CONF_TAKE12, conf::set_queue, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_status\0", NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, conf::set_status, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_php_ini\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2, conf::set_php_ini, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_php_ini_file\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_php_ini_file, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_next_upstream\0", LOC | NGX_CONF_1MORE, conf::set_next_upstream, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_next_upstream_tries\0", LOC | NGX_CONF_TAKE1, conf::set_next_upstream_tries, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_executors\0", NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, executors::set_executors, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_max_requests\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_max_requests, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_user\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12, executors::set_executor_user, NGX_HTTP_MAIN_CONF_OFFSET),
@@ -194,11 +198,17 @@ unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
 /// Logs a caught panic at `[alert]` in the cycle log.
 #[doc(hidden)]
 pub fn log_panic(panic: Box<dyn std::any::Any + Send>) {
-    let msg = panic
+    let msg = panic_message(&*panic);
+    let log = ngx::log::ngx_cycle_log().as_ptr();
+    ngx::ngx_log_error!(NGX_LOG_ALERT, log, "fephp: panic caught at the FFI boundary: {msg}");
+}
+
+/// The message of a caught panic's payload (`"unknown panic"` when it is not a string).
+#[doc(hidden)]
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    let log = ngx::log::ngx_cycle_log().as_ptr();
-    ngx::ngx_log_error!(NGX_LOG_ALERT, log, "fephp: panic caught at the FFI boundary: {msg}");
+        .unwrap_or_else(|| "unknown panic".into())
 }

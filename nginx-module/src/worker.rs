@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fephp::cgi::{Site, SplitRule};
+use fephp::cgi::{Site, SplitRule, SymlinkPolicy};
 use fephp::engine::BackendConfig;
 use fephp::php::PhpOptions;
 use fephp::{Engine, EngineError};
@@ -34,13 +34,15 @@ pub struct Worker {
     pub executors: Option<EngineSlot>,
     /// One FPM engine per [`crate::conf::MainConf::pools`] entry, same order.
     pub pools: Vec<(String, EngineSlot)>,
+    /// The engines of upstream servers, made on first use ([`crate::upstream`]).
+    pub upstreams: crate::upstream::Servers,
     sites: RefCell<HashMap<SiteKey, Arc<Site>>>,
     /// The site found last, checked first without allocating a key.
     last_site: RefCell<Option<(SiteKey, Arc<Site>)>>,
 }
 
-/// Document root, index file and split rule.
-type SiteKey = (Vec<u8>, String, SplitRule);
+/// Document root, index file, split rule and symlink policy.
+type SiteKey = (Vec<u8>, String, SplitRule, SymlinkPolicy);
 
 thread_local! {
     static WORKER: RefCell<Option<Rc<Worker>>> = const { RefCell::new(None) };
@@ -58,6 +60,7 @@ impl Worker {
             Backend::Embedded => self.embedded.as_ref(),
             Backend::Executors => self.executors.as_ref(),
             Backend::Fpm(i) => self.pools.get(i).map(|(_, slot)| slot),
+            Backend::Upstream(_) => None, // per server: crate::upstream
         };
         match slot {
             Some(Ok(engine)) => Ok(engine.clone()),
@@ -80,15 +83,22 @@ impl Worker {
     }
 
     /// The [`Site`] for a document root and script rules, created on first use (the root is
-    /// canonicalized once; a missing root is a 404 like nginx's static handler).
-    pub fn site(&self, root: &[u8], index: &str, split: &SplitRule) -> Result<Arc<Site>, EngineError> {
+    /// canonicalized once; a missing root is a 404 like nginx's static handler). Each symlink
+    /// policy gets its own site (and so its own lookup cache).
+    pub fn site(
+        &self,
+        root: &[u8],
+        index: &str,
+        split: &SplitRule,
+        symlinks: SymlinkPolicy,
+    ) -> Result<Arc<Site>, EngineError> {
         // Most workers serve one site: compare with the last one before building a map key.
-        if let Some(((r, i, s), site)) = &*self.last_site.borrow() {
-            if r.as_slice() == root && i == index && s == split {
+        if let Some(((r, i, s, p), site)) = &*self.last_site.borrow() {
+            if r.as_slice() == root && i == index && s == split && *p == symlinks {
                 return Ok(site.clone());
             }
         }
-        let key = (root.to_vec(), index.to_string(), split.clone());
+        let key = (root.to_vec(), index.to_string(), split.clone(), symlinks);
         if let Some(site) = self.sites.borrow().get(&key) {
             *self.last_site.borrow_mut() = Some((key, site.clone()));
             return Ok(site.clone());
@@ -102,7 +112,7 @@ impl Worker {
                 EngineError::Internal(e.to_string())
             }
         })?;
-        let site = Arc::new(site.with_split_rule(split.clone()));
+        let site = Arc::new(site.with_split_rule(split.clone()).with_symlink_policy(key.3.clone()));
         self.sites.borrow_mut().insert(key.clone(), site.clone());
         *self.last_site.borrow_mut() = Some((key, site.clone()));
         Ok(site)
@@ -139,7 +149,12 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     }
     let embedded = main.embedded.then(|| {
         let (queue_size, queue_timeout) = Queue::embedded(main.embedded_queue);
-        let opts = PhpOptions { ini_file: None, ini: main.php_ini.clone(), queue_size, queue_timeout };
+        let opts = PhpOptions {
+            ini_file: main.php_ini_file.clone().unwrap_or_default(),
+            ini: main.php_ini.clone(),
+            queue_size,
+            queue_timeout,
+        };
         let slot = bridge::in_runtime(|| Engine::new(BackendConfig::Embedded(opts)))
             .map(Arc::new)
             .map_err(|e| format!("embedded PHP did not start: {e}"));
@@ -170,7 +185,11 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let executors = exec_client.map(|client| {
         bridge::in_runtime(|| Engine::new(BackendConfig::Executors(client))).map(Arc::new).map_err(|e| e.to_string())
     });
-    let worker = Worker { embedded, executors, pools, sites: RefCell::new(HashMap::new()), last_site: RefCell::new(None) };
+    let worker = Worker {
+        embedded,
+        executors,
+        pools,
+        upstreams: Default::default(), sites: RefCell::new(HashMap::new()), last_site: RefCell::new(None) };
     ngx_log_error!(
         NGX_LOG_NOTICE,
         log,

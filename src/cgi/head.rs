@@ -15,6 +15,10 @@ pub struct ResponseHead {
     pub status: u16,
     /// Header (name, value) pairs, without `Status`.
     pub headers: Vec<(String, String)>,
+    /// The reason phrase PHP sent after the code (`Status: 204 No Content` → `No Content`), if
+    /// any. A web server passes `"{status} {reason}"` on as its status line, as nginx's
+    /// `fastcgi_pass` does (which, for one, keeps a 204's `Content-Type`).
+    pub reason: Option<String>,
     saw_status: bool,
 }
 
@@ -34,7 +38,7 @@ pub enum HeadParse {
 
 impl Default for ResponseHead {
     fn default() -> Self {
-        ResponseHead { status: 200, headers: Vec::new(), saw_status: false }
+        ResponseHead { status: 200, headers: Vec::new(), reason: None, saw_status: false }
     }
 }
 
@@ -89,11 +93,14 @@ impl ResponseHead {
     /// Adds one header; `Status` sets the status code instead.
     pub fn push_header(&mut self, name: &str, value: &str) -> Result<(), EngineError> {
         if name.eq_ignore_ascii_case("status") {
-            let code = value.split_ascii_whitespace().next().unwrap_or("");
+            let value = value.trim_start();
+            let (code, reason) = value.split_once([' ', '\t']).unwrap_or((value, ""));
             self.status = match code.parse::<u16>() {
                 Ok(c) if (100..=999).contains(&c) => c,
                 _ => return Err(EngineError::Protocol(format!("invalid Status header {value:?}"))),
             };
+            let reason = reason.trim();
+            self.reason = (!reason.is_empty()).then(|| reason.to_string());
             self.saw_status = true;
             return Ok(());
         }
@@ -101,9 +108,11 @@ impl ResponseHead {
         Ok(())
     }
 
-    /// Sets the status explicitly (the embedded SAPI knows it without a `Status:` line).
+    /// Sets the status explicitly, without a reason phrase (the embedded SAPI knows it without
+    /// a `Status:` line).
     pub fn set_status(&mut self, status: u16) {
         self.status = status;
+        self.reason = None;
         self.saw_status = true;
     }
 
@@ -150,8 +159,13 @@ mod tests {
         let buf = b"Status: 404 Not Found\r\nContent-type: text/html\r\n\r\nbody";
         let (h, at) = complete(buf);
         assert_eq!(h.status, 404);
+        assert_eq!(h.reason.as_deref(), Some("Not Found"));
         assert_eq!(h.headers, vec![("Content-type".into(), "text/html".into())]);
         assert_eq!(&buf[at..], b"body");
+        let (h, _) = complete(b"Status: 204
+
+");
+        assert_eq!((h.status, h.reason), (204, None));
     }
 
     #[test]

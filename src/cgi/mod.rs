@@ -13,4 +13,4 @@ pub use body::{BodyPart, BodyReader, RequestBody};
 pub use head::{HeadParse, ResponseHead};
 pub use params::Params;
 pub use request::{build_params, HttpRequest};
-pub use resolve::{Script, Site, SplitRule};
+pub use resolve::{Script, Site, SplitRule, SymlinkPolicy};

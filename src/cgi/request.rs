@@ -21,8 +21,13 @@ pub struct HttpRequest {
     pub remote_addr: Option<SocketAddr>,
     /// Local address the request came in on (`SERVER_ADDR`, `SERVER_PORT`).
     pub local_addr: Option<SocketAddr>,
-    /// `SERVER_NAME`; defaults to the `Host` header without port.
+    /// `SERVER_NAME`: the configured name of the server (nginx: the server block's first
+    /// `server_name`, what `$server_name` gives `fastcgi_params`). `None` (the harness, the C
+    /// ABI, which have no configured name): the `Host` header without port, or `localhost`.
     pub server_name: Option<String>,
+    /// `SERVER_SOFTWARE`; `None`: [`SERVER_SOFTWARE`] (`fe-php/<version>`). The nginx module
+    /// says `nginx/<version>`, like `fastcgi_params`.
+    pub server_software: Option<String>,
     /// True when the client connection is TLS (`HTTPS=on`, `REQUEST_SCHEME=https`).
     pub https: bool,
     /// Extra params set by the surface (nginx `fephp_param`), applied last so they override.
@@ -40,6 +45,7 @@ impl HttpRequest {
             remote_addr: None,
             local_addr: None,
             server_name: None,
+            server_software: None,
             https: false,
             extra_params: Params::default(),
         }
@@ -73,7 +79,7 @@ pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_len
     let mut itoa_buf = itoa_fmt::Buffer::default();
 
     p.push("GATEWAY_INTERFACE", "CGI/1.1");
-    p.push("SERVER_SOFTWARE", SERVER_SOFTWARE);
+    p.push("SERVER_SOFTWARE", req.server_software.as_deref().unwrap_or(SERVER_SOFTWARE));
     p.push("QUERY_STRING", req.query());
     p.push("REQUEST_METHOD", &req.method);
     p.push("CONTENT_TYPE", req.header("content-type").unwrap_or(b""));
@@ -282,6 +288,7 @@ mod tests {
         assert_eq!(get("REMOTE_PORT"), "5555");
         assert_eq!(get("SERVER_PORT"), "8080");
         assert_eq!(get("SERVER_NAME"), "override");
+        assert_eq!(get("SERVER_SOFTWARE"), SERVER_SOFTWARE);
         assert_eq!(get("HTTP_HOST"), "example.org:8080");
         assert_eq!(get("HTTP_X_FORWARDED_FOR"), "1.1.1.1, 2.2.2.2");
         assert_eq!(get("HTTP_COOKIE"), "a=1; b=2");
@@ -289,6 +296,27 @@ mod tests {
         assert!(p.get(b"HTTP_X_SPOOF").is_none());
         assert!(p.get(b"HTTP_PROXY").is_none());
         assert!(p.get(b"HTTPS").is_none());
+    }
+
+    #[test]
+    fn a_configured_server_name_and_software_win_over_the_host_header() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.php"), "<?php").unwrap();
+        let site = Site::new(dir.path(), "index.php", &[".php".into()], true, false).unwrap();
+        let mut req = HttpRequest::new("GET", "/a.php");
+        req.headers = vec![("Host".into(), b"evil.example:80".to_vec())];
+        let script = site.resolve(&req.uri).unwrap();
+        let p = build_params(&req, &site, &script, 0);
+        assert_eq!(p.get_str("SERVER_NAME"), Some("evil.example"), "no configured name: the Host");
+        req.server_name = Some("example.org".into());
+        req.server_software = Some("nginx/1.28.3".into());
+        let p = build_params(&req, &site, &script, 0);
+        assert_eq!(p.get_str("SERVER_NAME"), Some("example.org"));
+        assert_eq!(p.get_str("SERVER_SOFTWARE"), Some("nginx/1.28.3"));
+        assert_eq!(p.get_str("HTTP_HOST"), Some("evil.example:80"));
+        req.server_name = Some(String::new());
+        let p = build_params(&req, &site, &script, 0);
+        assert_eq!(p.get_str("SERVER_NAME"), Some(""), "an empty configured name stays empty, like $server_name");
     }
 
     #[test]

@@ -64,20 +64,131 @@ impl std::hash::Hash for SplitRule {
     }
 }
 
+/// How script lookups treat symbolic links: nginx's `disable_symlinks` of the location (the
+/// module passes it), or the harness's `allow_symlinks_outside_root`.
+///
+/// Whatever the policy, `..`, NUL bytes, scripts without an allowed extension (also when a
+/// `.php` symlink points at another kind of file) and `/upload.jpg/x.php` stay refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum SymlinkPolicy {
+    /// Symlinks are followed wherever they lead, like nginx's static handler and
+    /// `fastcgi_pass` with `disable_symlinks off` (nginx's default): Debian's web-app layout
+    /// (a document root holding symlinks into `/usr/share/<app>`) works. The harness's
+    /// `allow_symlinks_outside_root = true`.
+    Follow,
+    /// Symlinks are followed while the file they reach stays inside the document root (the
+    /// harness's default, `allow_symlinks_outside_root = false`).
+    #[default]
+    InsideRoot,
+    /// `disable_symlinks on [from=PART]`: refused (403) when any component of the path
+    /// (document root + script name) after `from` is a symlink.
+    Refuse {
+        /// `from=`: the initial part of the path whose symlinks are not checked (nginx's rule:
+        /// it must end at a component boundary, else the whole path is checked; equal to the
+        /// whole path, nothing is checked).
+        from: Option<PathBuf>,
+    },
+    /// `disable_symlinks if_not_owner [from=PART]`: refused (403) when a component after
+    /// `from` is a symlink whose owner differs from its target's owner.
+    IfNotOwner {
+        /// As for [`SymlinkPolicy::Refuse`].
+        from: Option<PathBuf>,
+    },
+}
+
+impl SymlinkPolicy {
+    /// The policy of nginx's `disable_symlinks off | on | if_not_owner` (0, 1, 2 as in
+    /// `ngx_http_core_loc_conf_t`), with `from=` already evaluated (`None` or empty: none).
+    pub fn from_nginx(disable_symlinks: u32, from: Option<&[u8]>) -> SymlinkPolicy {
+        let from = from.filter(|f| !f.is_empty()).map(|f| PathBuf::from(OsStr::from_bytes(f)));
+        match disable_symlinks {
+            0 => SymlinkPolicy::Follow,
+            1 => SymlinkPolicy::Refuse { from },
+            _ => SymlinkPolicy::IfNotOwner { from },
+        }
+    }
+
+    /// Checks the symlinks on `path` (an absolute file-system path) by this policy: `Err` with
+    /// the offending prefix when one is refused. Only [`SymlinkPolicy::Refuse`] and
+    /// [`SymlinkPolicy::IfNotOwner`] check anything here. A component that does not exist ends
+    /// the walk (the caller then answers 404).
+    fn check(&self, path: &Path) -> Result<(), PathBuf> {
+        let (from, owner_only) = match self {
+            SymlinkPolicy::Follow | SymlinkPolicy::InsideRoot => return Ok(()),
+            SymlinkPolicy::Refuse { from } => (from, false),
+            SymlinkPolicy::IfNotOwner { from } => (from, true),
+        };
+        let bytes = path.as_os_str().as_bytes();
+        let start = match from {
+            None => 0,
+            Some(from) => match check_start(bytes, from.as_os_str().as_bytes()) {
+                Some(start) => start,
+                None => return Ok(()),
+            },
+        };
+        let ends = bytes.iter().enumerate().skip(start + 1).filter(|(_, &b)| b == b'/').map(|(i, _)| i);
+        for end in ends.chain(std::iter::once(bytes.len())) {
+            let prefix = Path::new(OsStr::from_bytes(&bytes[..end]));
+            let Ok(link) = std::fs::symlink_metadata(prefix) else { return Ok(()) };
+            if !link.file_type().is_symlink() {
+                continue;
+            }
+            if !owner_only {
+                return Err(prefix.to_path_buf());
+            }
+            use std::os::unix::fs::MetadataExt;
+            let Ok(target) = std::fs::metadata(prefix) else { return Ok(()) };
+            if target.uid() != link.uid() {
+                return Err(prefix.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where nginx starts checking symlinks in `path` given `from=` (`ngx_http_set_disable_symlinks`):
+/// `Some(0)` = the whole path (from is empty, longer, not a prefix, or ends inside a
+/// component), `Some(n)` = after the first `n` bytes, `None` = nothing to check (from is the
+/// whole path).
+fn check_start(path: &[u8], from: &[u8]) -> Option<usize> {
+    if from.is_empty() || from.len() > path.len() || !path.starts_with(from) {
+        return Some(0);
+    }
+    if from.len() == path.len() {
+        return None;
+    }
+    if path[from.len()] == b'/' {
+        Some(from.len())
+    } else if from.ends_with(b"/") {
+        Some(from.len() - 1)
+    } else {
+        Some(0)
+    }
+}
+
 /// Where scripts live and which of them may run: the document root plus the rules nginx +
 /// PHP-FPM operators set with `root`, `index`, `fastcgi_split_path_info`, `disable_symlinks`
 /// and `security.limit_extensions`.
 #[derive(Debug, Clone)]
 pub struct Site {
     root: PathBuf,
+    /// The document root as configured (absolute, not symlink-resolved): the path nginx's
+    /// `disable_symlinks` checks.
+    given_root: PathBuf,
+    /// The document root itself passes [`Site::symlinks`] (checked once, when the policy is
+    /// set): the kernel-confined fast path may answer.
+    root_passes: bool,
     /// `O_PATH` descriptor of `root` for the one-syscall lookup ([`Site::probe`]); `None` when
     /// it could not be opened (then every lookup takes the portable path).
     root_fd: Option<Arc<OwnedFd>>,
     index: String,
     extensions: Vec<String>,
     split: SplitRule,
-    allow_symlinks_outside_root: bool,
-    /// Recent [`Probe::File`] / [`Probe::Dir`] answers (shared by clones of this site).
+    symlinks: SymlinkPolicy,
+    /// Recent [`Probe::File`] / [`Probe::Dir`] answers (shared by clones of this site). A probe
+    /// is a fact about the file system that no policy changes (beneath the canonical root,
+    /// reached without any symlink); the policy is applied to it on every lookup, so a cached
+    /// answer is the uncached one whatever the policy of the site using it.
     lookups: Arc<LookupCache<Probe>>,
 }
 
@@ -96,6 +207,8 @@ impl Site {
     /// A site rooted at `root` (which must exist; it is canonicalized once here).
     /// `extensions` are like `[".php"]`. `split_path_info` picks [`SplitRule::Extension`] or
     /// [`SplitRule::Off`]; [`Site::with_split_rule`] sets any rule.
+    /// `allow_symlinks_outside_root` picks [`SymlinkPolicy::Follow`] or
+    /// [`SymlinkPolicy::InsideRoot`]; [`Site::with_symlink_policy`] sets any policy.
     pub fn new(
         root: &Path,
         index: &str,
@@ -103,18 +216,33 @@ impl Site {
         split_path_info: bool,
         allow_symlinks_outside_root: bool,
     ) -> Result<Site, std::io::Error> {
+        let given = root;
         let root = root.canonicalize().map_err(|e| {
-            std::io::Error::new(e.kind(), format!("document root {}: {e}", root.display()))
+            std::io::Error::new(e.kind(), format!("document root {}: {e}", given.display()))
         })?;
         Ok(Site {
             root_fd: open_root(&root),
+            given_root: if given.is_absolute() { given.to_path_buf() } else { root.clone() },
+            root_passes: true,
             root,
             index: index.to_string(),
             extensions: extensions.to_vec(),
             split: if split_path_info { SplitRule::Extension } else { SplitRule::Off },
-            allow_symlinks_outside_root,
+            symlinks: if allow_symlinks_outside_root { SymlinkPolicy::Follow } else { SymlinkPolicy::InsideRoot },
             lookups: Arc::default(),
         })
+    }
+
+    /// This site with `policy` deciding which symlinks a script may be reached through.
+    pub fn with_symlink_policy(mut self, policy: SymlinkPolicy) -> Site {
+        self.root_passes = policy.check(&self.given_root).is_ok();
+        self.symlinks = policy;
+        self
+    }
+
+    /// How this site treats symlinks.
+    pub fn symlink_policy(&self) -> &SymlinkPolicy {
+        &self.symlinks
     }
 
     /// This site with `rule` deciding how paths split into `SCRIPT_NAME` and `PATH_INFO`.
@@ -137,8 +265,8 @@ impl Site {
     ///
     /// Refused with [`EngineError::Forbidden`] (403): a NUL byte (raw or `%00`), a `..`
     /// segment (raw or percent-encoded), a bad percent escape, a script whose extension is not
-    /// allowed, a file reached through a symlink leading outside the root (unless allowed).
-    /// [`EngineError::NotFound`] (404): no such file.
+    /// allowed (or a script symlink to a file without one), a symlink the site's
+    /// [`SymlinkPolicy`] refuses. [`EngineError::NotFound`] (404): no such file.
     pub fn resolve(&self, target: &str) -> Result<Script, EngineError> {
         let raw_path = target.split(['?', '#']).next().unwrap_or("");
         if !raw_path.starts_with('/') {
@@ -168,17 +296,25 @@ impl Site {
             return Err(EngineError::Forbidden(format!("{script_name} is not a PHP script")));
         }
         match probe {
-            // Beneath the root, no symlink on the way, a regular file with a script name.
-            Probe::File => return Ok(Script { filename, script_name, path_info }),
-            Probe::Missing => return Err(EngineError::NotFound(format!("no script {script_name}"))),
-            Probe::Dir => return Err(EngineError::NotFound(format!("{script_name} is not a file"))),
-            Probe::Slow => {}
+            // Beneath the root, no symlink on the way, a regular file with a script name: every
+            // policy takes it when the root itself passes the policy.
+            Probe::File if self.root_passes => return Ok(Script { filename, script_name, path_info }),
+            Probe::Missing if self.root_passes => return Err(EngineError::NotFound(format!("no script {script_name}"))),
+            Probe::Dir if self.root_passes => return Err(EngineError::NotFound(format!("{script_name} is not a file"))),
+            _ => {}
+        }
+        let given = self.given_root.join(script_name.trim_start_matches('/'));
+        if let Err(link) = self.symlinks.check(&given) {
+            return Err(EngineError::Forbidden(format!(
+                "{script_name}: symlink {} refused by disable_symlinks",
+                link.display()
+            )));
         }
         let real = match filename.canonicalize() {
             Ok(real) => real,
             Err(_) => return Err(EngineError::NotFound(format!("no script {script_name}"))),
         };
-        if !self.allow_symlinks_outside_root && !real.starts_with(&self.root) {
+        if self.symlinks == SymlinkPolicy::InsideRoot && !real.starts_with(&self.root) {
             return Err(EngineError::Forbidden(format!("{script_name} leads outside the document root")));
         }
         if !real.is_file() {
@@ -447,6 +583,137 @@ mod tests {
         let dir = tree();
         let s = Site::new(&dir.path().join("root"), "index.php", &[".php".into()], true, true).unwrap();
         assert_eq!(s.resolve("/link.php").unwrap().script_name, "/link.php");
+    }
+
+    fn forbidden(r: Result<Script, EngineError>) -> bool {
+        matches!(r, Err(EngineError::Forbidden(_)))
+    }
+
+    #[test]
+    fn symlink_policies_follow_nginx_disable_symlinks() {
+        let dir = tree();
+        let root = dir.path().join("root");
+        let with = |p: SymlinkPolicy| site(&root).with_symlink_policy(p);
+        // off: followed even outside the root
+        let follow = with(SymlinkPolicy::Follow);
+        assert_eq!(follow.resolve("/link.php").unwrap().script_name, "/link.php");
+        assert_eq!(follow.resolve("/inner.php").unwrap().script_name, "/inner.php");
+        // the harness's default: only inside the root
+        let inside = with(SymlinkPolicy::InsideRoot);
+        assert!(forbidden(inside.resolve("/link.php")));
+        assert!(inside.resolve("/inner.php").is_ok());
+        // on: no symlink at all, from= skips an initial part
+        for from in [None, Some(root.clone()), Some(root.join(""))] {
+            let on = with(SymlinkPolicy::Refuse { from });
+            assert!(forbidden(on.resolve("/link.php")));
+            assert!(forbidden(on.resolve("/inner.php")));
+            assert!(on.resolve("/a.php").is_ok());
+        }
+        let whole = with(SymlinkPolicy::Refuse { from: Some(root.join("link.php")) });
+        assert!(whole.resolve("/link.php").is_ok(), "from= equal to the whole path checks nothing");
+        // if_not_owner: links owned like their targets are followed
+        let owner = with(SymlinkPolicy::IfNotOwner { from: None });
+        assert!(owner.resolve("/link.php").is_ok());
+        assert!(owner.resolve("/inner.php").is_ok());
+        // whatever the policy: non-PHP targets, traversal, NUL, /upload.jpg/x.php
+        for p in [SymlinkPolicy::Follow, SymlinkPolicy::InsideRoot, SymlinkPolicy::Refuse { from: None }] {
+            let s = with(p.clone());
+            for path in ["/css.php", "/../secret.php", "/%2e%2e/secret.php", "/a.php%00", "/style.css", "/uploads/image.jpg"] {
+                assert!(forbidden(s.resolve(path)), "{p:?} {path}");
+            }
+            assert!(s.resolve("/uploads/image.jpg/x.php").is_err(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn debian_web_app_layout_works_with_symlinks_followed() {
+        // /srv/www/mediawiki -> /var/lib/mediawiki, whose index.php -> /usr/share/mediawiki/index.php
+        let dir = tempfile::tempdir().unwrap();
+        let (root, lib, share) = (dir.path().join("www"), dir.path().join("lib"), dir.path().join("share"));
+        for d in [&root, &lib, &share] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(share.join("index.php"), "<?php").unwrap();
+        std::os::unix::fs::symlink(share.join("index.php"), lib.join("index.php")).unwrap();
+        std::os::unix::fs::symlink(&lib, root.join("mediawiki")).unwrap();
+        let s = |p| site(&root).with_symlink_policy(p);
+        for path in ["/mediawiki/index.php", "/mediawiki/", "/mediawiki", "/mediawiki/index.php/Main_Page"] {
+            let r = s(SymlinkPolicy::Follow).resolve(path).unwrap();
+            assert_eq!(r.script_name, "/mediawiki/index.php", "{path}");
+            assert!(r.filename.ends_with("www/mediawiki/index.php"));
+            assert!(forbidden(s(SymlinkPolicy::InsideRoot).resolve(path)), "{path}");
+            assert!(forbidden(s(SymlinkPolicy::Refuse { from: None }).resolve(path)), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_symlinked_document_root_is_refused_by_on_unless_from_covers_it() {
+        let dir = tree();
+        let link = dir.path().join("rootlink");
+        std::os::unix::fs::symlink(dir.path().join("root"), &link).unwrap();
+        let s = |p| site(&link).with_symlink_policy(p);
+        assert!(forbidden(s(SymlinkPolicy::Refuse { from: None }).resolve("/a.php")));
+        assert!(forbidden(s(SymlinkPolicy::Refuse { from: None }).resolve("/sub/")));
+        // like nginx (ELOOP at the root before ENOENT below it)
+        assert!(forbidden(s(SymlinkPolicy::Refuse { from: None }).resolve("/missing.php")));
+        assert!(s(SymlinkPolicy::Refuse { from: Some(link.clone()) }).resolve("/a.php").is_ok());
+        assert!(s(SymlinkPolicy::Follow).resolve("/a.php").is_ok());
+    }
+
+    #[test]
+    fn if_not_owner_refuses_a_link_owned_by_someone_else() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: changing a symlink's owner needs root");
+            return;
+        }
+        let dir = tree();
+        let root = dir.path().join("root");
+        let link = std::ffi::CString::new(root.join("link.php").as_os_str().as_bytes()).unwrap();
+        // SAFETY: NUL-terminated path; lchown changes the link itself.
+        assert_eq!(unsafe { libc::lchown(link.as_ptr(), 65534, 65534) }, 0);
+        let s = site(&root).with_symlink_policy(SymlinkPolicy::IfNotOwner { from: None });
+        assert!(forbidden(s.resolve("/link.php")));
+        assert!(s.resolve("/inner.php").is_ok());
+        assert!(site(&root).with_symlink_policy(SymlinkPolicy::Follow).resolve("/link.php").is_ok());
+    }
+
+    #[test]
+    fn check_start_is_nginx_from_rule() {
+        assert_eq!(check_start(b"/srv/www/a.php", b"/srv/www"), Some(8));
+        assert_eq!(check_start(b"/srv/www/a.php", b"/srv/www/"), Some(8));
+        assert_eq!(check_start(b"/srv/www/a.php", b"/srv/w"), Some(0), "inside a component: everything");
+        assert_eq!(check_start(b"/srv/www/a.php", b"/other"), Some(0));
+        assert_eq!(check_start(b"/srv/www/a.php", b""), Some(0));
+        assert_eq!(check_start(b"/srv/www/a.php", b"/srv/www/a.php"), None);
+        assert_eq!(SymlinkPolicy::from_nginx(0, Some(b"/x")), SymlinkPolicy::Follow);
+        assert_eq!(SymlinkPolicy::from_nginx(1, Some(b"")), SymlinkPolicy::Refuse { from: None });
+        assert_eq!(SymlinkPolicy::from_nginx(2, Some(b"/x")), SymlinkPolicy::IfNotOwner { from: Some("/x".into()) });
+    }
+
+    #[test]
+    fn cached_lookups_answer_like_uncached_ones_under_every_policy() {
+        let dir = tree();
+        let root = dir.path().join("root");
+        let policies = [
+            SymlinkPolicy::Follow,
+            SymlinkPolicy::InsideRoot,
+            SymlinkPolicy::Refuse { from: None },
+            SymlinkPolicy::IfNotOwner { from: None },
+        ];
+        let paths = ["/a.php", "/inner.php", "/link.php", "/css.php", "/sub", "/sub/", "/missing.php", "/"];
+        let answer = |r: Result<Script, EngineError>| r.map_err(|e| e.status());
+        // One cache shared by every policy (clones of one site), warmed in every order.
+        let shared = site(&root);
+        for _ in 0..2 {
+            for p in &policies {
+                let warm = shared.clone().with_symlink_policy(p.clone());
+                for path in paths {
+                    let fresh = site(&root).with_symlink_policy(p.clone());
+                    assert_eq!(answer(warm.resolve(path)), answer(fresh.resolve(path)), "{p:?} {path}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! produced it. Reading is what pulls data from the backend, so a slow client slows the
 //! backend down (back-pressure) instead of growing buffers.
 
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 
 use crate::error::EngineError;
@@ -19,7 +21,7 @@ enum Inner {
     #[cfg(feature = "embed")]
     Php(crate::php::PhpBody),
     #[cfg(feature = "embed")]
-    Exec(crate::executor::ExecBody),
+    Exec(crate::executor::PolledExecBody),
 }
 
 impl ResponseBody {
@@ -39,19 +41,28 @@ impl ResponseBody {
 
     #[cfg(feature = "embed")]
     pub(crate) fn exec(body: crate::executor::ExecBody) -> Self {
-        ResponseBody(Inner::Exec(body))
+        ResponseBody(Inner::Exec(crate::executor::PolledExecBody::new(body)))
     }
 
-    /// The next chunk of the body; `None` at the end. An error mid-body means the response is
-    /// truncated (the surface should close the client connection).
-    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
+    /// Polls for the next chunk of the body (in the style of `http_body::Body::poll_frame`):
+    /// `Ready(None)` at the end; an error mid-body means the response is truncated (the
+    /// surface should close the client connection). The body keeps its own state between polls,
+    /// the backend's read timeout included, so a caller may poll it only when woken and build
+    /// nothing per poll. Pending registers `cx`'s waker. Poll within a tokio runtime context
+    /// (the FPM read timeout is a tokio timer).
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, EngineError>>> {
         match &mut self.0 {
-            Inner::Empty => None,
-            Inner::Fpm(body) => body.next_chunk().await,
+            Inner::Empty => Poll::Ready(None),
+            Inner::Fpm(body) => body.poll_chunk(cx),
             #[cfg(feature = "embed")]
-            Inner::Php(body) => body.next_chunk().await,
+            Inner::Php(body) => body.poll_chunk(cx),
             #[cfg(feature = "embed")]
-            Inner::Exec(body) => body.next_chunk().await,
+            Inner::Exec(body) => body.poll_chunk(cx),
         }
+    }
+
+    /// The next chunk of the body; `None` at the end (see [`ResponseBody::poll_chunk`]).
+    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
     }
 }

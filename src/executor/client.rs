@@ -254,3 +254,54 @@ impl ExecBody {
         }
     }
 }
+
+/// The next chunk of `body`, with the body handed back (so the read can outlive one poll).
+type ChunkFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (ExecBody, Option<Result<Bytes, EngineError>>)> + Send>>;
+
+/// An [`ExecBody`] behind a poll method ([`PolledExecBody::poll_chunk`]): the read in
+/// progress (and its read timeout) lives across polls, so a caller that builds nothing per
+/// poll — nginx's bridge — neither restarts the timer nor loses bytes. Dropping it drops the
+/// body (the executor sees the client gone).
+pub struct PolledExecBody {
+    body: Option<ExecBody>,
+    reading: Option<ChunkFuture>,
+}
+
+impl std::fmt::Debug for PolledExecBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolledExecBody").field("reading", &self.reading.is_some()).finish()
+    }
+}
+
+impl PolledExecBody {
+    /// Wraps `body`.
+    pub fn new(body: ExecBody) -> Self {
+        PolledExecBody { body: Some(body), reading: None }
+    }
+
+    /// Polls for the next chunk: `Ready(None)` at the end, an error when the response is cut.
+    pub fn poll_chunk(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, EngineError>>> {
+        if self.reading.is_none() {
+            let Some(mut body) = self.body.take() else {
+                return std::task::Poll::Ready(None);
+            };
+            self.reading = Some(Box::pin(async move {
+                let chunk = body.next_chunk().await;
+                (body, chunk)
+            }));
+        }
+        let reading = self.reading.as_mut().expect("set above");
+        match reading.as_mut().poll(cx) {
+            std::task::Poll::Ready((body, chunk)) => {
+                self.reading = None;
+                self.body = Some(body);
+                std::task::Poll::Ready(chunk)
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}

@@ -62,10 +62,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use client::{Client, ClientConfig, ExecBody};
+pub use client::{Client, ClientConfig, ExecBody, PolledExecBody};
 pub use scoreboard::{ExecutorStatus, PoolStatus, Scoreboard};
 pub use sys::{lookup_user, Credentials};
 
+use crate::config::IniFile;
 use crate::php::PhpOptions;
 use crate::pool::Address;
 
@@ -208,8 +209,10 @@ impl ExecutorOptions {
         for uid in &self.allowed_uids {
             out.push_str(&format!("allow\t{uid}\n"));
         }
-        if let Some(f) = &self.php.ini_file {
-            out.push_str(&format!("ini_file\t{}\n", escape(&f.to_string_lossy())));
+        match &self.php.ini_file {
+            IniFile::Distribution => {}
+            IniFile::Off => out.push_str("ini_off\toff\n"),
+            IniFile::File(f) => out.push_str(&format!("ini_file\t{}\n", escape(&f.to_string_lossy()))),
         }
         for (k, v) in &self.php.ini {
             out.push_str(&format!("ini\t{}\t{}\n", escape(k), escape(v)));
@@ -246,7 +249,8 @@ impl ExecutorOptions {
                         idle_timeout: Duration::from_millis(idle_ms),
                     });
                 }
-                "ini_file" => o.php.ini_file = Some(PathBuf::from(unescape(value))),
+                "ini_file" => o.php.ini_file = IniFile::File(PathBuf::from(unescape(value))),
+                "ini_off" => o.php.ini_file = IniFile::Off,
                 "ini" => {
                     let v = parts.next().ok_or("ini without a value")?;
                     o.php.ini.push((unescape(value), unescape(v)));

@@ -22,12 +22,22 @@ use crate::error::EngineError;
 /// Largest request body the harness accepts (413 beyond).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
+/// What the harness tells PHP about itself, from `[server]`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerIdentity {
+    /// `https`: report `HTTPS=on` (a TLS terminator sits in front).
+    pub https: bool,
+    /// `server_name`: `SERVER_NAME` (like nginx's `server_name`); without it, the request's
+    /// Host header without port.
+    pub server_name: Option<String>,
+}
+
 /// Shared state of the service: the engine, the site, a request counter.
 #[derive(Clone)]
 pub struct Service {
     engine: Arc<Engine>,
     site: Arc<Site>,
-    https: bool,
+    identity: Arc<ServerIdentity>,
     requests: Arc<AtomicU64>,
     /// Requests after which this process stops serving (0 = never), and the signal for it.
     limit: u64,
@@ -43,10 +53,10 @@ pub struct ConnService {
 }
 
 impl Service {
-    /// A service over `engine` for `site`; `https` reports `HTTPS=on` to PHP.
-    pub fn new(engine: Arc<Engine>, site: Arc<Site>, https: bool, limit: u64) -> Self {
+    /// A service over `engine` for `site`, telling PHP `identity`.
+    pub fn new(engine: Arc<Engine>, site: Arc<Site>, identity: Arc<ServerIdentity>, limit: u64) -> Self {
         let limit_reached = Arc::new(tokio::sync::Notify::new());
-        Service { engine, site, https, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached }
+        Service { engine, site, identity, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached }
     }
 
     /// Resolves once `limit` PHP requests have started (never when the limit is 0).
@@ -122,7 +132,8 @@ impl ConnService {
         http.headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())).collect();
         http.remote_addr = Some(self.peer);
         http.local_addr = self.local;
-        http.https = self.inner.https;
+        http.https = self.inner.identity.https;
+        http.server_name.clone_from(&self.inner.identity.server_name);
         let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) => {
@@ -174,20 +185,18 @@ fn from_engine(status: u16, headers: Vec<(String, String)>, body: ResponseBody) 
     r
 }
 
-type ChunkFuture = Pin<Box<dyn Future<Output = (ResponseBody, Option<Result<Bytes, EngineError>>)> + Send>>;
-
-/// Response body: a fixed buffer, or the engine's stream pulled one chunk at a time (so a slow
+/// Response body: a fixed buffer, or the engine's stream polled one chunk at a time (so a slow
 /// client slows PHP down, and a closed connection drops — and aborts — the engine body).
 pub enum HarnessBody {
     /// A buffered body (health, metrics, error pages).
     Full(Full<Bytes>),
-    /// The engine body, or the future reading its next chunk.
-    Stream { body: Option<ResponseBody>, next: Option<ChunkFuture> },
+    /// The engine body; `None` once it has ended.
+    Stream(Option<ResponseBody>),
 }
 
 impl HarnessBody {
     fn stream(body: ResponseBody) -> Self {
-        HarnessBody::Stream { body: Some(body), next: None }
+        HarnessBody::Stream(Some(body))
     }
 }
 
@@ -198,30 +207,19 @@ impl Body for HarnessBody {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, EngineError>>> {
         match self.get_mut() {
             HarnessBody::Full(full) => Pin::new(full).poll_frame(cx).map_err(|never| match never {}),
-            HarnessBody::Stream { body, next } => {
-                if next.is_none() {
-                    let Some(mut b) = body.take() else { return Poll::Ready(None) };
-                    *next = Some(Box::pin(async move {
-                        let chunk = b.next_chunk().await;
-                        (b, chunk)
-                    }));
-                }
-                let fut = next.as_mut().expect("set above");
-                match fut.as_mut().poll(cx) {
+            HarnessBody::Stream(stream) => {
+                let Some(body) = stream.as_mut() else { return Poll::Ready(None) };
+                match body.poll_chunk(cx) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready((b, chunk)) => {
-                        *next = None;
-                        match chunk {
-                            Some(Ok(data)) => {
-                                *body = Some(b);
-                                Poll::Ready(Some(Ok(Frame::data(data))))
-                            }
-                            Some(Err(e)) => {
-                                crate::log!(Error, "serve", "response truncated: {e}");
-                                Poll::Ready(Some(Err(e)))
-                            }
-                            None => Poll::Ready(None),
-                        }
+                    Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Poll::Ready(Some(Err(e))) => {
+                        *stream = None;
+                        crate::log!(Error, "serve", "response truncated: {e}");
+                        Poll::Ready(Some(Err(e)))
+                    }
+                    Poll::Ready(None) => {
+                        *stream = None;
+                        Poll::Ready(None)
                     }
                 }
             }
@@ -231,14 +229,14 @@ impl Body for HarnessBody {
     fn is_end_stream(&self) -> bool {
         match self {
             HarnessBody::Full(full) => full.is_end_stream(),
-            HarnessBody::Stream { body, next } => body.is_none() && next.is_none(),
+            HarnessBody::Stream(body) => body.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             HarnessBody::Full(full) => full.size_hint(),
-            HarnessBody::Stream { .. } => SizeHint::default(),
+            HarnessBody::Stream(_) => SizeHint::default(),
         }
     }
 }

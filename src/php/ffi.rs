@@ -70,8 +70,52 @@ pub(crate) enum Outcome {
     NotStarted,
 }
 
+#[repr(C)]
+struct RawIniReport {
+    loaded_file: *const c_char,
+    scan_dir: *const c_char,
+    scanned_files: *const c_char,
+    built_ini_dir: *const c_char,
+    built_scan_dir: *const c_char,
+    opcache_loaded: c_int,
+}
+
+/// Which php.ini module startup reads (`fephp_ini_mode` of `shim.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IniMode {
+    /// No php.ini, no scan directory.
+    Off = 0,
+    /// PHP's own search (PHPRC, then the directory libphp was built with).
+    Distribution = 1,
+    /// The given file.
+    File = 2,
+}
+
+/// What module startup loaded, copied out of PHP (see [`ini_report`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct IniReport {
+    /// The php.ini PHP read (`php_ini_loaded_file()`).
+    pub loaded_file: Option<String>,
+    /// The scan directory PHP used.
+    pub scan_dir: Option<String>,
+    /// The files read from it (`php_ini_scanned_files()`, comma-separated).
+    pub scanned_files: Option<String>,
+    /// libphp's compile-time php.ini directory (`PHP_CONFIG_FILE_PATH`).
+    pub built_ini_dir: Option<String>,
+    /// libphp's compile-time scan directory (`PHP_CONFIG_FILE_SCAN_DIR`).
+    pub built_scan_dir: Option<String>,
+    /// The Zend OPcache extension is loaded.
+    pub opcache_loaded: bool,
+}
+
 extern "C" {
-    fn fephp_shim_startup(callbacks: *const Callbacks, ini_entries: *const c_char, ini_path: *const c_char) -> c_int;
+    fn fephp_shim_startup(
+        callbacks: *const Callbacks,
+        ini_entries: *const c_char,
+        ini_mode: c_int,
+        ini_path: *const c_char,
+    ) -> c_int;
+    fn fephp_shim_ini_report(out: *mut RawIniReport);
     fn fephp_shim_execute(req: *const RawRequest) -> c_int;
     fn fephp_shim_timeout_fire();
     fn fephp_shim_sapi_name() -> *const c_char;
@@ -80,9 +124,9 @@ extern "C" {
 
 static HOOKS: once_cell::sync::OnceCell<Hooks> = once_cell::sync::OnceCell::new();
 
-/// Module startup. `ini_entries` are `k=v\n` lines; `ini_path` a php.ini (or none). Must run on
-/// the PHP thread, once per process.
-pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_path: Option<&CStr>) -> Result<(), ()> {
+/// Module startup. `ini_entries` are `k=v\n` lines applied over the php.ini `ini_mode` chooses
+/// (`ini_path`: the file of [`IniMode::File`]). Must run on the PHP thread, once per process.
+pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_mode: IniMode, ini_path: Option<&CStr>) -> Result<(), ()> {
     if HOOKS.set(hooks).is_err() {
         return Err(());
     }
@@ -98,12 +142,44 @@ pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_path: Option<&CStr>)
     // SAFETY: the pointers are valid NUL-terminated strings / a valid struct for the call; the
     // shim copies what it keeps. Called on the PHP thread, once (HOOKS guards a second call).
     let rc = unsafe {
-        fephp_shim_startup(&callbacks, ini_entries.as_ptr(), ini_path.map_or(std::ptr::null(), |p| p.as_ptr()))
+        fephp_shim_startup(
+            &callbacks,
+            ini_entries.as_ptr(),
+            ini_mode as c_int,
+            ini_path.map_or(std::ptr::null(), |p| p.as_ptr()),
+        )
     };
     if rc == 0 {
         Ok(())
     } else {
         Err(())
+    }
+}
+
+/// What module startup loaded. Call on the PHP thread (PHP's globals), after [`startup`].
+pub(crate) fn ini_report() -> IniReport {
+    let mut raw = RawIniReport {
+        loaded_file: std::ptr::null(),
+        scan_dir: std::ptr::null(),
+        scanned_files: std::ptr::null(),
+        built_ini_dir: std::ptr::null(),
+        built_scan_dir: std::ptr::null(),
+        opcache_loaded: 0,
+    };
+    // SAFETY: `raw` is a valid out-param; the shim fills it with pointers to PHP's own
+    // NUL-terminated strings (or NULL), which stay alive while PHP is up and are copied below.
+    unsafe { fephp_shim_ini_report(&mut raw) };
+    let text = |p: *const c_char| {
+        // SAFETY: NULL or a valid C string (see above).
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    };
+    IniReport {
+        loaded_file: text(raw.loaded_file),
+        scan_dir: text(raw.scan_dir),
+        scanned_files: text(raw.scanned_files),
+        built_ini_dir: text(raw.built_ini_dir),
+        built_scan_dir: text(raw.built_scan_dir),
+        opcache_loaded: raw.opcache_loaded != 0,
     }
 }
 

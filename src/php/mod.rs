@@ -34,13 +34,24 @@
 //! request time only) by phar's web front controller, which then sees `fe-php`.
 //!
 //! # ini
-//! Without `ini_file`, no php.ini is read and no conf.d directory is scanned (the embed SAPI's
-//! `/etc/php/8.2/embed` is never looked at): PHP's built-in defaults, plus
+//! [`IniFile::Distribution`] (the default): PHP looks for its php.ini the way Debian's embed
+//! SAPI (and every other PHP SAPI) does, with the directory libphp was built with
+//! (`PHP_CONFIG_FILE_PATH`, Debian: `/etc/php/8.2/embed`; `PHPRC` is looked at first, never the
+//! working directory) and scans the directory it was built with (`PHP_CONFIG_FILE_SCAN_DIR`,
+//! Debian: `/etc/php/8.2/embed/conf.d`, or `PHP_INI_SCAN_DIR`). The paths are the library's
+//! own: the headers' `php-config` / `build-defs.h` describe Debian's CLI build
+//! (`/etc/php/8.2/cli`), not the embed library we link. Every extension `apt-get install
+//! php8.2-…` enabled is loaded, opcache included (`conf.d/10-opcache.ini`).
+//! [`IniFile::File`]: that file, like `php -c FILE` (the scan directory as above); a missing or
+//! unreadable file is a start-up error ([`crate::error::IniFileError`]), where PHP would run
+//! without it. [`IniFile::Off`]: no php.ini and no scan directory: PHP's built-in defaults, plus
 //! `zend_extension=opcache.so` and php.ini-production's safe choices (`display_errors=0`,
-//! `log_errors=1`, `variables_order=GPCS`, `expose_php=0`), plus [`PhpOptions::ini`]. With `ini_file`, PHP loads that file
-//! like `php -c FILE` does (and scans the conf.d directory PHP was built with unless
-//! `PHP_INI_SCAN_DIR` says otherwise); the file is then responsible for loading opcache. In both
-//! cases [`PhpOptions::ini`] applies on top, and `hard_timeout=0` is forced last.
+//! `log_errors=1`, `variables_order=GPCS`, `expose_php=0`).
+//! In every case [`PhpOptions::ini`] applies on top, and `hard_timeout=0` is forced last; the
+//! time-limit handler and the startup name that turns opcache on are the shim's, whatever the
+//! ini says. With a php.ini, loading opcache is the configuration's job (loading it twice
+//! would make PHP complain): a startup without it logs a warning. Startup logs one line naming
+//! the php.ini and scan directory PHP actually read.
 //! Values are written as `key=value` lines of php.ini syntax, unquoted.
 //!
 //! # Time limits
@@ -79,7 +90,6 @@ pub mod process;
 mod thread;
 mod watchdog;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +98,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::cgi::{Params, RequestBody, ResponseHead, Script};
-use crate::config::PhpConfig;
+use crate::config::{IniFile, PhpConfig};
 use crate::error::EngineError;
 
 use job::Job;
@@ -97,8 +107,8 @@ use thread::Shared;
 /// Options of the embedded PHP runtime.
 #[derive(Debug, Clone, Default)]
 pub struct PhpOptions {
-    /// php.ini file to load; `None` = no php.ini and no conf.d scanning (see the module docs).
-    pub ini_file: Option<PathBuf>,
+    /// Which php.ini to load (default: the distribution's; see the module docs).
+    pub ini_file: IniFile,
     /// ini settings applied over it (`ini_entries`), in order.
     pub ini: Vec<(String, String)>,
     /// Requests that may wait for the PHP thread (0 counts as 1).
@@ -149,8 +159,14 @@ pub struct PhpBody {
 }
 
 impl PhpBody {
-    /// The next chunk of output, as PHP produced (and flushed) it; `None` at the end of the
-    /// script. An error means the response is truncated.
+    /// Polls for the next chunk of output, as PHP produced (and flushed) it; `Ready(None)` at
+    /// the end of the script. An error means the response is truncated. Pending registers
+    /// `cx`'s waker with the exchange (PHP's next send wakes it).
+    pub fn poll_chunk(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<Bytes, EngineError>>> {
+        self.rx.poll_chunk(cx)
+    }
+
+    /// The next chunk of output (see [`PhpBody::poll_chunk`]).
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
         std::future::poll_fn(|cx| self.rx.poll_chunk(cx)).await
     }
@@ -289,14 +305,38 @@ mod tests {
     #[test]
     fn ini_entries_load_opcache_without_a_file_and_force_hard_timeout_last() {
         let opts = PhpOptions {
+            ini_file: IniFile::Off,
             ini: vec![("hard_timeout".into(), "5".into()), ("a".into(), "1".into())],
             ..Default::default()
         };
         let ini = thread::ini_entries(&opts);
         assert!(ini.starts_with("zend_extension=opcache.so\n"));
         assert!(ini.ends_with("a=1\nhard_timeout=0\n"));
-        let with_file = PhpOptions { ini_file: Some("/x/php.ini".into()), ..Default::default() };
-        assert!(!thread::ini_entries(&with_file).contains("opcache"));
+        for ini_file in [IniFile::Distribution, IniFile::File("/x/php.ini".into())] {
+            let with_file = PhpOptions { ini_file, ..Default::default() };
+            assert_eq!(thread::ini_entries(&with_file), "hard_timeout=0\n");
+        }
+    }
+
+    #[test]
+    fn ini_report_line_names_what_php_read() {
+        let report = ffi::IniReport {
+            loaded_file: Some("/etc/php/8.2/embed/php.ini".into()),
+            scan_dir: Some("/etc/php/8.2/embed/conf.d".into()),
+            scanned_files: Some("/etc/php/8.2/embed/conf.d/10-opcache.ini,\n/etc/php/8.2/embed/conf.d/20-intl.ini".into()),
+            built_ini_dir: Some("/etc/php/8.2/embed".into()),
+            built_scan_dir: Some("/etc/php/8.2/embed/conf.d".into()),
+            opcache_loaded: true,
+        };
+        assert_eq!(
+            thread::ini_report_line(ffi::IniMode::Distribution, &report),
+            "embedded PHP configuration: php.ini: /etc/php/8.2/embed/php.ini; \
+             scanned: /etc/php/8.2/embed/conf.d (2 files); opcache: loaded"
+        );
+        let missing = ffi::IniReport { loaded_file: None, scan_dir: Some(String::new()), ..report.clone() };
+        assert!(thread::ini_report_line(ffi::IniMode::Distribution, &missing)
+            .contains("php.ini: none found (PHP looked in /etc/php/8.2/embed); scanned: none"));
+        assert!(thread::ini_report_line(ffi::IniMode::Off, &report).contains("php.ini: off; scanned: none"));
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! versa), `fork`, then in each child [`start_watchdog`] and [`run`] per request.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,16 +53,12 @@ pub fn startup(opts: &PhpOptions) -> Result<(), EngineError> {
     }
     let ini = CString::new(thread::ini_entries(opts))
         .map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;
-    let ini_path = match &opts.ini_file {
-        Some(p) => Some(
-            CString::new(p.as_os_str().as_bytes())
-                .map_err(|_| EngineError::Internal("ini_file path contains a NUL byte".into()))?,
-        ),
-        None => None,
-    };
+    let (ini_mode, ini_path) = thread::ini_startup_args(opts)?;
     let hooks = ffi::Hooks { log: log::emit, set_timer };
-    ffi::startup(hooks, &ini, ini_path.as_deref())
-        .map_err(|()| EngineError::Internal("PHP module startup failed (see the log above)".into()))
+    ffi::startup(hooks, &ini, ini_mode, ini_path.as_deref())
+        .map_err(|()| EngineError::Internal("PHP module startup failed (see the log above)".into()))?;
+    thread::log_ini_report(ini_mode, &ffi::ini_report());
+    Ok(())
 }
 
 /// Starts the `max_execution_time` watchdog for the calling thread (call in each forked

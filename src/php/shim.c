@@ -19,14 +19,21 @@
 #include "php_main.h"
 #include "php_variables.h"
 #include "SAPI.h"
+#include "zend_extensions.h"
 #include "zend_ini.h"
 #include "zend_signal.h"
 #include "ext/standard/info.h"
+#include "main/http_status_codes.h"
 
 /* Name PHP sees while modules start (opcache enables itself only for names it knows). */
 #define FEPHP_STARTUP_NAME "fpm-fcgi"
 /* Name scripts see afterwards (php_sapi_name(), PHP_SAPI). */
 #define FEPHP_SAPI_NAME "fe-php"
+
+/* Defined (and exported) by libphp's main/php_ini.c, declared in no installed header. */
+extern char *php_ini_opened_path;
+extern char *php_ini_scanned_path;
+extern char *php_ini_scanned_files;
 
 static fephp_callbacks fephp_cb;
 static const fephp_request *fephp_current;
@@ -88,6 +95,46 @@ static char *fephp_getenv(const char *name, size_t name_len)
     return NULL;
 }
 
+/* Like php-fpm's CGI SAPI (sapi_cgi_send_headers): a status other than 200 goes out as a
+ * `Status: <code> <reason>` line, with the reason of an `HTTP/x y reason` header() line or
+ * else PHP's own table, unless the script sent a Status header itself. The web server passes
+ * that line on as its status line (fastcgi_pass does). */
+static void fephp_send_status_line(const fephp_request *req, sapi_headers_struct *headers, int status)
+{
+    char buf[128];
+    int len = 0;
+    const char *line = headers->http_status_line;
+    const char *sp;
+    zend_llist_position pos;
+    sapi_header_struct *h;
+
+    if (status == 200) {
+        return;
+    }
+    h = (sapi_header_struct *) zend_llist_get_first_ex(&headers->headers, &pos);
+    while (h) {
+        if (h->header_len > 7 && strncasecmp(h->header, "Status:", 7) == 0) {
+            return;
+        }
+        h = (sapi_header_struct *) zend_llist_get_next_ex(&headers->headers, &pos);
+    }
+    if (line != NULL && strncasecmp(line, "HTTP/", 5) == 0 && (sp = strchr(line, ' ')) != NULL
+        && (sp = strchr(sp + 1, ' ')) != NULL && sp[1] != '\0') {
+        len = snprintf(buf, sizeof buf, "Status: %d %s", status, sp + 1);
+    } else {
+        const http_response_status_code_pair *p = http_status_map;
+        while (p->code != 0 && p->code != status) {
+            p++;
+        }
+        if (p->str != NULL) {
+            len = snprintf(buf, sizeof buf, "Status: %d %s", status, p->str);
+        }
+    }
+    if (len > 0 && (size_t) len < sizeof buf) {
+        fephp_cb.header(req->ctx, buf, (size_t) len);
+    }
+}
+
 static int fephp_send_headers(sapi_headers_struct *headers)
 {
     const fephp_request *req = fephp_current;
@@ -104,6 +151,7 @@ static int fephp_send_headers(sapi_headers_struct *headers)
         fephp_cb.header(req->ctx, h->header, h->header_len);
         h = (sapi_header_struct *) zend_llist_get_next_ex(&headers->headers, &pos);
     }
+    fephp_send_status_line(req, headers, status);
     /* If nobody waits any more, the next write reports the aborted connection. */
     (void) fephp_cb.headers_done(req->ctx, status);
     return SAPI_HEADER_SENT_SUCCESSFULLY;
@@ -212,7 +260,7 @@ void fephp_shim_timeout_fire(void)
 
 static void fephp_save_home(void);
 
-int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path)
+int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, int ini_mode, const char *ini_path)
 {
     zend_ini_entry *timeout_entry;
 
@@ -231,12 +279,14 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
 
     fephp_ini_entries = strdup(ini_entries ? ini_entries : "");
     sapi_module.ini_entries = fephp_ini_entries;
+    /* Like the embed and FPM SAPIs: never a php.ini from the host's working directory. */
     sapi_module.php_ini_ignore_cwd = 1;
-    if (ini_path) {
+    sapi_module.php_ini_path_override = NULL;
+    sapi_module.php_ini_ignore = 0;
+    if (ini_mode == FEPHP_INI_FILE && ini_path) {
         fephp_ini_path = strdup(ini_path);
         sapi_module.php_ini_path_override = fephp_ini_path;
-        sapi_module.php_ini_ignore = 0;
-    } else {
+    } else if (ini_mode != FEPHP_INI_DISTRIBUTION) {
         sapi_module.php_ini_ignore = 1;
     }
     sapi_module.phpinfo_as_text = 0;
@@ -267,6 +317,26 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
     fephp_save_home();
     fephp_started = 1;
     return 0;
+}
+
+static const char *fephp_constant_string(const char *name)
+{
+    zend_constant *c = zend_hash_str_find_ptr(EG(zend_constants), name, strlen(name));
+    return c && Z_TYPE(c->value) == IS_STRING ? Z_STRVAL(c->value) : NULL;
+}
+
+void fephp_shim_ini_report(fephp_ini_report *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!fephp_started) {
+        return;
+    }
+    out->loaded_file = php_ini_opened_path;
+    out->scan_dir = php_ini_scanned_path;
+    out->scanned_files = php_ini_scanned_files;
+    out->built_ini_dir = fephp_constant_string("PHP_CONFIG_FILE_PATH");
+    out->built_scan_dir = fephp_constant_string("PHP_CONFIG_FILE_SCAN_DIR");
+    out->opcache_loaded = zend_get_extension("Zend OPcache") != NULL;
 }
 
 const char *fephp_shim_sapi_name(void)

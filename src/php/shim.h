@@ -58,12 +58,32 @@ typedef enum fephp_outcome {
     FEPHP_NOT_STARTED = 2       /* fephp_shim_startup() did not succeed */
 } fephp_outcome;
 
+/* Which php.ini module startup reads. */
+typedef enum fephp_ini_mode {
+    FEPHP_INI_OFF = 0,           /* none, and no scan directory */
+    FEPHP_INI_DISTRIBUTION = 1,  /* PHP's own search: PHPRC, then the directory libphp was built with */
+    FEPHP_INI_FILE = 2           /* the file `ini_path` (the scan directory as PHP was built) */
+} fephp_ini_mode;
+
 /*
  * Module startup, once per process, on the PHP thread. `ini_entries` ("k=v\n" lines) is applied
- * over `ini_path` (a php.ini file; NULL = no php.ini and no conf.d scanning at all).
+ * over the php.ini chosen by `ini_mode` (`ini_path` only with FEPHP_INI_FILE).
  * Returns 0 on success.
  */
-int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, const char *ini_path);
+int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, int ini_mode, const char *ini_path);
+
+/* What module startup loaded (valid after a successful fephp_shim_startup()). Strings are
+ * PHP's own, NULL when there is none; they live as long as PHP. */
+typedef struct fephp_ini_report {
+    const char *loaded_file;     /* php_ini_loaded_file() */
+    const char *scan_dir;        /* the scan directory used ($PHP_INI_SCAN_DIR or the built-in one) */
+    const char *scanned_files;   /* php_ini_scanned_files(): comma-separated */
+    const char *built_ini_dir;   /* PHP_CONFIG_FILE_PATH of libphp */
+    const char *built_scan_dir;  /* PHP_CONFIG_FILE_SCAN_DIR of libphp */
+    int opcache_loaded;          /* the Zend OPcache extension is loaded */
+} fephp_ini_report;
+
+void fephp_shim_ini_report(fephp_ini_report *out);
 
 /* Runs one request to the end (startup, script, shutdown). */
 fephp_outcome fephp_shim_execute(const fephp_request *req);

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::job::Job;
 use super::watchdog::Watchdog;
 use super::{ffi, log, PhpOptions};
+use crate::config::IniFile;
 use crate::error::EngineError;
 
 /// C stack of the PHP thread (PHP recurses on the C stack for some operations).
@@ -31,11 +32,12 @@ pub(crate) struct Shared {
 
 static WATCHDOG: OnceCell<Arc<Watchdog>> = OnceCell::new();
 
-/// The `ini_entries` text: opcache (when no php.ini is given), the configured entries, then
+/// The `ini_entries` text: opcache and safe choices (only with `ini_file` off: otherwise the
+/// php.ini and its scan directory load the extensions), the configured entries, then
 /// `hard_timeout=0` last so nothing can bring PHP's `_exit()` back.
 pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
     let mut ini = String::new();
-    if opts.ini_file.is_none() {
+    if opts.ini_file == IniFile::Off {
         // Without a php.ini: load opcache, and start from php.ini-production's choices where
         // PHP's built-in defaults are unsafe for a web server: errors are logged, not shown to
         // clients (a fatal error is then a 500, as with Debian's php-fpm), and the host's
@@ -56,17 +58,27 @@ pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
     ini
 }
 
+/// How module startup finds its php.ini (checked: a named file must be readable now).
+pub(super) fn ini_startup_args(opts: &PhpOptions) -> Result<(ffi::IniMode, Option<CString>), EngineError> {
+    opts.ini_file.check().map_err(|e| EngineError::Internal(e.to_string()))?;
+    Ok(match &opts.ini_file {
+        IniFile::Off => (ffi::IniMode::Off, None),
+        IniFile::Distribution => (ffi::IniMode::Distribution, None),
+        IniFile::File(p) => (
+            ffi::IniMode::File,
+            Some(
+                CString::new(p.as_os_str().as_bytes())
+                    .map_err(|_| EngineError::Internal("ini_file path contains a NUL byte".into()))?,
+            ),
+        ),
+    })
+}
+
 /// Starts the PHP thread and waits for module startup. Returns the job queue.
 pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Sender<Job>, EngineError> {
     let ini =
         CString::new(ini_entries(opts)).map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;
-    let ini_path = match &opts.ini_file {
-        Some(p) => Some(
-            CString::new(p.as_os_str().as_bytes())
-                .map_err(|_| EngineError::Internal("ini_file path contains a NUL byte".into()))?,
-        ),
-        None => None,
-    };
+    let (ini_mode, ini_path) = ini_startup_args(opts)?;
     let (tx, mut rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     std::thread::Builder::new()
@@ -82,10 +94,11 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
             };
             let _ = WATCHDOG.set(dog);
             let hooks = ffi::Hooks { log: log::emit, set_timer };
-            if ffi::startup(hooks, &ini, ini_path.as_deref()).is_err() {
+            if ffi::startup(hooks, &ini, ini_mode, ini_path.as_deref()).is_err() {
                 let _ = ready_tx.send(Err("PHP module startup failed (see the log above)".into()));
                 return;
             }
+            log_ini_report(ini_mode, &ffi::ini_report());
             shared.alive.store(true, Ordering::SeqCst);
             let _ = ready_tx.send(Ok(()));
             let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -113,6 +126,38 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
         Ok(Err(msg)) => Err(EngineError::Internal(msg)),
         Err(_) => Err(EngineError::Internal("the PHP thread died during startup".into())),
     }
+}
+
+/// One log line saying which configuration PHP loaded (and a warning when opcache is missing).
+pub(super) fn log_ini_report(mode: ffi::IniMode, report: &ffi::IniReport) {
+    log::emit(6, &ini_report_line(mode, report));
+    if !report.opcache_loaded {
+        log::emit(
+            4,
+            "opcache is not loaded: the php.ini and its scan directory have no `zend_extension=opcache.so` \
+             (Debian: conf.d/10-opcache.ini); scripts are compiled at every request",
+        );
+    }
+}
+
+/// `php.ini: FILE (or none); scanned: DIR (N files); opcache: on|off`.
+pub(crate) fn ini_report_line(mode: ffi::IniMode, r: &ffi::IniReport) -> String {
+    let none = "none".to_string();
+    let file = match mode {
+        ffi::IniMode::Off => "off".to_string(),
+        _ => r.loaded_file.clone().unwrap_or_else(|| {
+            format!("none found (PHP looked in {})", r.built_ini_dir.as_deref().unwrap_or("its built-in directory"))
+        }),
+    };
+    let scanned = match (mode, r.scan_dir.as_deref()) {
+        (ffi::IniMode::Off, _) | (_, None | Some("")) => none,
+        (_, Some(dir)) => {
+            let n = r.scanned_files.as_deref().map_or(0, |f| f.split(',').filter(|s| !s.trim().is_empty()).count());
+            format!("{dir} ({n} files)")
+        }
+    };
+    let opcache = if r.opcache_loaded { "loaded" } else { "not loaded" };
+    format!("embedded PHP configuration: php.ini: {file}; scanned: {scanned}; opcache: {opcache}")
 }
 
 fn set_timer(seconds: i64) {

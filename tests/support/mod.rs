@@ -162,21 +162,43 @@ impl Harness {
 
     /// Like [`Harness::start`] with extra command-line arguments (e.g. `--workers 2`).
     pub fn start_with_args(document_root: &Path, php_toml: &str, args: &[&str]) -> Harness {
+        Harness::spawn(document_root, php_toml, args, true)
+    }
+
+    /// Like [`Harness::start_with_args`], but PHP scans the directory it was built with
+    /// (the distribution's conf.d): no `PHP_INI_SCAN_DIR` override.
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_with_distribution_ini(document_root: &Path, php_toml: &str, args: &[&str]) -> Harness {
+        Harness::spawn(document_root, php_toml, args, false)
+    }
+
+    /// Like [`Harness::start`] with extra `[server]` lines.
+    pub fn start_with_server(document_root: &Path, server_toml: &str, php_toml: &str) -> Harness {
+        Harness::spawn_with(document_root, server_toml, php_toml, &[], true)
+    }
+
+    fn spawn(document_root: &Path, php_toml: &str, args: &[&str], no_scan_dir: bool) -> Harness {
+        Harness::spawn_with(document_root, "", php_toml, args, no_scan_dir)
+    }
+
+    fn spawn_with(document_root: &Path, server_toml: &str, php_toml: &str, args: &[&str], no_scan_dir: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndocument_root = \"{}\"\nshutdown_timeout_ms = 3000\n\n[php]\n{php_toml}\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndocument_root = \"{}\"\nshutdown_timeout_ms = 3000\n{server_toml}\n\n[php]\n{php_toml}\n",
             document_root.display()
         );
         let config_path = dir.path().join("config.toml");
         std::fs::write(&config_path, config).unwrap();
         let log_path = dir.path().join("harness.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_fe-php"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(args)
-            .env("PHP_INI_SCAN_DIR", "") // like the test php-fpm: only tests/support/php.ini
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fe-php"));
+        cmd.arg("serve").arg("--config").arg(&config_path).args(args);
+        if no_scan_dir {
+            cmd.env("PHP_INI_SCAN_DIR", ""); // like the test php-fpm: only tests/support/php.ini
+        } else {
+            cmd.env_remove("PHP_INI_SCAN_DIR");
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
@@ -259,7 +281,8 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 
 /// Writes a request on `stream`.
 pub fn send_request(mut stream: &TcpStream, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    let host = if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) { "" } else { "Host: localhost\r\n" };
+    let mut head = format!("{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n");
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -313,6 +336,25 @@ pub fn read_response(stream: TcpStream, head_only: bool) -> HttpResponse {
         r.read_to_end(&mut resp.body).unwrap();
     }
     resp
+}
+
+/// For fake FPMs: reads FastCGI records until the empty STDIN record that ends a request;
+/// false on EOF.
+pub fn read_fcgi_request(s: &mut TcpStream) -> bool {
+    loop {
+        let mut header = [0u8; 8];
+        if s.read_exact(&mut header).is_err() {
+            return false;
+        }
+        let len = u16::from_be_bytes([header[4], header[5]]) as usize + header[6] as usize;
+        let mut content = vec![0u8; len];
+        if s.read_exact(&mut content).is_err() {
+            return false;
+        }
+        if header[1] == 5 && header[4] == 0 && header[5] == 0 {
+            return true;
+        }
+    }
 }
 
 /// A fake FastCGI server for fault injection: accepts connections and runs `behaviour` on
