@@ -379,7 +379,7 @@ mod tests {
             ..Default::default()
         };
         o.php.ini = vec![("a.b".into(), "x\ty\n%z".into()), ("c".into(), "".into())];
-        o.php.ini_file = Some("/etc/php.ini".into());
+        o.php.ini_file = crate::config::IniFile::File("/etc/php.ini".into());
         let back = ExecutorOptions::decode(&o.encode()).unwrap();
         assert_eq!(back.encode(), o.encode());
         assert_eq!(back.php.ini, o.php.ini);
