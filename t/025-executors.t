@@ -5,8 +5,8 @@
 use Test::Nginx::Socket;
 
 # Assertions per block, counted as upstream Test::Nginx does: one status and one body check
-# per request, one per error_log / no_error_log line (every block sends one request).
-plan tests => repeat_each() * (3 + 3 + 3 + 3 + 3 + 2 + 2 + 3 + 3);
+# per request, one per error_log / no_error_log line.
+plan tests => repeat_each() * (3 + 3 + 3 + 4 + 3 + 4 + 3 + 2 + 2 + 3 + 3);
 
 no_long_string();
 run_tests();
@@ -82,36 +82,45 @@ slow: done
 --- http_config
     fephp_executors 1;
 --- config
-    location = /driver.php {
-        root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
-    }
-    location /x/ {
+    location ~ \.php$ {
         root html;
         fephp_pass executors;
     }
 --- user_files
->>> x/crash.php
+>>> crash.php
 <?php ini_set("memory_limit","-1"); $a=[]; $r=&$a; for($i=0;$i<3000000;$i++){$r[0]=[]; $r=&$r[0];} echo serialize($a);
->>> x/hello.php
-<?php echo "hello after crash";
->>> driver.php
-<?php
-$port = $_SERVER['SERVER_PORT'];
-$ctx = stream_context_create(['http' => ['ignore_errors' => true, 'timeout' => 30]]);
-foreach (['crash', 'hello'] as $name) {
-    $body = file_get_contents("http://127.0.0.1:$port/x/$name.php", false, $ctx);
-    preg_match('/^HTTP\/1\.\d (\d+)/', $http_response_header[0], $m);
-    echo "$name: ", $m[1], $name === 'hello' ? " $body" : "", "\n";
-}
+>>> hello.php
+<?php echo "hello after crash\n";
 --- request
-GET /driver.php
---- response_body
-crash: 502
-hello: 200 hello after crash
---- timeout: 30
+GET /crash.php
+--- error_code: 502
+--- response_body_like: 502 Bad Gateway
+--- timeout: 15
 --- error_log
 the executor ended before its response did
+
+
+
+=== TEST 3b: after a PHP crash (502), the next request is served by the replacement executor
+--- http_config
+    fephp_executors 1;
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass executors;
+    }
+--- user_files
+>>> crash.php
+<?php ini_set("memory_limit","-1"); $a=[]; $r=&$a; for($i=0;$i<3000000;$i++){$r[0]=[]; $r=&$r[0];} echo serialize($a);
+>>> hello.php
+<?php echo "hello after crash\n";
+--- request eval
+["GET /crash.php", "GET /hello.php"]
+--- error_code eval
+[502, 200]
+--- response_body_like eval
+[qr/502 Bad Gateway/, qr/^hello after crash$/]
+--- timeout: 15
 
 
 
@@ -120,36 +129,46 @@ the executor ended before its response did
     fephp_executors 1;
     fephp_request_terminate_timeout 1s;
 --- config
-    location = /driver.php {
-        root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
-    }
-    location /x/ {
+    location ~ \.php$ {
         root html;
         fephp_pass executors;
     }
 --- user_files
->>> x/stuck.php
+>>> stuck.php
 <?php set_time_limit(0); sleep(20); echo "never\n";
->>> x/hello.php
-<?php echo "hello after kill";
->>> driver.php
-<?php
-$port = $_SERVER['SERVER_PORT'];
-$ctx = stream_context_create(['http' => ['ignore_errors' => true, 'timeout' => 30]]);
-foreach (['stuck', 'hello'] as $name) {
-    $body = file_get_contents("http://127.0.0.1:$port/x/$name.php", false, $ctx);
-    preg_match('/^HTTP\/1\.\d (\d+)/', $http_response_header[0], $m);
-    echo "$name: ", $m[1], $name === 'hello' ? " $body" : "", "\n";
-}
+>>> hello.php
+<?php echo "hello after kill\n";
 --- request
-GET /driver.php
---- response_body
-stuck: 504
-hello: 200 hello after kill
---- timeout: 30
+GET /stuck.php
+--- error_code: 504
+--- response_body_like: 504 Gateway Time-out
+--- timeout: 15
 --- error_log
 killed after the request terminate timeout
+
+
+
+=== TEST 4b: after a terminate-timeout kill (504), the next request is served by the replacement executor
+--- http_config
+    fephp_executors 1;
+    fephp_request_terminate_timeout 1s;
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_pass executors;
+    }
+--- user_files
+>>> stuck.php
+<?php set_time_limit(0); sleep(20); echo "never\n";
+>>> hello.php
+<?php echo "hello after kill\n";
+--- request eval
+["GET /stuck.php", "GET /hello.php"]
+--- error_code eval
+[504, 200]
+--- response_body_like eval
+[qr/504 Gateway Time-out/, qr/^hello after kill$/]
+--- timeout: 15
 
 
 

@@ -19,7 +19,7 @@
 //!   `pm = dynamic`, min/max spare, idle timeout; an executor asked to stop finishes its
 //!   request first). It respawns crashed executors, recycles them after
 //!   `max_requests`, SIGKILLs one whose request runs past `terminate_timeout`, and counts
-//!   everything on the scoreboard. See `supervisor.rs` for the pipes: owner death (EOF on the
+//!   everything on the scoreboard. See [`supervisor`] for the pipes: owner death (EOF on the
 //!   owner pipe) kills every executor at once; a drain (`D`, a reload) lets in-flight requests
 //!   finish and stops the pool when the last client (the old workers) has closed the users pipe.
 //! - [`Pool::start_exec`]: the supervisor `exec`s the `fe-php` binary right after the fork
@@ -379,7 +379,7 @@ mod tests {
             ..Default::default()
         };
         o.php.ini = vec![("a.b".into(), "x\ty\n%z".into()), ("c".into(), "".into())];
-        o.php.ini_file = crate::config::IniFile::File("/etc/php.ini".into());
+        o.php.ini_file = IniFile::File("/etc/php.ini".into());
         let back = ExecutorOptions::decode(&o.encode()).unwrap();
         assert_eq!(back.encode(), o.encode());
         assert_eq!(back.php.ini, o.php.ini);
