@@ -125,9 +125,10 @@ custom.ini 99M 11 intl opcache=1 hard_timeout=0
     }
 --- user_files
 >>> spin.php
-<?php $t = microtime(true); while (microtime(true) - $t < 5) { } echo "not stopped\n";
+<?php $t = microtime(true); while (microtime(true) - $t < 12) { } echo "not stopped\n";
 --- request
 GET /spin.php
+--- timeout: 15
 --- error_code: 500
 --- response_body
 --- error_log
