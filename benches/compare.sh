@@ -881,10 +881,13 @@ def target_rows():
         check("fephp_pass embedded / nginx return 200, hello RPS", val(emb, "hello", c, "rps"), val("nginx-return200", "hello", c, "rps"), 0.5)
         check("fephp_pass → php-fpm / best nginx + php-fpm, hello RPS", val(fpm, "hello", c, "rps"), best_base("hello", c, "rps")[0], 1)
         check("fephp_pass → php-fpm / best nginx + php-fpm, hello p99", val(fpm, "hello", c, "p99"), best_base("hello", c, "p99")[0], 1, lower=True)
-        check("fephp_pass embedded / best nginx + php-fpm, io RPS (issue 12)", val(emb, "io", c, "rps"), best_base("io", c, "rps")[0], 0.95)
-        check("fephp_pass embedded / best nginx + php-fpm, io p99 (issue 12)", val(emb, "io", c, "p99"), best_base("io", c, "p99")[0], 1, lower=True)
-        check("fephp_pass embedded / best nginx + php-fpm, mixed p99 (issue 12)", val(emb, "mixed", c, "p99"), best_base("mixed", c, "p99")[0], 2, lower=True)
-        check("fephp_pass embedded / best nginx + php-fpm, mixed RPS (issue 12)", val(emb, "mixed", c, "rps"), best_base("mixed", c, "rps")[0], 1)
+        ex = "nginx-fephp-executors"
+        check("fephp_pass executors / best nginx + php-fpm, io RPS (issue 12)", val(ex, "io", c, "rps"), best_base("io", c, "rps")[0], 0.95)
+        check("fephp_pass executors / best nginx + php-fpm, io p99 (issue 12)", val(ex, "io", c, "p99"), best_base("io", c, "p99")[0], 1, lower=True)
+        check("fephp_pass executors / best nginx + php-fpm, mixed p99 (issue 12)", val(ex, "mixed", c, "p99"), best_base("mixed", c, "p99")[0], 2, lower=True)
+        check("fephp_pass executors / best nginx + php-fpm, mixed RPS (issue 12)", val(ex, "mixed", c, "rps"), best_base("mixed", c, "rps")[0], 1)
+        check("fephp_pass executors / fephp_pass embedded, hello RPS (issue 12)", val(ex, "hello", c, "rps"), val(emb, "hello", c, "rps"), 0.9)
+        check("fephp_pass executors / fephp_pass embedded, json RPS (issue 12)", val(ex, "json", c, "rps"), val(emb, "json", c, "rps"), 0.9)
     return rows
 md += ["", "## Targets", "", "| target | c | goal | measured | |", "|---|---:|---:|---:|---|"] + target_rows()
 md += ["", "Chart: [compare.svg](compare.svg) (RPS, p99 and CPU per request per configuration and workload, at the",
