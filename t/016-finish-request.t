@@ -6,7 +6,9 @@
 # assertion: only the order of events.
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# Per response: status + body + 1 per log pattern (checked after every response).
+# TEST 1, 2: 4 responses x 3; TEST 3: 2 x 3; TEST 4: 3; TEST 5: 3 (one error_log pattern).
+plan tests => repeat_each() * (4 * 3 + 4 * 3 + 2 * 3 + 3 + 3);
 
 no_long_string();
 run_tests();
