@@ -3,7 +3,9 @@
 # parity with php-fpm is tests/parity.rs per_request_ini_matches_php_fpm_pool_values).
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# Per response: status + body + 1 per log pattern (checked after every response).
+# TEST 1: 3 responses; TEST 2-5: 1 each; TEST 6: 2 responses.
+plan tests => repeat_each() * ((3 + 4 + 2) * 3);
 
 no_long_string();
 run_tests();
@@ -15,7 +17,7 @@ __DATA__
     location /a/ {
         root html;
         fephp_php_value memory_limit 96M;
-        fephp_php_admin_value open_basedir $TEST_NGINX_HTML_DIR;
+        fephp_php_admin_value open_basedir $TEST_NGINX_SERVER_ROOT/html;
         fephp_pass embedded;
     }
     location /b/ {
@@ -40,7 +42,7 @@ echo ini_get('memory_limit'), ' [', ini_get('open_basedir'), "]\n";
 
 === TEST 2: values merge by name across levels: the server's admin value stays, the location adds and overrides
 --- config
-    fephp_php_admin_value open_basedir $TEST_NGINX_HTML_DIR;
+    fephp_php_admin_value open_basedir $TEST_NGINX_SERVER_ROOT/html;
     fephp_php_value memory_limit 64M;
     fephp_php_value precision 4;
     location /a/ {
@@ -103,7 +105,27 @@ Content-Type: multipart/form-data; boundary=XyZ
 
 
 
-=== TEST 5: a name PHP does not know is logged once (warn) and ignored, like php-fpm
+=== TEST 5: a name PHP does not know is logged (warn) and ignored, like php-fpm
+--- config
+    location ~ \.php$ {
+        root html;
+        fephp_php_value no_such_setting.anywhere 1;
+        fephp_php_value memory_limit 70M;
+        fephp_pass embedded;
+    }
+--- user_files
+>>> ini.php
+<?php echo ini_get('memory_limit'), "\n";
+--- request
+GET /ini.php
+--- response_body
+70M
+--- error_log
+php_value no_such_setting.anywhere = "1" ignored: PHP has no such ini setting
+
+
+
+=== TEST 6: the ignored name does not break the location's later requests
 --- config
     location ~ \.php$ {
         root html;
@@ -118,5 +140,5 @@ Content-Type: multipart/form-data; boundary=XyZ
 ["GET /ini.php", "GET /ini.php"]
 --- response_body eval
 ["70M\n", "70M\n"]
---- error_log
-php_value no_such_setting.anywhere = "1" ignored: PHP has no such ini setting
+--- no_error_log
+[error]

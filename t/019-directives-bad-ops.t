@@ -2,6 +2,7 @@
 # at configuration time (nginx -t) with a message naming the directive, as in t/005.
 use Test::Nginx::Socket;
 
+# must_die blocks: 1 (nginx died) + 1 per error_log pattern (one each).
 plan tests => repeat_each() * (blocks() * 2);
 
 no_long_string();
@@ -48,6 +49,8 @@ invalid number of arguments in "fephp_php_value" directive
 === TEST 5: fephp_slowlog_timeout with a bad time
 --- http_config
     fephp_slowlog_timeout soon;
+--- config
+    location = /t { return 200; }
 --- must_die
 --- error_log
 "fephp_slowlog_timeout" directive: invalid time "soon"
@@ -57,6 +60,8 @@ invalid number of arguments in "fephp_php_value" directive
 === TEST 6: fephp_slowlog with an empty value
 --- http_config
     fephp_slowlog "";
+--- config
+    location = /t { return 200; }
 --- must_die
 --- error_log
 "fephp_slowlog" directive: invalid value "" (expected a file or stderr)
@@ -76,6 +81,8 @@ invalid number of arguments in "fephp_php_value" directive
 --- http_config
     fephp_slowlog stderr;
     fephp_slowlog logs/slow.log;
+--- config
+    location = /t { return 200; }
 --- must_die
 --- error_log
 "fephp_slowlog" directive: is duplicate

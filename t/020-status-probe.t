@@ -4,7 +4,9 @@
 # its response with fastcgi_finish_request() and sleeps on.
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# Per response: status + body + 1 (no_error_log, checked after every response); 2 responses
+# per block.
+plan tests => repeat_each() * (blocks() * 2 * 3);
 
 no_long_string();
 run_tests();

@@ -4,7 +4,9 @@
 # tests/parity.rs (tests/parity/userini/).
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# Per response: status + body + 1 (no_error_log, checked after every response).
+# TEST 1: 2 responses, TEST 2: 1, TEST 3: 3, TEST 4: 1.
+plan tests => repeat_each() * ((2 + 1 + 3 + 1) * 3);
 
 no_long_string();
 run_tests();

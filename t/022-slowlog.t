@@ -4,7 +4,9 @@
 # reads the log file back.
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# Per response: status + body + 1 per log pattern (checked after every response).
+# TEST 1, 2: 2 responses x 3; TEST 3: 1 response, status + body + 2 error_log patterns.
+plan tests => repeat_each() * (2 * 3 + 2 * 3 + 4);
 
 no_long_string();
 run_tests();

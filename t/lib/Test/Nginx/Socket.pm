@@ -803,8 +803,8 @@ sub _check_response {
     }
 
     if (defined(my $pat = _expected_for($block, 'raw_response_headers_like', $i))) {
-        # like upstream: the raw head (status line and header lines), unanchored, /s
-        chomp $pat unless ref $pat;
+        # like upstream: the raw head (status line and header lines), unanchored, /s;
+        # no chomp: upstream matches the section as it is, trailing newline included
         my $re = ref $pat eq 'Regexp' ? $pat : qr/$pat/s;
         Test::More::like($res ? $res->{raw_headers} : undef, $re,
             "$name - raw_response_headers_like - response is expected$tag");
