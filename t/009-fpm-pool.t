@@ -1,5 +1,6 @@
-# FPM connection pool directives: fephp_keepalive (connections kept per worker and pool),
-# fephp_max_requests (requests per connection), pool sharing. They have no embedded
+# FPM connection pool directives: fephp_max_connections (connections open per worker and FPM
+# address; old name fephp_keepalive), fephp_max_requests (requests per connection), one pool per
+# address. They have no embedded
 # counterpart (embedded PHP has no connections); fephp_status's counters show the effect.
 use Test::Nginx::Socket;
 
@@ -10,7 +11,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: fephp_keepalive: sequential requests reuse one kept-alive FastCGI connection
+=== TEST 1: fephp_keepalive (the deprecated old name of fephp_max_connections, warns): sequential requests reuse one kept-alive FastCGI connection
 --- config
     location ~ \.php$ {
         root html;
@@ -25,8 +26,8 @@ __DATA__
 ["GET /a.php", "GET /a.php", "GET /a.php", "GET /status"]
 --- response_body_like eval
 [qr/^a$/, qr/^a$/, qr/^a$/, qr/fephp_pool_connections_opened_total\{engine="[^"]+"\} 1\n.*fephp_pool_connections_reused_total\{engine="[^"]+"\} 2\n/s]
---- no_error_log
-[error]
+--- error_log
+the "fephp_keepalive" directive is deprecated, use the "fephp_max_connections" directive instead
 
 
 
@@ -34,7 +35,7 @@ __DATA__
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_max_requests 1;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -55,7 +56,7 @@ __DATA__
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_max_requests 2;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -72,7 +73,7 @@ __DATA__
 
 
 
-=== TEST 4: locations with the same FPM address and settings share a pool; other settings get their own
+=== TEST 4: locations passing to one FPM address share its one pool, whatever their timeouts (one location's fephp_max_connections is the pool's)
 --- config
     location /a/ {
         root html;
@@ -80,11 +81,13 @@ __DATA__
     }
     location /b/ {
         root html;
+        fephp_read_timeout 5s;
+        fephp_connect_timeout 2s;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location /c/ {
         root html;
-        fephp_keepalive 2;
+        fephp_max_connections 2;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location /e/ {
@@ -95,7 +98,7 @@ __DATA__
 --- request
 GET /status?json
 --- response_body_like
-^\{"pid":\d+,"ok":true,"engines":\[\{"engine":"embedded",[^\]]*\{"engine":"fpm unix:[^"]+",[^\]]*\{"engine":"fpm unix:[^"]+",[^{]*\}\]\}$
+^\{"pid":\d+,"ok":true,"engines":\[\{"engine":"embedded",[^\]]*\{"engine":"fpm unix:[^"]+",[^{]*\}\]\}$
 --- no_error_log
 [error]
 
@@ -105,7 +108,7 @@ GET /status?json
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_pass unix:$TEST_NGINX_FPM_RECYCLE_SOCKET;
     }
     location = /status { fephp_status; }
@@ -125,7 +128,7 @@ GET /status?json
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 2;
+        fephp_max_connections 2;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location = /status { fephp_status; }
@@ -145,7 +148,7 @@ GET /status?json
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location = /status { fephp_status; }

@@ -8,6 +8,7 @@ use std::os::fd::FromRawFd;
 
 use bytes::Bytes;
 use fephp::cgi::{BodyPart, HttpRequest, Params, RequestBody, SymlinkPolicy};
+use fephp::engine::ServeOptions;
 use fephp::{EngineError, Request};
 use ngx::ffi::{
     ngx_connection_local_sockaddr, ngx_http_complex_value, ngx_http_finalize_request, ngx_http_map_uri_to_path,
@@ -18,7 +19,7 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleServerConf, NgxHttpCoreModule}
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, Output, Settings};
-use crate::conf::LocConf;
+use crate::conf::{Backend, LocConf};
 use crate::{worker, Module};
 
 /// The content handler `fephp_pass` installs.
@@ -79,7 +80,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Some(root) => root,
             None => return fail(r, EngineError::Internal("cannot map the document root".into())),
         };
-        let site = match symlink_policy(r).and_then(|p| worker.site(root, lcf.index(), &lcf.split_path_info(), p)) {
+        let site = match symlink_policy(r).and_then(|p| worker.site(root, lcf.index(), lcf.split_path_info(), p)) {
             Ok(s) => s,
             Err(e) => return fail(r, e),
         };
@@ -88,7 +89,11 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Err(e) => return fail(r, e),
         };
         let settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
-        let fut = async move { engine.serve(&site, req).await.map(Output::Stream) };
+        let opts = ServeOptions {
+            timeouts: matches!(backend, Backend::Fpm(_)).then(|| lcf.timeouts()),
+            head_limit: Some(lcf.buffer_size()),
+        };
+        let fut = async move { engine.serve_with(&site, req, opts).await.map(Output::Stream) };
         // Polled on this thread: embedded PHP wakes nginx from the PHP thread; FPM's sockets are
         // nginx connections (`ngx_socket`), so their readiness comes from nginx's own epoll.
         let started = bridge::start_local(r, settings, Box::pin(fut));

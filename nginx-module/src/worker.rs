@@ -23,6 +23,9 @@ use crate::conf::{Backend, Queue};
 use crate::ngx_socket::NgxConnector;
 use crate::{bridge, Module};
 
+/// The label of the embedded engine (the one [`BackendConfig::label`] gives it).
+const EMBEDDED_LABEL: &str = "embedded";
+
 /// An engine, or why it could not start (requests to it fail with 500 and an error line).
 pub type EngineSlot = Result<Arc<Engine>, String>;
 
@@ -30,7 +33,7 @@ pub type EngineSlot = Result<Arc<Engine>, String>;
 pub struct Worker {
     /// The embedded PHP engine, when some location uses `fephp_pass embedded`.
     pub embedded: Option<EngineSlot>,
-    /// One FPM engine per [`crate::conf::MainConf::pools`] entry, same order.
+    /// One FPM engine per [`crate::conf::MainConf::pools`] entry (one per address), same order.
     pub pools: Vec<(String, EngineSlot)>,
     sites: RefCell<HashMap<SiteKey, Arc<Site>>>,
     /// The site found last, checked first without allocating a key.
@@ -67,7 +70,7 @@ impl Worker {
     pub fn engines(&self) -> Vec<(String, EngineSlot)> {
         let mut all = Vec::new();
         if let Some(slot) = &self.embedded {
-            all.push(("embedded".to_string(), slot.clone()));
+            all.push((EMBEDDED_LABEL.to_string(), slot.clone()));
         }
         all.extend(self.pools.iter().cloned());
         all
@@ -154,16 +157,13 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let pools = main
         .pools
         .iter()
-        .map(|key| {
-            let label = format!("fpm {}", key.address);
-            let slot = key
-                .pool_config()
-                .and_then(|mut cfg| {
-                    // The pool's sockets run on this thread's nginx event loop.
-                    cfg.connector = Some(Arc::new(NgxConnector::new(&cfg.address)));
-                    bridge::in_runtime(|| Engine::new(BackendConfig::Fpm(cfg))).map_err(|e| e.to_string())
-                })
-                .map(Arc::new);
+        .map(|spec| {
+            let mut cfg = spec.pool_config();
+            // The pool's sockets run on this thread's nginx event loop.
+            cfg.connector = Some(Arc::new(NgxConnector::new(&cfg.address)));
+            let backend = BackendConfig::Fpm(cfg);
+            let label = backend.label();
+            let slot = bridge::in_runtime(|| Engine::new(backend)).map_err(|e| e.to_string()).map(Arc::new);
             if let Err(e) = &slot {
                 ngx_log_error!(NGX_LOG_ALERT, log, "fephp: {label}: {e}");
             }

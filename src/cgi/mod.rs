@@ -10,7 +10,7 @@ mod request;
 mod resolve;
 
 pub use body::{BodyPart, BodyReader, RequestBody};
-pub use head::{HeadParse, ResponseHead};
+pub use head::{content_length, header_use, HeadParse, HeaderUse, ResponseHead};
 pub use params::Params;
 pub use request::{build_params, HttpRequest};
 pub use resolve::{Script, Site, SplitRule, SymlinkPolicy};

@@ -3,17 +3,19 @@
 //! resolution and params building done once, here, through [`crate::cgi`].
 
 mod body;
+mod health;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use body::ResponseBody;
+pub use health::{health_json, Health};
 
 use crate::cgi::{build_params, HttpRequest, RequestBody, ResponseHead, Site};
 use crate::config::Config;
 use crate::error::{ConfigError, EngineError};
 use crate::metrics::Metrics;
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{Pool, PoolConfig, Timeouts};
 
 /// A request to serve: the HTTP parts and the body.
 #[derive(Debug)]
@@ -33,6 +35,29 @@ pub struct Response {
     pub body: ResponseBody,
 }
 
+/// Per-request settings a surface may give [`Engine::serve_with`] (e.g. from the nginx location
+/// that serves the request); `Default` means the backend's own settings and no head limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// FPM: this request's timeouts instead of the pool's (the pool, and so its connection
+    /// limit, is shared by every location passing to one address). Embedded PHP ignores them.
+    pub timeouts: Option<Timeouts>,
+    /// Most bytes the response head may take ([`ResponseHead::wire_len`]); a longer head is a
+    /// 502 ([`EngineError::Protocol`]), as nginx answers when it exceeds `fastcgi_buffer_size`.
+    pub head_limit: Option<usize>,
+}
+
+/// True once this process has started embedded PHP: PHP is NTS and its module startup runs once
+/// per process, so a process gets one embedded engine, ever (the one flag every surface asks).
+pub fn embedded_started() -> bool {
+    #[cfg(feature = "embed")]
+    {
+        crate::php::started()
+    }
+    #[cfg(not(feature = "embed"))]
+    false
+}
+
 /// Which backend runs PHP.
 #[derive(Debug, Clone)]
 pub enum BackendConfig {
@@ -43,21 +68,22 @@ pub enum BackendConfig {
     Embedded(crate::php::PhpOptions),
 }
 
+impl BackendConfig {
+    /// The label of an engine with this backend in status reports and metrics: `embedded` or
+    /// `fpm ADDRESS`.
+    pub fn label(&self) -> String {
+        match self {
+            BackendConfig::Fpm(cfg) => format!("fpm {}", cfg.address),
+            #[cfg(feature = "embed")]
+            BackendConfig::Embedded(_) => "embedded".to_string(),
+        }
+    }
+}
+
 enum Backend {
     Fpm(Pool),
     #[cfg(feature = "embed")]
     Embedded(crate::php::Php),
-}
-
-/// Backend health, as `/_health` and `fephp_status` report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    /// `"fpm"` or `"embedded"`.
-    pub backend: &'static str,
-    /// True when the backend can take requests (FPM reachable; PHP thread alive).
-    pub ok: bool,
-    /// Human-readable detail (the FPM address, the error).
-    pub detail: String,
 }
 
 /// Serves PHP requests. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -101,8 +127,13 @@ impl Engine {
     /// Serves `req` for `site`: resolves the script (refusing what must not run), builds the
     /// params, runs PHP on the backend and returns the response head with a streaming body.
     pub async fn serve(&self, site: &Site, req: Request) -> Result<Response, EngineError> {
+        self.serve_with(site, req, ServeOptions::default()).await
+    }
+
+    /// [`Engine::serve`] with per-request settings ([`ServeOptions`]).
+    pub async fn serve_with(&self, site: &Site, req: Request, opts: ServeOptions) -> Result<Response, EngineError> {
         let started = Instant::now();
-        let result = self.serve_inner(site, req).await;
+        let result = self.serve_inner(site, req, opts).await;
         match &result {
             Ok(resp) => self.metrics.record(resp.head.status, started.elapsed()),
             Err(e) => {
@@ -113,19 +144,32 @@ impl Engine {
         result
     }
 
-    async fn serve_inner(&self, site: &Site, req: Request) -> Result<Response, EngineError> {
+    async fn serve_inner(&self, site: &Site, req: Request, opts: ServeOptions) -> Result<Response, EngineError> {
         let script = site.resolve(&req.http.uri)?;
         let params = build_params(&req.http, site, &script, req.body.len());
         match &self.backend {
             Backend::Fpm(pool) => {
-                let (head, body) = pool.send(&params, req.body).await?;
+                let timeouts = opts.timeouts.unwrap_or_else(|| pool.config().timeouts());
+                let (head, body) = pool.send_with(&params, req.body, &timeouts, opts.head_limit).await?;
                 Ok(Response { head, body: ResponseBody::fpm(body) })
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => {
                 let (head, body) = php.execute(params, script, req.body).await?;
+                if let Some(limit) = opts.head_limit.filter(|&limit| head.wire_len() > limit) {
+                    return Err(EngineError::Protocol(format!("PHP sent too big a response head (more than {limit} bytes)")));
+                }
                 Ok(Response { head, body: ResponseBody::php(body) })
             }
+        }
+    }
+
+    /// This engine's label ([`BackendConfig::label`]).
+    pub fn label(&self) -> String {
+        match &self.backend {
+            Backend::Fpm(pool) => format!("fpm {}", pool.address()),
+            #[cfg(feature = "embed")]
+            Backend::Embedded(_) => "embedded".to_string(),
         }
     }
 

@@ -1,12 +1,12 @@
 //! One request on its way through the PHP thread: built on the async side ([`Job::new`], which
 //! only moves the request in: no copies, no C strings on the caller's thread), run on the PHP
 //! thread ([`Job::run`]) where the SAPI callbacks hand the head and the body back through the
-//! request's [`Exchange`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
+//! request's [`Handoff`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
 //! the end), so a small response reaches the async side in one handover.
 
 use bytes::BytesMut;
 
-use super::exchange::{Exchange, Receiver, Sender};
+use super::handoff::{Handoff, Receiver, Sender};
 use super::ffi::{self, Outcome, Sapi};
 use crate::cgi::{BodyReader, Params, RequestBody, ResponseHead, Script};
 use crate::error::EngineError;
@@ -24,9 +24,9 @@ pub(crate) struct Job {
 
 impl Job {
     /// A job running `script` with `params` (built by [`crate::cgi::build_params`]), and the
-    /// waiter's end of its exchange.
+    /// waiter's end of its handoff.
     pub(crate) fn new(params: Params, script: Script, body: RequestBody) -> (Job, Receiver) {
-        let (tx, rx) = Exchange::pair();
+        let (tx, rx) = Handoff::pair();
         (Job { params, script, body, tx }, rx)
     }
 
