@@ -268,7 +268,7 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
         }" ;;
         fephp-fpm)
             load="load_module $NGINX_MODULE;"
-            location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_keepalive $(( (PHP_PROCS + 1) / 2 )); }" ;;
+            location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_max_connections $(( (PHP_PROCS + 1) / 2 )); }" ;;
         fephp-embedded)
             workers=$PHP_PROCS
             load="load_module $NGINX_MODULE;"

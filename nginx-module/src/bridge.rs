@@ -41,6 +41,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::ffi::c_void;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::future::Future;
 use std::os::fd::RawFd;
 use std::pin::Pin;
@@ -320,7 +321,27 @@ thread_local! {
     /// map operation that runs no other code (plain ids and pointers: nothing to drop), so the
     /// borrow can never be taken already and a request is always unregistered before its
     /// context is freed.
-    static REQUESTS: RefCell<HashMap<u64, *mut ReqCtx>> = RefCell::new(HashMap::new());
+    static REQUESTS: RefCell<HashMap<u64, *mut ReqCtx, BuildHasherDefault<IdHasher>>> =
+        RefCell::new(HashMap::default());
+}
+
+/// The registry's hasher: request ids are distinct sequential numbers, so the id itself
+/// (spread by one multiplication) is the hash; no SipHash per request.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 fn registry_insert(id: u64, ctx: *mut ReqCtx) {

@@ -71,14 +71,20 @@ const WANTED: [&[u8]; 10] = [
 fn fill_request(req: &mut ffi::Request, params: &Params, script: &Script) {
     req.clear();
     let mut found: [Option<&[u8]>; WANTED.len()] = [None; WANTED.len()];
+    // One scan for NUL bytes over all params; only when there is one is each string checked.
+    let checked = params.has_nul();
     for (name, value) in params.iter() {
-        if name.is_empty() || memchr::memchr(0, name).is_some() {
+        if name.is_empty() || checked && memchr::memchr(0, name).is_some() {
             continue;
         }
         if let Some(i) = WANTED.iter().position(|w| *w == name) {
             found[i] = Some(value);
         }
-        req.add_param(name, value);
+        if checked {
+            req.add_param(name, value);
+        } else {
+            req.add_param_plain(name, value);
+        }
     }
     let [method, query, uri, content_type, content_length, filename, cookie, authorization, script_name, path_info] =
         found;
