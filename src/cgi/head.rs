@@ -143,8 +143,8 @@ impl ResponseHead {
             return Err(EngineError::Protocol(format!("invalid header name {:?}", String::from_utf8_lossy(name))));
         }
         let value = trim(&line[colon + 1..]);
-        let name = String::from_utf8_lossy(name);
-        let value = String::from_utf8_lossy(value);
+        let name = super::text(name);
+        let value = super::text(value);
         self.push_header(&name, &value)
     }
 

@@ -75,7 +75,7 @@ pub const SERVER_SOFTWARE: &str = concat!("fe-php/", env!("CARGO_PKG_VERSION"));
 /// with `, ` (`; ` for `Cookie`).
 pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_length: u64) -> Params {
     let mut p = Params::with_capacity(32 + req.headers.len());
-    let root = site.root().to_string_lossy();
+    let root = super::text(site.root().as_os_str().as_encoded_bytes());
     let mut itoa_buf = itoa_fmt::Buffer::default();
 
     p.push("GATEWAY_INTERFACE", "CGI/1.1");
@@ -88,7 +88,7 @@ pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_len
     } else {
         p.push("CONTENT_LENGTH", "");
     }
-    p.push("SCRIPT_FILENAME", script.filename.to_string_lossy().as_bytes());
+    p.push("SCRIPT_FILENAME", super::text(script.filename.as_os_str().as_encoded_bytes()).as_bytes());
     p.push("SCRIPT_NAME", &script.script_name);
     if !script.path_info.is_empty() {
         p.push("PATH_INFO", &script.path_info);
