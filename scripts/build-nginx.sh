@@ -3,7 +3,7 @@
 #
 #   $CARGO_TARGET_DIR/nginx/sbin/nginx                              (default CARGO_TARGET_DIR: target)
 #   $CARGO_TARGET_DIR/nginx/modules/ngx_http_fephp_module.so
-#   $CARGO_TARGET_DIR/nginx/conf/fephp_params, mime.types
+#   $CARGO_TARGET_DIR/nginx/conf/fephp_params, mime.types, fastcgi.conf, fastcgi_params
 #
 # nginx comes from the `nginx-src` crate through ngx's `vendored` feature: `cargo build` of the
 # module runs nginx's configure (--with-compat --with-threads ...) and make, so the binary and the
@@ -52,7 +52,10 @@ install_if_changed "$so" "$prefix/modules/ngx_http_fephp_module.so"
 install_if_changed "$root/nginx-module/fephp_params" "$prefix/conf/fephp_params"
 src_conf=$(ls -d "$HOME"/.cargo/registry/src/*/nginx-src-*/nginx/conf 2>/dev/null | tail -1 || true)
 if [ -n "$src_conf" ] && [ -f "$src_conf/mime.types" ]; then
-    install_if_changed "$src_conf/mime.types" "$prefix/conf/mime.types"
+    # fastcgi.conf / fastcgi_params: what Debian's /etc/nginx ships too (t/realapp's oracle)
+    for f in mime.types fastcgi.conf fastcgi_params; do
+        install_if_changed "$src_conf/$f" "$prefix/conf/$f"
+    done
 fi
 mkdir -p "$prefix/logs"
 

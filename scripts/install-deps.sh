@@ -11,7 +11,7 @@ packages=(
   libipc-run-perl liblist-moreutils-perl
   wrk valgrind golang-go curl python3
   dokuwiki
-  wordpress mediawiki mariadb-server
+  wordpress wordpress-theme-twentytwentythree mediawiki mariadb-server
   php8.2-mbstring php8.2-intl php8.2-xml php8.2-mysql php8.2-curl php8.2-gd php8.2-zip
   php8.2-apcu
 )

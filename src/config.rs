@@ -47,6 +47,11 @@ pub struct ServerConfig {
     /// `https`: set `HTTPS=on` in the params (when a TLS terminator sits in front).
     #[serde(default)]
     pub https: bool,
+    /// `server_name`: the `SERVER_NAME` PHP sees (nginx's `server_name`). Without it, the
+    /// request's Host header without port — which the client chooses: set it wherever PHP
+    /// builds links or password-reset mails from `SERVER_NAME`.
+    #[serde(default)]
+    pub server_name: Option<String>,
     /// `shutdown_timeout_ms`: on SIGTERM, how long in-flight requests may take to finish.
     #[serde(default = "default_shutdown_ms")]
     pub shutdown_timeout_ms: u64,

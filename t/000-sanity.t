@@ -6,7 +6,8 @@ use Test::Nginx::Socket;
 
 repeat_each(2);
 
-plan tests => repeat_each() * (blocks() * 3);
+# status + body per block, plus the headers, log patterns and extra requests
+plan tests => repeat_each() * (blocks() * 2 + 19);
 
 no_long_string();
 run_tests();
@@ -28,10 +29,11 @@ ok
 
 
 === TEST 2: static user file, inline error_code
+--- config
 --- user_files
 >>> hello.txt
 Hello, world
->>> sub/dir/page.html 0600
+>>> sub/dir/page.html 202001020304
 <p>page</p>
 --- request
 GET /hello.txt
@@ -64,6 +66,7 @@ foo=hello bar=world
 
 
 === TEST 4: 404 logs an error
+--- config
 --- request
 GET /missing.html
 --- error_code: 404
@@ -80,16 +83,15 @@ GET /missing.html
         # no Content-Length is known for this one: nginx sends it chunked
         ssi on;
         default_type text/html;
-        alias $TEST_NGINX_HTML_DIR/ssi.html;
+        alias $TEST_NGINX_SERVER_ROOT/html/ssi.html;
     }
 --- user_files
 >>> ssi.html
 a<!--# echo var="uri" -->b
 --- request
 GET /chunked
---- response_headers
-Transfer-Encoding: chunked
 --- response_headers_like
+Transfer-Encoding: chunked
 Content-Type: text/ht.*
 --- response_body
 a/chunkedb
@@ -221,3 +223,17 @@ Location: http://localhost:\d+/elsewhere
 [error]
 [crit]
 [alert]
+
+
+
+=== TEST 15: user_files: a date after the name sets the file's mtime (GMT)
+--- config
+--- user_files
+>>> sub/dir/page.html 202001020304
+<p>page</p>
+--- request
+GET /sub/dir/page.html
+--- response_headers
+Last-Modified: Thu, 02 Jan 2020 03:04:00 GMT
+--- response_body
+<p>page</p>

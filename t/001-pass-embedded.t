@@ -3,7 +3,8 @@
 # pipelining, try_files, fephp_index, fephp_split_path_info, fephp_status), plus fephp_php_ini.
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# status, body and one log pattern per block, plus the checks of extra requests and headers
+plan tests => repeat_each() * (blocks() * 3 + 13);
 
 no_long_string();
 run_tests();

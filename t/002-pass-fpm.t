@@ -2,7 +2,8 @@
 # Needs TEST_NGINX_FPM_SOCKET (t/run.sh starts php-fpm and sets it).
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# status, body and one log pattern per block, plus the checks of extra requests and headers
+plan tests => repeat_each() * (blocks() * 3 + 13);
 
 no_long_string();
 run_tests();

@@ -2,7 +2,8 @@
 # like fastcgi_param (a level with its own list does not see the parent's).
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# status, body and one log pattern per block, plus the checks of extra requests and headers
+plan tests => repeat_each() * (blocks() * 3 + 6);
 
 no_long_string();
 run_tests();

@@ -116,6 +116,9 @@ slow still running: yes
 <?php for ($i = 0; $i < 8192; $i++) { echo str_repeat(chr(65 + $i % 26), 1023), "\n"; }
 >>> driver.php
 <?php
+// holds 16 MB: php-fpm keeps a PHP_VALUE for the child's later requests, and 004-errors.t
+// leaves memory_limit=16M in one child of the shared pool
+ini_set('memory_limit', '128M');
 $port = $_SERVER['SERVER_PORT'];
 $big = stream_socket_client("tcp://127.0.0.1:$port", $errno, $errstr, 5);
 fwrite($big, "GET /big.php HTTP/1.0\r\nHost: localhost\r\n\r\n");

@@ -4,7 +4,8 @@
 # scripts are still refused.
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# status, body and one log pattern per block, plus the checks of extra requests and headers
+plan tests => repeat_each() * (blocks() * 3 + 12);
 
 no_long_string();
 run_tests();
@@ -55,7 +56,7 @@ __DATA__
 
 
 
-=== TEST 3: fpm: a REGEX that does not match leaves the whole path as the script
+=== TEST 3: fpm: a REGEX that does not match leaves the whole path as the script (/r/a.php)
 --- config
     location /r/ {
         root html;
@@ -65,18 +66,37 @@ __DATA__
 --- user_files
 >>> r/a.php
 <?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
---- request eval
-["GET /r/a.php", "GET /r/a.php/x"]
---- error_code eval
-[200, 403]
+--- request
+GET /r/a.php
+--- error_code: 200
 --- response_body_like eval
-[qr{^/r/a.php \[\] a.php$}, qr/403/]
+qr{^/r/a.php \[\] a.php$}
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: fpm: a REGEX that does not match leaves the whole path as the script (/r/a.php/x)
+--- config
+    location /r/ {
+        root html;
+        fephp_split_path_info "^(/r/only/.+?\.php)(/.*)$";
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+--- user_files
+>>> r/a.php
+<?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
+--- request
+GET /r/a.php/x
+--- error_code: 403
+--- response_body_like eval
+qr/403/
 --- error_log
 fephp: forbidden: /r/a.php/x is not a PHP script
 
 
 
-=== TEST 4: fpm: fephp_split_path_info off at server level is inherited; a location may turn it back on
+=== TEST 5: fpm: fephp_split_path_info off at server level is inherited; a location may turn it back on (/off/a.php/x)
 --- config
     fephp_split_path_info off;
     location /off/ {
@@ -93,18 +113,44 @@ fephp: forbidden: /r/a.php/x is not a PHP script
 <?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
 >>> on/a.php
 <?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
---- request eval
-["GET /off/a.php/x", "GET /on/a.php/x"]
---- error_code eval
-[403, 200]
+--- request
+GET /off/a.php/x
+--- error_code: 403
 --- response_body_like eval
-[qr/403/, qr{^/on/a.php \[/x\] a.php$}]
+qr/403/
 --- error_log
 fephp: forbidden
 
 
 
-=== TEST 5: embedded: fephp_split_path_info REGEX sets SCRIPT_NAME and PATH_INFO from the two captures
+=== TEST 6: fpm: fephp_split_path_info off at server level is inherited; a location may turn it back on (/on/a.php/x)
+--- config
+    fephp_split_path_info off;
+    location /off/ {
+        root html;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+    location /on/ {
+        root html;
+        fephp_split_path_info on;
+        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+    }
+--- user_files
+>>> off/a.php
+<?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
+>>> on/a.php
+<?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
+--- request
+GET /on/a.php/x
+--- error_code: 200
+--- response_body_like eval
+qr{^/on/a.php \[/x\] a.php$}
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: embedded: fephp_split_path_info REGEX sets SCRIPT_NAME and PATH_INFO from the two captures
 --- config
     location ~ ^(.+?\.php)(/.*)?$ {
         root html;
@@ -123,7 +169,7 @@ fephp: forbidden
 
 
 
-=== TEST 6: embedded: a greedy REGEX splits at the last .php/, the default at the first
+=== TEST 8: embedded: a greedy REGEX splits at the last .php/, the default at the first
 --- config
     location /greedy/ {
         root html;
@@ -148,7 +194,7 @@ fephp: forbidden
 
 
 
-=== TEST 7: embedded: a REGEX that does not match leaves the whole path as the script
+=== TEST 9: embedded: a REGEX that does not match leaves the whole path as the script (/r/a.php)
 --- config
     location /r/ {
         root html;
@@ -158,18 +204,37 @@ fephp: forbidden
 --- user_files
 >>> r/a.php
 <?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
---- request eval
-["GET /r/a.php", "GET /r/a.php/x"]
---- error_code eval
-[200, 403]
+--- request
+GET /r/a.php
+--- error_code: 200
 --- response_body_like eval
-[qr{^/r/a.php \[\] a.php$}, qr/403/]
+qr{^/r/a.php \[\] a.php$}
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: embedded: a REGEX that does not match leaves the whole path as the script (/r/a.php/x)
+--- config
+    location /r/ {
+        root html;
+        fephp_split_path_info "^(/r/only/.+?\.php)(/.*)$";
+        fephp_pass embedded;
+    }
+--- user_files
+>>> r/a.php
+<?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
+--- request
+GET /r/a.php/x
+--- error_code: 403
+--- response_body_like eval
+qr/403/
 --- error_log
 fephp: forbidden: /r/a.php/x is not a PHP script
 
 
 
-=== TEST 8: embedded: fephp_split_path_info off at server level is inherited; a location may turn it back on
+=== TEST 11: embedded: fephp_split_path_info off at server level is inherited; a location may turn it back on (/off/a.php/x)
 --- config
     fephp_split_path_info off;
     location /off/ {
@@ -186,11 +251,37 @@ fephp: forbidden: /r/a.php/x is not a PHP script
 <?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
 >>> on/a.php
 <?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
---- request eval
-["GET /off/a.php/x", "GET /on/a.php/x"]
---- error_code eval
-[403, 200]
+--- request
+GET /off/a.php/x
+--- error_code: 403
 --- response_body_like eval
-[qr/403/, qr{^/on/a.php \[/x\] a.php$}]
+qr/403/
 --- error_log
 fephp: forbidden
+=== TEST 12: embedded: fephp_split_path_info off at server level is inherited; a location may turn it back on (/on/a.php/x)
+--- config
+    fephp_split_path_info off;
+    location /off/ {
+        root html;
+        fephp_pass embedded;
+    }
+    location /on/ {
+        root html;
+        fephp_split_path_info on;
+        fephp_pass embedded;
+    }
+--- user_files
+>>> off/a.php
+<?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
+>>> on/a.php
+<?php echo $_SERVER['SCRIPT_NAME'], " [", $_SERVER['PATH_INFO'] ?? '', "] ", basename($_SERVER['SCRIPT_FILENAME']), "\n";
+--- request
+GET /on/a.php/x
+--- error_code: 200
+--- response_body_like eval
+qr{^/on/a.php \[/x\] a.php$}
+--- no_error_log
+[error]
+
+
+

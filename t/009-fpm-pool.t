@@ -4,7 +4,8 @@
 # counterpart (embedded PHP has no connections); fephp_status's counters show the effect.
 use Test::Nginx::Socket;
 
-plan tests => repeat_each() * (blocks() * 3);
+# status, body and one log pattern per block, plus the checks of extra requests and headers
+plan tests => repeat_each() * (blocks() * 3 + 56);
 
 no_long_string();
 run_tests();

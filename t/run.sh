@@ -10,9 +10,10 @@
 #      TCP, TEST_NGINX_FPM_TCP=127.0.0.1:<free port> (TEST_NGINX_CLOSED_TCP is a port nothing
 #      listens on);
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
-#   4. without arguments, then runs the real-application test t/realapp/dokuwiki.sh (DokuWiki
-#      through fephp_pass embedded, fephp_pass to php-fpm and plain fastcgi_pass; it starts its
-#      own php-fpm). A `t/realapp/*.sh` argument runs that script instead of prove.
+#   4. without arguments, then runs the real-application tests t/realapp/dokuwiki.sh,
+#      wordpress.sh and mediawiki.sh (each application through plain fastcgi_pass, the oracle,
+#      fephp_pass to php-fpm and fephp_pass embedded; each starts its own php-fpm, WordPress its
+#      own MariaDB). A `t/realapp/*.sh` argument runs that script instead of prove.
 # Usage: t/run.sh [prove args / test files... / t/realapp/*.sh]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -108,7 +109,7 @@ for a in "$@"; do
 done
 if [ $# -eq 0 ]; then
     args=(-r t/)
-    scripts=(t/realapp/dokuwiki.sh)
+    scripts=(t/realapp/dokuwiki.sh t/realapp/wordpress.sh t/realapp/mediawiki.sh)
 fi
 if [ ${#args[@]} -gt 0 ]; then
     prove "${args[@]}"

@@ -145,6 +145,18 @@ fn server_variables() {
     assert_eq!(v["PHP_SELF"], "/server_vars.php/extra/info");
 }
 
+/// `server.server_name` is SERVER_NAME whatever Host the client sends (no host-header
+/// poisoning of links built from SERVER_NAME); HTTP_HOST still shows what the client sent.
+#[test]
+fn server_name_key_is_not_taken_from_the_host_header() {
+    let fpm = Fpm::start_unix(1);
+    let h = Harness::start_with_server(&scripts_dir(), "server_name = \"example.org\"", &fpm_toml(&fpm));
+    let r = http(h.addr, "GET", "/server_vars.php", &[("Host", "evil.test")], b"");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["SERVER_NAME"], "example.org");
+    assert_eq!(v["HTTP_HOST"], "evil.test");
+}
+
 #[test]
 fn traversal_corpus_never_reaches_php() {
     let fpm = Fpm::start_unix(2);

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) site: Site,
     /// `server.https`: default of every request's `HTTPS` param.
     pub(crate) https: bool,
+    /// `server.server_name`: every request's `SERVER_NAME` (else the Host header's name).
+    pub(crate) server_name: Option<String>,
 }
 
 impl fephp_engine {
@@ -81,7 +83,7 @@ impl fephp_engine {
             };
             Failure::new(code, format!("cannot start the backend: {e}"))
         })?;
-        let shared = Arc::new(Shared { engine, site, https: config.server.https });
+        let shared = Arc::new(Shared { engine, site, https: config.server.https, server_name: config.server.server_name.clone() });
         Ok(fephp_engine { runtime: Some(runtime), shared: Some(shared) })
     }
 

@@ -175,7 +175,7 @@ pub extern "C" fn fephp_execute(
             .report();
         }
         let shared = engine.shared();
-        let request = req.into_request(shared.https);
+        let request = req.into_request(shared.https, shared.server_name.as_deref());
         match engine.runtime().block_on(run(shared, request, Sink { callbacks, userdata })) {
             Ok(resp) => {
                 if !out.is_null() {
@@ -280,7 +280,7 @@ pub extern "C" fn fephp_execute_async(
             unsafe { *callbacks }
         };
         let shared = Arc::clone(engine.shared());
-        let request = req.into_request(shared.https);
+        let request = req.into_request(shared.https, shared.server_name.as_deref());
         let sink = Sink { callbacks, userdata };
         let completion = Completion { on_complete, userdata, done: false };
         engine.runtime().spawn(async move {

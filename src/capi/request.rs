@@ -20,9 +20,10 @@ pub struct fephp_request {
 
 impl fephp_request {
     /// The engine request; `https_default` is the engine's `server.https` unless the host set it.
-    pub(crate) fn into_request(self, https_default: bool) -> Request {
+    pub(crate) fn into_request(self, https_default: bool, server_name: Option<&str>) -> Request {
         let mut http = self.http;
         http.https = self.https.unwrap_or(https_default);
+        http.server_name = server_name.map(str::to_string);
         Request { http, body: self.body }
     }
 }

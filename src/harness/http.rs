@@ -22,12 +22,22 @@ use crate::error::{error_text, EngineError, ERROR_CONTENT_TYPE};
 /// Largest request body the harness accepts (413 beyond).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
+/// What the harness tells PHP about itself, from `[server]`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerIdentity {
+    /// `https`: report `HTTPS=on` (a TLS terminator sits in front).
+    pub https: bool,
+    /// `server_name`: `SERVER_NAME` (like nginx's `server_name`); without it, the request's
+    /// Host header without port.
+    pub server_name: Option<String>,
+}
+
 /// Shared state of the service: the engine, the site, a request counter.
 #[derive(Clone)]
 pub struct Service {
     engine: Arc<Engine>,
     site: Arc<Site>,
-    https: bool,
+    identity: Arc<ServerIdentity>,
     requests: Arc<AtomicU64>,
     /// Requests after which this process stops serving (0 = never), and the signal for it.
     limit: u64,
@@ -43,10 +53,10 @@ pub struct ConnService {
 }
 
 impl Service {
-    /// A service over `engine` for `site`; `https` reports `HTTPS=on` to PHP.
-    pub fn new(engine: Arc<Engine>, site: Arc<Site>, https: bool, limit: u64) -> Self {
+    /// A service over `engine` for `site`, telling PHP `identity`.
+    pub fn new(engine: Arc<Engine>, site: Arc<Site>, identity: Arc<ServerIdentity>, limit: u64) -> Self {
         let limit_reached = Arc::new(tokio::sync::Notify::new());
-        Service { engine, site, https, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached }
+        Service { engine, site, identity, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached }
     }
 
     /// Resolves once `limit` PHP requests have started (never when the limit is 0).
@@ -122,7 +132,8 @@ impl ConnService {
         http.headers = parts.headers.iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())).collect();
         http.remote_addr = Some(self.peer);
         http.local_addr = self.local;
-        http.https = self.inner.https;
+        http.https = self.inner.identity.https;
+        http.server_name.clone_from(&self.inner.identity.server_name);
         let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) => {

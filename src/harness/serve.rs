@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use super::http::Service;
+use super::http::{ServerIdentity, Service};
 use crate::engine::{BackendConfig, Engine};
 use crate::error::ConfigError;
 use crate::Config;
@@ -54,7 +54,8 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
     listener.set_nonblocking(true).map_err(|e| ServeError::Bind(listen.clone(), e))?;
     let shutdown = Duration::from_millis(config.server.shutdown_timeout_ms);
     let max_requests = config.php.worker_max_requests;
-    let https = config.server.https;
+    let identity =
+        Arc::new(ServerIdentity { https: config.server.https, server_name: config.server.server_name.clone() });
 
     match backend {
         BackendConfig::Fpm(_) => {
@@ -63,7 +64,7 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                 .enable_all()
                 .build()
                 .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
-            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, https))
+            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, identity))
         }
         #[cfg(feature = "embed")]
         BackendConfig::Embedded(_) => {
@@ -75,7 +76,7 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                     .build()
                     .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
                 let listener = listener.try_clone().map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
-                runtime.block_on(serve_process(listener, backend.clone(), site.clone(), shutdown, max_requests, https))
+                runtime.block_on(serve_process(listener, backend.clone(), site.clone(), shutdown, max_requests, identity.clone()))
             })
         }
     }
@@ -90,7 +91,7 @@ async fn serve_process(
     site: crate::cgi::Site,
     drain_timeout: Duration,
     max_requests: u64,
-    https: bool,
+    identity: Arc<ServerIdentity>,
 ) -> Result<(), ServeError> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm =
@@ -100,7 +101,7 @@ async fn serve_process(
     // Handlers are in place (before PHP starts its threads): let a pending stop signal in.
     super::workers::unblock_stop_signals();
     let engine = Engine::new(backend).map_err(|e| ServeError::Engine(e.to_string()))?;
-    let service = Service::new(Arc::new(engine), Arc::new(site), https, max_requests);
+    let service = Service::new(Arc::new(engine), Arc::new(site), identity, max_requests);
     let listener = TcpListener::from_std(listener).map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
     let local = listener.local_addr().ok();
     let graceful = GracefulShutdown::new();

@@ -16,7 +16,10 @@
 #   3. edit + save      → GET ?do=edit, take sectok/changecheck/date, POST do[save] with a new
 #                         text, follow the redirect, GET the page and see the text; the page file
 #                         exists in that mode's data copy
-# The three result lines must be identical. Needs TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES
+# The three result lines must be identical. As root, nginx runs `user www-data;` (master process
+# on) and the php-fpm pool runs as www-data, Debian's defaults, so PHP writes the copies as
+# www-data in both backends; otherwise everything runs as the current user (the `user`
+# directive and FPM's user= need root). Needs TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES
 # (t/run.sh exports them), curl, php-fpm8.2 and the dokuwiki package.
 set -euo pipefail
 
@@ -68,7 +71,6 @@ for m in "${modes[@]}"; do
 PHP
     echo "tester:$hash:Test User:tester@example.invalid:user" >>"$tmp/$m/conf/users.auth.php"
 done
-chmod -R a+rwX "$tmp"
 cat >"$tmp/prepend.php" <<'PHP'
 <?php
 // Points DokuWiki at this test's copy of conf/ (per mode, from the WIKI_BASE param).
@@ -79,8 +81,11 @@ if (!empty($_SERVER['WIKI_BASE'])) {
 PHP
 
 # php-fpm for the fephp and fastcgi modes (its own instance: the prepend is an admin value).
-as_root=() user_lines=""
-if [ "$(id -u)" = 0 ]; then as_root=(-R); user_lines=$'user = root\ngroup = root'; fi
+user_lines=""
+if [ "$(id -u)" = 0 ]; then
+    chown -R www-data:www-data "$tmp/sessions" "${modes[@]/#/$tmp/}"
+    user_lines=$'user = www-data\ngroup = www-data\nlisten.owner = www-data\nlisten.group = www-data'
+fi
 cat >"$tmp/php-fpm.conf" <<CONF
 [global]
 pid = $tmp/php-fpm.pid
@@ -90,14 +95,14 @@ daemonize = no
 [dokuwiki]
 $user_lines
 listen = $tmp/php-fpm.sock
-listen.mode = 0666
+listen.mode = 0660
 pm = static
 pm.max_children = 2
 catch_workers_output = yes
 php_admin_value[auto_prepend_file] = $tmp/prepend.php
 php_admin_value[session.save_path] = $tmp/sessions
 CONF
-"$fpm_bin" -F "${as_root[@]}" -y "$tmp/php-fpm.conf" >"$tmp/php-fpm.out" 2>&1 &
+"$fpm_bin" -F -y "$tmp/php-fpm.conf" >"$tmp/php-fpm.out" 2>&1 &
 fpm_pid=$!
 for _ in $(seq 100); do [ -S "$tmp/php-fpm.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/php-fpm.sock" ] || fail "php-fpm did not start: $(cat "$tmp/php-fpm.out")"
@@ -121,9 +126,12 @@ CONF
 }
 {
     echo "load_module $module;"
-    echo "daemon off; master_process off; worker_processes 1;"
+    if [ "$(id -u)" = 0 ]; then
+        echo "daemon off; master_process on; user www-data www-data; worker_processes 1;"
+    else
+        echo "daemon off; master_process off; worker_processes 1;"
+    fi
     echo "error_log $tmp/logs/error.log info; pid $tmp/logs/nginx.pid;"
-    [ "$(id -u)" = 0 ] && echo "user root;"
     echo "events { worker_connections 256; }"
     echo "http {"
     echo "    access_log $tmp/logs/access.log; default_type text/plain;"

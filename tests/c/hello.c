@@ -77,7 +77,10 @@ static void engine_from_file(const char *fpm, const char *docroot) {
     char path[] = "/tmp/fephp-test-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
-    char *toml = fpm_toml(fpm, docroot);
+    char *base = fpm_toml(fpm, docroot), *toml = NULL;
+    /* a server_name key inside [server] (fpm_toml starts with that section) */
+    CHECK(asprintf(&toml, "[server]\nserver_name = \"example.org\"\n%s", base + strlen("[server]\n")) > 0);
+    free(base);
     CHECK(write(fd, toml, strlen(toml)) == (ssize_t)strlen(toml));
     close(fd);
     free(toml);
@@ -85,6 +88,15 @@ static void engine_from_file(const char *fpm, const char *docroot) {
     CHECK_OK(fephp_engine_new_from_file(path, &engine));
     unlink(path);
     hello(engine);
+    /* server.server_name is SERVER_NAME whatever Host the client sent */
+    fephp_request *req = request("GET", "/server_vars.php");
+    add_header(req, "Host", "evil.test");
+    sink s;
+    fephp_response *resp = execute(engine, req, &s);
+    CHECK(strstr(s.data, "\"SERVER_NAME\":\"example.org\"") != NULL);
+    CHECK(strstr(s.data, "\"HTTP_HOST\":\"evil.test\"") != NULL);
+    fephp_response_free(resp);
+    sink_free(&s);
     fephp_engine_free(engine);
 }
 

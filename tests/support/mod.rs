@@ -172,11 +172,20 @@ impl Harness {
         Harness::spawn(document_root, php_toml, args, false)
     }
 
+    /// Like [`Harness::start`] with extra `[server]` lines.
+    pub fn start_with_server(document_root: &Path, server_toml: &str, php_toml: &str) -> Harness {
+        Harness::spawn_with(document_root, server_toml, php_toml, &[], true)
+    }
+
     fn spawn(document_root: &Path, php_toml: &str, args: &[&str], no_scan_dir: bool) -> Harness {
+        Harness::spawn_with(document_root, "", php_toml, args, no_scan_dir)
+    }
+
+    fn spawn_with(document_root: &Path, server_toml: &str, php_toml: &str, args: &[&str], no_scan_dir: bool) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndocument_root = \"{}\"\nshutdown_timeout_ms = 3000\n\n[php]\n{php_toml}\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndocument_root = \"{}\"\nshutdown_timeout_ms = 3000\n{server_toml}\n\n[php]\n{php_toml}\n",
             document_root.display()
         );
         let config_path = dir.path().join("config.toml");
@@ -272,7 +281,8 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 
 /// Writes a request on `stream`.
 pub fn send_request(mut stream: &TcpStream, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    let host = if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) { "" } else { "Host: localhost\r\n" };
+    let mut head = format!("{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n");
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }

@@ -10,7 +10,7 @@ the upstream Test::Nginx::Socket block format
     use Test::Nginx::Socket;
 
     repeat_each(1);
-    plan tests => repeat_each() * (blocks() * 2);   # accepted, not enforced
+    plan tests => repeat_each() * (blocks() * 2);   # enforced, as upstream
     no_long_string();
     run_tests();
 
@@ -34,25 +34,27 @@ implementation written for fe-php, because upstream Test::Nginx is neither
 packaged in Debian nor downloadable in our build environment.  It reads test
 files in the upstream C<__DATA__> block format (parsed by L<Test::Base>, so
 section filters such as C<eval>, C<chomp>, C<chop>, inline C<--- name: value>
-and the C<ONLY>/C<SKIP>/C<LAST> markers behave exactly as upstream) and aims
-to give the same verdicts as upstream for the subset documented here.
+and the C<ONLY>/C<SKIP>/C<LAST> markers behave exactly as upstream) and gives
+the same verdicts, and the same number of assertions, as upstream for the
+subset documented in F<t/README.md>.
 
 For every block it writes a fresh C<nginx.conf> into the server root, starts
 nginx in the foreground (C<daemon off>) as a child process, waits (at most
 10 s) until the listening port accepts connections, sends the request(s)
-over a raw socket, checks the response(s), stops nginx gracefully (QUIT,
-then TERM, then KILL, each bounded) and finally checks the error log written
-during the block.  Every block therefore sees a fresh nginx and an empty
-error.log.  With C<repeat_each(N)> the block's request is sent N times to the
-same nginx instance.
+over a raw socket, checks each response and, after each one, the error log
+lines written since the previous check (as upstream does), and stops nginx
+gracefully (QUIT, then TERM, then KILL, each bounded).  Every block therefore
+sees a fresh nginx and an empty error.log.  With C<repeat_each(N)> the
+block's request is sent N times to the same nginx instance.  Blocks run in
+a random order unless C<no_shuffle()> (as upstream).
 
 =head2 The test plan
 
-C<plan tests =E<gt> N> is B<accepted but not enforced>: the number is
-recorded in C<$Test::Nginx::Socket::DeclaredTests> and the run uses
-C<done_testing> instead, because the number of assertions per block is an
-implementation detail of the runner.  C<plan skip_all =E<gt> ...> works as
-usual.
+C<plan tests =E<gt> N> is passed to Test::More and so enforced: for the
+supported sections the runner emits exactly the assertions upstream emits
+(see F<t/README.md> for the counting rules), so a file's plan is right here
+exactly when it is right under upstream.  Without a plan the run ends with
+C<done_testing>.
 
 =head2 Supported sections
 
@@ -106,10 +108,9 @@ default client timeout in seconds (3).
 
 =back
 
-The runner itself sets C<TEST_NGINX_SERVER_PORT>, C<TEST_NGINX_PORT>,
-C<TEST_NGINX_SERVROOT>, C<TEST_NGINX_SERVER_ROOT>, C<TEST_NGINX_HTML_DIR>,
-C<TEST_NGINX_CONF_DIR> and C<TEST_NGINX_LOG_DIR>.  Any C<$TEST_NGINX_FOO> in
-the config sections, user_files, request and more_headers is replaced by the
+The runner itself sets only what upstream sets: C<TEST_NGINX_SERVER_PORT>
+and C<TEST_NGINX_SERVER_ROOT>.  Any C<$TEST_NGINX_FOO> in the config
+sections, user_files contents, request and more_headers is replaced by the
 environment variable's value (an unset variable is an error).
 
 =cut
@@ -126,9 +127,9 @@ use File::Path ();
 use File::Spec ();
 use IO::Select;
 use IO::Socket::INET;
+use List::Util ();
 use POSIX ();
 use Time::HiRes ();
-use Time::Local ();
 
 our @EXPORT = qw(
     run_tests run_test repeat_each no_long_string no_shuffle log_level
@@ -140,6 +141,7 @@ our @EXPORT = qw(
 our $DeclaredTests;
 our $RepeatEach = 1;
 our $NoLongString = 0;
+our $NoShuffle = $ENV{TEST_NGINX_NO_SHUFFLE} || 0;
 our $LogLevel = 'debug';
 our $Workers = 1;
 our $WorkerConnections = 1024;
@@ -164,13 +166,10 @@ our $ErrLogFile = "$LogDir/error.log";
 our $StderrFile = "$LogDir/stderr.log";
 our $PidFile = "$LogDir/nginx.pid";
 
+# The two variables upstream sets for the test files (nothing else: a file
+# using another one would not run there).
 $ENV{TEST_NGINX_SERVER_PORT} = $ServerPort;
-$ENV{TEST_NGINX_PORT} = $ServerPort;
-$ENV{TEST_NGINX_SERVROOT} = $ServRoot;
 $ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
-$ENV{TEST_NGINX_HTML_DIR} = $HtmlDir;
-$ENV{TEST_NGINX_CONF_DIR} = $ConfDir;
-$ENV{TEST_NGINX_LOG_DIR} = $LogDir;
 
 my $NginxPid;          # pid of the running nginx child, if any
 my %NginxInfo;         # parsed `nginx -V`
@@ -195,7 +194,7 @@ sub repeat_each {
     return $RepeatEach;
 }
 sub no_long_string { $NoLongString = 1 }
-sub no_shuffle { }
+sub no_shuffle { $NoShuffle = 1 }
 sub log_level {
     $LogLevel = shift if @_;
     return $LogLevel;
@@ -223,11 +222,9 @@ sub html_dir { $HtmlDir }
 sub bail_out { Test::More::BAIL_OUT(@_) }
 
 sub plan {
-    if (@_ && $_[0] eq 'tests') {
-        $DeclaredTests = $_[1];
-        Test::More::plan('no_plan') unless Test::Builder->new->has_plan;
-        return;
-    }
+    # Passed to Test::More as is: `plan tests => N` is enforced, exactly as
+    # under upstream (this runner emits the same assertions per block).
+    $DeclaredTests = $_[1] if @_ >= 2 && $_[0] eq 'tests';
     return Test::More::plan(@_);
 }
 
@@ -336,42 +333,44 @@ sub _write_file {
 sub _setup_servroot {
     File::Path::remove_tree($ServRoot) if -d $ServRoot;
     File::Path::make_path($HtmlDir, $ConfDir, $LogDir, "$ServRoot/tmp");
+    # upstream puts this page in every fresh server root
+    _write_file("$HtmlDir/index.html",
+        '<html><head><title>It works!</title></head><body>It works!</body></html>');
 }
 
+# `--- user_files` as upstream reads it: a line containing `>>> NAME` starts a
+# file; anything after NAME on that line is a date for `touch -t` (GMT);
+# NAME may be absolute; $TEST_NGINX_* is expanded in the contents only.  The
+# eval form is [[NAME, CONTENT, DATE?], ...].
 sub _write_user_files {
     my ($block, $name) = @_;
     my $files = _sec($block, 'user_files');
-    return unless defined $files;
+    return unless $files;
     my @entries;
     if (ref $files eq 'ARRAY') {
-        # eval variant: [ [ "path", "content" ], ... ]
-        for my $e (@$files) {
-            push @entries, [$e->[0], $e->[1], undef, undef];
-        }
+        @entries = map { [@$_] } @$files;
+    } elsif (ref $files) {
+        die "$name - user_files: wrong value type " . ref($files) . " (a string or an ARRAY)\n";
     } else {
-        $files = _expand_env($files, "$name - user_files");
-        while ($files =~ /^>>> ?(\S+)((?:[ \t]+\S+)*)[ \t]*\n(.*?)(?=^>>>|\z)/msg) {
-            my ($path, $opts, $content) = ($1, $2, $3);
-            my ($mode, $mtime);
-            for my $opt (split ' ', $opts) {
-                if ($opt =~ /^0[0-7]{3,4}$/) {
-                    $mode = $opt;
-                } elsif ($opt =~ /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)$/) {
-                    $mtime = Time::Local::timelocal(0, $5, $4, $3, $2 - 1, $1);
-                } else {
-                    die "$name - user_files: unknown option '$opt' for $path\n";
-                }
+        my $cur;
+        for my $line (split /(?<=\n)/, $files) {
+            if ($line =~ />>> (\S+)(?:\s+(.+))?/) {
+                push @entries, $cur if $cur;
+                $cur = [$1, undef, $2];
+            } elsif ($cur) {
+                $cur->[1] .= $line;
             }
-            push @entries, [$path, $content, $mode, $mtime];
         }
+        push @entries, $cur if $cur;
     }
     for my $e (@entries) {
-        my ($path, $content, $mode, $mtime) = @$e;
-        die "$name - user_files: path must be relative: $path\n"
-            if $path =~ m{^/} || $path =~ m{(?:^|/)\.\.(?:/|$)};
-        my $full = "$HtmlDir/$path";
-        _write_file($full, $content, $mode);
-        utime $mtime, $mtime, $full if defined $mtime;
+        my ($path, $content, $date) = @$e;
+        my $full = $path =~ m{^/} ? $path : "$HtmlDir/$path";
+        _write_file($full, _expand_env($content // '', "$name - user_files"));
+        next unless $date;
+        local $ENV{TZ} = 'GMT';
+        system('touch', '-t', $date, $full) == 0
+            or die "$name - user_files: `TZ=GMT touch -t '$date' $full` failed\n";
     }
 }
 
@@ -742,111 +741,134 @@ sub _is_str {
     my ($got, $expected, $name) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     if ($NoLongString) {
-        return Test::Base::is($got, $expected, $name);
+        return Test::More::is($got, $expected, $name);
     }
     require Test::LongString;
     return Test::LongString::is_string($got, $expected, $name);
 }
 
+# `--- response_headers` as upstream parses it: one header per line, keyed by
+# the exact name (a later line with the same name wins); `!Name`, or a line
+# without a colon, means "absent".
+sub _parse_headers {
+    my $text = shift;
+    my %h;
+    for my $line (split /\n/, $text // '') {
+        $line =~ s/^\s+|\s+$//g;
+        if ($line =~ s/^!\s*//) {
+            $h{$line} = undef;
+        } else {
+            my ($k, $v) = split /\s*:\s*/, $line, 2;
+            $h{$k} = $v;
+        }
+    }
+    return \%h;
+}
+
+# The checks upstream makes for one response, one assertion each: the
+# status; each header of response_headers (or else of response_headers_like);
+# then response_body (or else response_body_like, or else _unlike).
 sub _check_response {
     my ($block, $name, $i, $res, $n) = @_;
     my $tag = $n > 1 ? " (req $i)" : '';
     return if defined _sec($block, 'ignore_response');
 
     my $code = _expected_for($block, 'error_code', $i);
-    $code = 200 unless defined $code && length $code;
-    $code =~ s/^\s+|\s+$//g;
-    Test::More::is($res ? $res->{code} : undef, $code, "$name - status code ok$tag");
+    $code = 200 unless defined $code;
+    Test::More::is(($res && $res->{code}) || '', $code, "$name - status code ok$tag");
 
+    my $raw = $res ? $res->{raw_headers} : '';
+    my $header = sub {      # all values of a header, joined like HTTP::Headers
+        my $v = $res && $res->{h}{lc $_[0]};
+        return $v ? join(', ', @$v) : '';
+    };
     if (defined(my $hdrs = _expected_for($block, 'response_headers', $i))) {
-        my @pairs;
-        if (ref $hdrs eq 'HASH') {
-            @pairs = map { [$_, $hdrs->{$_}] } sort keys %$hdrs;
-        } else {
-            for my $line (split /\n/, $hdrs) {
-                next unless $line =~ /\S/;
-                if ($line =~ /^\s*!\s*([^:\s]+)\s*$/) {
-                    push @pairs, [$1, undef];
-                } elsif ($line =~ /^\s*([^:\s]+)\s*:\s*(.*?)\s*$/) {
-                    push @pairs, [$1, $2];
-                } else {
-                    Test::More::fail("$name - bad response_headers line: $line");
-                }
-            }
-        }
-        for my $p (@pairs) {
-            my ($k, $v) = @$p;
-            my $got = $res && $res->{h}{lc $k} ? join(', ', @{$res->{h}{lc $k}}) : undef;
+        my $h = _parse_headers($hdrs);
+        for my $k (sort keys %$h) {
+            my $v = $h->{$k};
             if (!defined $v) {
-                Test::More::ok(!defined $got, "$name - header $k absent$tag")
-                    or Test::More::diag("got: $k: $got");
-            } else {
-                Test::More::is($got, $v, "$name - header $k ok$tag");
+                Test::More::unlike($raw, qr/^\s*\Q$k\E\s*:/ms, "$name - header $k not present$tag");
+                next;
             }
+            $v =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
+            Test::More::is($header->($k), $v, "$name - header $k ok$tag");
         }
-    }
-
-    if (defined(my $hdrs = _expected_for($block, 'response_headers_like', $i))) {
-        for my $line (split /\n/, $hdrs) {
-            next unless $line =~ /\S/;
-            my ($k, $v) = $line =~ /^\s*([^:\s]+)\s*:\s*(.*?)\s*$/
-                or do { Test::More::fail("$name - bad response_headers_like line: $line"); next };
-            my $got = $res && $res->{h}{lc $k} ? join(', ', @{$res->{h}{lc $k}}) : undef;
-            Test::More::like($got, qr/^$v$/, "$name - header $k like ok$tag");
+    } elsif (defined(my $like = _expected_for($block, 'response_headers_like', $i))) {
+        my $h = _parse_headers($like);
+        for my $k (sort keys %$h) {
+            my $v = $h->{$k} // '';
+            Test::More::like($header->($k), qr/^$v$/, "$name - header $k like ok$tag");
         }
     }
 
     my $body = $res ? $res->{body} : undef;
-    if (defined(my $exp = _expected_for($block, 'response_body', $i))) {
-        $exp =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
-        _is_str($body, $exp, "$name - response_body - response is expected$tag");
-    }
-    if (defined(my $pat = _expected_for($block, 'response_body_like', $i))) {
-        # like upstream: unanchored, /s, trailing newline of the section dropped
-        if (!ref $pat) {
-            chomp $pat;
-            $pat =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
+    if (defined _sec($block, 'response_body')) {
+        my $exp = _expected_for($block, 'response_body', $i);
+        if (ref $exp) {
+            Test::More::like($body, $exp, "$name - response_body - like$tag");
+        } else {
+            if (defined $exp) {
+                $exp =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
+                $exp = _expand_env($exp, "$name - response_body");
+            }
+            _is_str($body, $exp, "$name - response_body - response is expected$tag");
         }
-        my $re = ref $pat eq 'Regexp' ? $pat : qr/$pat/s;
-        Test::More::like($body, $re, "$name - response_body_like - response is expected$tag");
-    }
-    if (defined(my $pat = _expected_for($block, 'response_body_unlike', $i))) {
-        chomp $pat unless ref $pat;
-        my $re = ref $pat eq 'Regexp' ? $pat : qr/$pat/s;
-        Test::More::unlike($body // '', $re, "$name - response_body_unlike - response is expected$tag");
+    } elsif (defined _sec($block, 'response_body_like') || defined _sec($block, 'response_body_unlike')) {
+        my $type = defined _sec($block, 'response_body_like') ? 'like' : 'unlike';
+        # no chomp: upstream matches the section as it is, trailing newline included
+        my $pat = _expected_for($block, "response_body_$type", $i) // '';
+        $pat =~ s/\$ServerPort(?:ForClient)?\b/$ServerPort/g;
+        my $cmp = $type eq 'like' ? \&Test::More::like : \&Test::More::unlike;
+        $cmp->($body, qr/$pat/s, "$name - response_body_$type - response is expected$tag");
     }
 }
 
+# error_log / no_error_log patterns as upstream takes them: a string is one
+# pattern per non-empty line, a qr// is one pattern, an array is its elements
+# as they are (strings are not split).  Strings match as substrings.
 sub _patterns {
     my $v = shift;
     return () unless defined $v;
-    my @items = ref $v eq 'ARRAY' ? @$v : ($v);
-    my @pats;
-    for my $item (@items) {
-        if (ref $item eq 'Regexp') {
-            push @pats, $item;
-        } else {
-            push @pats, grep { /\S/ } split /\n/, $item;
-        }
+    if (!ref $v) {
+        chomp $v;
+        return split /\n+/, $v;
     }
-    return @pats;
+    return ($v) if ref $v eq 'Regexp';
+    return grep { defined } @$v;
 }
 
+sub _matches {
+    my ($line, $pat) = @_;
+    return ref $pat ? $line =~ $pat : index($line, $pat) >= 0;
+}
+
+# One upstream check_error_log: one assertion per pattern, against the lines
+# logged since the previous check.
 sub _check_logs {
     my ($block, $name, $log, $tag) = @_;
-    $tag //= '';
-    my @lines = split /\n/, $log;
+    $tag //= "";
+    my @lines = split /(?<=\n)/, $log;
     for my $pat (_patterns(_sec($block, 'error_log'))) {
-        my $found = ref $pat ? (grep { $_ =~ $pat } @lines)
-                             : (grep { index($_, $pat) >= 0 } @lines);
+        my $found = grep { _matches($_, $pat) } @lines;
         Test::More::ok($found, "$name - pattern \"$pat\" matches a line in error.log$tag")
             or Test::More::diag("error.log (last non-debug lines):\n" . _tail($log, 20));
     }
     for my $pat (_patterns(_sec($block, 'no_error_log'))) {
-        my @hits = ref $pat ? (grep { $_ =~ $pat } @lines)
-                            : (grep { index($_, $pat) >= 0 } @lines);
+        my @hits = grep { _matches($_, $pat) } @lines;
         Test::More::ok(!@hits, "$name - pattern \"$pat\" does not match any line in error.log$tag")
-            or Test::More::diag("matching lines:\n" . join('', map { "    $_\n" } @hits[0 .. ($#hits > 9 ? 9 : $#hits)]));
+            or Test::More::diag("matching lines:\n" . join('', map { "    $_" } @hits[0 .. ($#hits > 9 ? 9 : $#hits)]));
+    }
+}
+
+# Like upstream, which warns (does not fail) about these unless the block
+# expects them.
+sub _warn_alerts {
+    my ($block, $name, $log) = @_;
+    my @want = map { ref $_ ? "$_" : $_ } _patterns(_sec($block, 'error_log')),
+        _patterns(_sec($block, 'no_error_log'));
+    for my $level (qw(alert crit emerg)) {
+        next if grep { index($_, "[$level") >= 0 } @want;
+        Test::More::diag("WARNING: $name - $_") for grep { /\[$level\]/ } split /\n/, $log;
     }
 }
 
@@ -855,11 +877,14 @@ sub _check_logs {
 my $AllOk = 1;
 
 sub run_tests {
-    Test::More::plan('no_plan') unless Test::Builder->new->has_plan;
-    for my $block (Test::Base::blocks()) {
+    # blocks run in a random order, as upstream runs them, unless no_shuffle()
+    my @blocks = Test::Base::blocks();
+    @blocks = List::Util::shuffle(@blocks) unless $NoShuffle;
+    for my $block (@blocks) {
         run_test($block);
     }
-    Test::More::done_testing();
+    # Without a plan, upstream's run ends with "no plan"; we accept it.
+    Test::More::done_testing() unless Test::Builder->new->has_plan;
     if ($AllOk && Test::Builder->new->is_passing && !$ENV{TEST_NGINX_NO_CLEAN}) {
         File::Path::remove_tree($ServRoot);
         # t/servroot itself goes too once it is empty
@@ -880,6 +905,18 @@ sub run_test {
     $AllOk = 0 unless Test::Builder->new->is_passing;
 }
 
+# Sections of which upstream uses only the first one present.
+my @Exclusive = (
+    [qw(response_headers response_headers_like)],
+    [qw(response_body response_body_like response_body_unlike)],
+    [qw(pipelined_requests raw_request request)],
+);
+# Sections upstream indexes per request when a block sends several.
+my @PerRequest = qw(error_code response_headers response_headers_like
+    response_body response_body_like response_body_unlike);
+
+sub _log_size { -s $ErrLogFile || 0 }
+
 sub _run_block {
     my ($block, $name) = @_;
     $_->($block) for @BlockPreprocessors;
@@ -889,28 +926,65 @@ sub _run_block {
         Test::More::fail("$name - unsupported section(s): @unknown");
         return;
     }
+    if (!defined _sec($block, 'config')) {
+        Test::More::fail("$name - no --- config section: upstream would run this block on the "
+            . "previous block's nginx, without writing its user_files");
+        return;
+    }
+    for my $set (@Exclusive) {
+        my @both = grep { exists $block->{$_} } @$set;
+        if (@both > 1) {
+            Test::More::fail("$name - sections @both together: upstream uses only --- $both[0]");
+            return;
+        }
+    }
 
     my $timeout = _sec($block, 'timeout');
     $timeout = $Timeout unless defined $timeout && $timeout =~ /\d/;
     $timeout =~ s/^\s+|\s+$//g;
+    my $wait = _sec($block, 'wait');
+    $wait = undef unless defined $wait && $wait =~ /^\s*[\d.]+\s*$/;
 
     _setup_servroot();
     _write_config($block, $name);
     _write_user_files($block, $name);
 
-    my ($started, $why, $status) = _start_nginx();
-    if (defined _sec($block, 'must_die')) {
-        if ($started) {
-            _stop_nginx();
-            Test::More::fail("$name - nginx should have failed to start");
-        } else {
-            Test::More::ok(defined $status && $status != 0,
-                "$name - nginx failed to start as expected")
-                or Test::More::diag($why);
+    if (defined(my $must_die = _sec($block, 'must_die'))) {
+        $must_die =~ s/^\s+|\s+$//g;
+        # upstream starts nginx once per repetition and checks the log each time
+        for my $rep (1 .. $RepeatEach) {
+            my $rname = $rep > 1 ? "$name (repeat $rep)" : $name;
+            my $pos = _log_size();
+            my ($started, $why, $status) = _start_nginx();
+            if ($started) {
+                _stop_nginx();
+                Test::More::fail("$rname - nginx should have failed to start");
+            } elsif ($must_die =~ /^\d+$/) {
+                Test::More::is(defined $status ? $status >> 8 : undef, $must_die,
+                    "$rname - die with the expected exit code") or Test::More::diag($why);
+            } else {
+                Test::More::ok(defined $status && $status != 0,
+                    "$rname - nginx failed to start as expected") or Test::More::diag($why);
+            }
+            my $log = _slurp($ErrLogFile);
+            _check_logs($block, $rname, substr($log, $pos));
         }
-        _check_logs($block, $name, _slurp($StderrFile) . _slurp($ErrLogFile));
         return;
     }
+
+    my @conns = _plan_requests($block, $name);
+    my $total = 0;
+    $total += @{$_->{methods}} for @conns;
+    my $need_array = defined _sec($block, 'pipelined_requests') || $total > 1;
+    if ($need_array) {
+        my @scalar = grep { defined _sec($block, $_) && ref _sec($block, $_) ne 'ARRAY' } @PerRequest;
+        if (@scalar) {
+            Test::More::fail("$name - several requests: --- @scalar must be arrays (upstream bails out)");
+            return;
+        }
+    }
+
+    my ($started, $why) = _start_nginx();
     if (!$started) {
         Test::More::fail("$name - nginx started");
         Test::More::diag("$why\nstderr:\n" . _tail(_slurp($StderrFile), 20)
@@ -918,14 +992,22 @@ sub _run_block {
         return;
     }
 
-    my @conns = _plan_requests($block, $name);
-    my @segments;       # error.log offsets per repetition (the first
-                        # one includes nginx's startup messages)
-    my $total = 0;
-    $total += @{$_->{methods}} for @conns;
+    # Like upstream, the error log is checked after every response, each time
+    # against the lines logged since the previous check (the first check of
+    # the block sees nginx's startup messages too); the last check of a
+    # repetition follows `wait`.  Shutdown messages are not checked.
+    my $pos = 0;
+    my $check_logs = sub {
+        my $rname = shift;
+        Time::HiRes::sleep($wait) if defined $wait;
+        Time::HiRes::sleep(0.05);       # the log phase runs after the response
+        my $log = _slurp($ErrLogFile);
+        _check_logs($block, $rname, substr($log, $pos));
+        $pos = length $log;
+    };
     for my $rep (1 .. $RepeatEach) {
-        push @segments, $rep == 1 ? 0 : (-s $ErrLogFile || 0);
-        my $rname = $RepeatEach > 1 && $rep > 1 ? "$name (repeat $rep)" : $name;
+        my $rname = $rep > 1 ? "$name (repeat $rep)" : $name;
+        _write_user_files($block, $name) if $rep > 1;
         my $idx = 0;
         for my $conn (@conns) {
             my $n = @{$conn->{methods}};
@@ -936,11 +1018,10 @@ sub _run_block {
             for my $i (0 .. $n - 1) {
                 _check_response($block, $rname, $idx, $res->[$i], $total);
                 $idx++;
+                $check_logs->($rname . ($total > 1 ? " (req $i)" : '')) if $idx < $total;
             }
         }
-        if (defined(my $wait = _sec($block, 'wait'))) {
-            Time::HiRes::sleep($wait) if $wait =~ /^\s*[\d.]+\s*$/;
-        }
+        $check_logs->($rname);
     }
 
     my $death = _stop_nginx();
@@ -950,13 +1031,7 @@ sub _run_block {
         Test::More::diag("$death\nerror.log:\n" . _tail($log, 20)
             . "stderr:\n" . _tail(_slurp($StderrFile), 10));
     }
-    push @segments, length $log;
-    for my $rep (1 .. $RepeatEach) {
-        my $rname = $RepeatEach > 1 && $rep > 1 ? "$name (repeat $rep)" : $name;
-        my $seg = substr($log, $segments[$rep - 1],
-            ($rep == $RepeatEach ? length($log) : $segments[$rep]) - $segments[$rep - 1]);
-        _check_logs($block, $rname, $seg);
-    }
+    _warn_alerts($block, $name, $log);
 }
 
 1;
