@@ -81,6 +81,16 @@ __DATA__
 
 
 
+=== TEST 5e: fephp_keepalive warns that it is deprecated (the configuration then fails on another directive, so the warning is in the start-up output)
+--- config
+    location /a { fephp_keepalive 1; fephp_pass 127.0.0.1:9000; }
+    location /b { fephp_max_requests lots; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+the "fephp_keepalive" directive is deprecated, use the "fephp_max_connections" directive instead
+
+
+
 === TEST 5d: fephp_buffer_size junk
 --- config
     location /a { fephp_buffer_size lots; fephp_pass embedded; }

@@ -12,7 +12,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: fephp_keepalive (the deprecated old name of fephp_max_connections, warns): sequential requests reuse one kept-alive FastCGI connection
+=== TEST 1: fephp_keepalive (the deprecated old name of fephp_max_connections; its warning: t/005 TEST 5e): sequential requests reuse one kept-alive FastCGI connection
 --- config
     location ~ \.php$ {
         root html;
@@ -27,8 +27,8 @@ __DATA__
 ["GET /a.php", "GET /a.php", "GET /a.php", "GET /status"]
 --- response_body_like eval
 [qr/^a$/, qr/^a$/, qr/^a$/, qr/fephp_pool_connections_opened_total\{engine="[^"]+"\} 1\n.*fephp_pool_connections_reused_total\{engine="[^"]+"\} 2\n/s]
---- error_log
-the "fephp_keepalive" directive is deprecated, use the "fephp_max_connections" directive instead
+--- no_error_log
+[error]
 
 
 
