@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fephp::cgi::{Site, SplitRule, SymlinkPolicy};
-use fephp::engine::BackendConfig;
+use fephp::engine::{BackendConfig, EMBEDDED_LABEL};
 use fephp::php::PhpOptions;
 use fephp::{Engine, EngineError};
 use ngx::ffi::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ALERT, NGX_LOG_NOTICE, NGX_OK, NGX_PROCESS_SINGLE, NGX_PROCESS_WORKER};
@@ -22,9 +22,6 @@ use ngx::ngx_log_error;
 use crate::conf::{Backend, Queue};
 use crate::ngx_socket::NgxConnector;
 use crate::{bridge, Module};
-
-/// The label of the embedded engine (the one [`BackendConfig::label`] gives it).
-const EMBEDDED_LABEL: &str = "embedded";
 
 /// An engine, or why it could not start (requests to it fail with 500 and an error line).
 pub type EngineSlot = Result<Arc<Engine>, String>;

@@ -68,14 +68,21 @@ pub enum BackendConfig {
     Embedded(crate::php::PhpOptions),
 }
 
+/// The label of the embedded engine in status reports and metrics ([`BackendConfig::label`]).
+pub const EMBEDDED_LABEL: &str = "embedded";
+
+fn fpm_label(address: &crate::pool::Address) -> String {
+    format!("fpm {address}")
+}
+
 impl BackendConfig {
-    /// The label of an engine with this backend in status reports and metrics: `embedded` or
-    /// `fpm ADDRESS`.
+    /// The label of an engine with this backend in status reports and metrics:
+    /// [`EMBEDDED_LABEL`] or `fpm ADDRESS`.
     pub fn label(&self) -> String {
         match self {
-            BackendConfig::Fpm(cfg) => format!("fpm {}", cfg.address),
+            BackendConfig::Fpm(cfg) => fpm_label(&cfg.address),
             #[cfg(feature = "embed")]
-            BackendConfig::Embedded(_) => "embedded".to_string(),
+            BackendConfig::Embedded(_) => EMBEDDED_LABEL.to_string(),
         }
     }
 }
@@ -167,9 +174,9 @@ impl Engine {
     /// This engine's label ([`BackendConfig::label`]).
     pub fn label(&self) -> String {
         match &self.backend {
-            Backend::Fpm(pool) => format!("fpm {}", pool.address()),
+            Backend::Fpm(pool) => fpm_label(pool.address()),
             #[cfg(feature = "embed")]
-            Backend::Embedded(_) => "embedded".to_string(),
+            Backend::Embedded(_) => EMBEDDED_LABEL.to_string(),
         }
     }
 
