@@ -11,13 +11,20 @@
 # Configurations, all at the same PHP concurrency N = COMPARE_PHP_PROCS (default 8): php-fpm
 # `pm static N`; embedded PHP in nginx runs one PHP thread per worker, so its nginx has
 # worker_processes N; fe-php serve embedded runs --workers N. Every other nginx has
-# worker_processes 2. opcache on; PHP_INI_SCAN_DIR= with tests/support/php.ini.
+# worker_processes 2. PHP reads the distribution's configuration everywhere, as installed
+# (Debian: php-fpm /etc/php/8.2/fpm/php.ini + conf.d/, embedded PHP /etc/php/8.2/embed/php.ini
+# + conf.d/, the same production php.ini and the same extensions, opcache among them; the
+# Configurations table shows opcache's state, probed with benches/php/opcache.php); only
+# session.save_path is set, to a directory of the run. PHPRC and PHP_INI_SCAN_DIR are removed
+# from the servers' environment.
 #   nginx-return200          nginx `return 200` (the ceiling; hello only)
 #   nginx-fastcgi-fpm-close  nginx fastcgi_pass unix:... + php-fpm, as Debian ships it (baseline)
 #   nginx-fastcgi-fpm        nginx fastcgi_pass to an upstream with keepalive 2 +
 #                            fastcgi_keep_conn on (baseline)
 #   nginx-fephp-fpm          nginx fephp_pass -> php-fpm
 #   nginx-fephp-embedded     nginx fephp_pass embedded (PHP inside the nginx workers)
+#   nginx-fephp-executors    nginx fephp_pass executors (N executor processes, one shared
+#                            queue; nginx worker_processes 2)
 #   serve-fpm                fe-php serve -> php-fpm
 #   serve-embedded           fe-php serve, embedded PHP (N worker processes)
 # Every ratio is against the BETTER of the two baselines for that metric and row (higher RPS,
@@ -27,6 +34,39 @@
 # Workloads (benches/php/): hello.php, json.php (1000-item json_encode), include50.php (50
 # included files), big.php (1 MB response), io.php (usleep 20 ms, then a small answer: waiting
 # on a database), mixed (hello.php measured while 4 clients loop on sleep1.php, a 1 s request).
+#
+# Real applications (what a PHP server spends its time on: a framework's bootstrap, hundreds of
+# included files through opcache, database queries, a rendered page of tens of kB):
+#   wp-front   WordPress front page, `/` (Debian's `wordpress` + wordpress-theme-twentytwentythree,
+#              on MariaDB; through try_files -> /index.php)
+#   wp-post    WordPress post page: the installer's "Hello world!" post at its permalink (the
+#              installer enables pretty permalinks, /%year%/%monthnum%/%day%/%postname%/, when its
+#              loopback probe succeeds; found by following /?p=1; /?p=1 itself otherwise)
+#   mw-main    MediaWiki Main_Page, /index.php/Main_Page (Debian's `mediawiki`, SQLite; PATH_INFO)
+# Set up once per run, before the rounds, with the real-app tests' installer
+# (t/realapp/install.sh) into the run's temp dir: a private MariaDB (mariadb-install-db,
+# mariadbd on a unix socket, no TCP) started and stopped by this script; WordPress's config in a
+# private copy of /etc/wordpress bind-mounted over it (this script re-executes itself in a private
+# mount namespace, `unshare -m`, when a wp-* workload is asked for: the machine's /etc/wordpress
+# is never written; without root the wp-* workloads are "not available: needs root"), its
+# document root Debian's layout (symlinks into /usr/share/wordpress, wp-content ->
+# /var/lib/wordpress/wp-content), installed over HTTP (wp-admin/install.php?step=2) through a
+# temporary nginx fastcgi_pass + php-fpm; MediaWiki installed with maintenance/install.php
+# --dbtype sqlite, $wgUsePathInfo pinned. Every nginx configuration (not return 200) then serves
+# each application from a server of its own (own port, fixed for the run so that the installs'
+# URLs hold; root = the app's document root, `disable_symlinks off`, WordPress's try_files,
+# MediaWiki's deny rules) with that configuration's PHP handler: plain fastcgi_pass with Debian's
+# snippets/fastcgi-php.conf (split_path_info, try_files $fastcgi_script_name =404, PATH_INFO),
+# the same with the keep-alive upstream, fephp_pass -> php-fpm, fephp_pass embedded. The
+# server sets WORDPRESS_CONFIG (Debian's wp-config.php reads /etc/wordpress/config-NAME.php) or
+# MW_CONF (MediaWiki's LocalSettings.php, read through an auto_prepend_file that defines
+# MW_CONFIG_FILE; with mw-* asked for, that ini is set in every configuration, for every workload,
+# so all stay alike). fe-php serve has one document root: app workloads are "not applicable"
+# there. Before measuring, each configuration's page must answer 200 with its marker text (the
+# blog's title and the post, the wiki's title and Main Page text), else that row is "failed: why".
+# The app runs warm up COMPARE_APP_WARMUP seconds: embedded PHP starts in each nginx worker, so
+# each worker compiles the application into its own opcache on its first requests (php-fpm's
+# children share their master's). MariaDB's CPU and memory are not counted (the same everywhere).
 #
 # Cost: for every run, CPU time per request = user + system time of every serving process
 # (nginx master and workers, php-fpm master and children, fe-php processes and whatever they
@@ -39,11 +79,14 @@
 #
 # Environment:
 #   COMPARE_DURATION=5        seconds per measured run (keep <= 10)
-#   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none)
+#   COMPARE_WARMUP=1          seconds of unmeasured load before each run (0 = none); then, as
+#                             after every run, the requests left in flight finish (the servers'
+#                             CPU settles) before the measured window
+#   COMPARE_APP_WARMUP=5      the same for wp-* and mw-* (default 0 when COMPARE_WARMUP=0)
 #   COMPARE_ROUNDS=3          rounds
 #   COMPARE_CONCURRENCY="16 64 256"
-#   COMPARE_WORKLOADS="hello json include50 big io mixed"
-#   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded"
+#   COMPARE_WORKLOADS="hello json include50 big io mixed wp-front wp-post mw-main"
+#   COMPARE_CONFIGS="nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded nginx-fephp-executors serve-fpm serve-embedded"
 #   COMPARE_PHP_PROCS=8       PHP concurrency N of every configuration (see above)
 #   COMPARE_TOOL=wrk          wrk (default when installed) or fe-php (`fe-php bench --json`)
 #   COMPARE_THREADS=2         load generator threads
@@ -51,8 +94,11 @@
 #   COMPARE_REPORT_ONLY=1     only rewrite RESULTS.md and compare.svg from $COMPARE_OUT/raw.tsv
 #   COMPARE_BUILD=1           0: build nothing; use FEPHP_BIN, NGINX_BIN, NGINX_MODULE (or what is
 #                             already built under CARGO_TARGET_DIR)
-# Needs: bash, python3 (standard library only), php-fpm8.2, wrk (or COMPARE_TOOL=fe-php), curl.
-# Smoke run: COMPARE_DURATION=2 COMPARE_ROUNDS=1 COMPARE_OUT=/tmp/cmp bash benches/compare.sh
+# Needs: bash, python3 (standard library only), php-fpm8.2, wrk (or COMPARE_TOOL=fe-php), curl;
+# for the applications: wordpress, wordpress-theme-twentytwentythree, mariadb-server, mediawiki,
+# php8.2-{mysql,mbstring,intl,xml,sqlite3}, php (CLI), root for WordPress.
+# Smoke run: COMPARE_DURATION=1 COMPARE_ROUNDS=1 COMPARE_WARMUP=0 COMPARE_CONCURRENCY=16
+#            COMPARE_OUT=/tmp/cmp bash benches/compare.sh
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,10 +106,12 @@ cd "$root"
 
 DUR=${COMPARE_DURATION:-5}
 WARMUP=${COMPARE_WARMUP:-1}
+APP_WARMUP=${COMPARE_APP_WARMUP:-}
+if [ -z "$APP_WARMUP" ]; then if [ "$WARMUP" = 0 ]; then APP_WARMUP=0; else APP_WARMUP=5; fi; fi
 ROUNDS=${COMPARE_ROUNDS:-3}
 CONCURRENCY=${COMPARE_CONCURRENCY:-16 64 256}
-WORKLOADS=${COMPARE_WORKLOADS:-hello json include50 big io mixed}
-CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded serve-fpm serve-embedded}
+WORKLOADS=${COMPARE_WORKLOADS:-hello json include50 big io mixed wp-front wp-post mw-main}
+CONFIGS=${COMPARE_CONFIGS:-nginx-return200 nginx-fastcgi-fpm-close nginx-fastcgi-fpm nginx-fephp-fpm nginx-fephp-embedded nginx-fephp-executors serve-fpm serve-embedded}
 PHP_PROCS=${COMPARE_PHP_PROCS:-8}
 THREADS=${COMPARE_THREADS:-2}
 OUT=${COMPARE_OUT:-$root/benches}
@@ -80,6 +128,19 @@ if [ "$TOOL" = wrk ] && ! command -v wrk >/dev/null; then
 fi
 
 log() { echo "compare.sh: $*" >&2; }
+
+# The real-application installs are the real-app tests' (t/realapp/install.sh).
+# shellcheck source=t/realapp/install.sh
+source "$root/t/realapp/install.sh"
+wants_wp=0 wants_mw=0
+for w in $WORKLOADS; do
+    case $w in wp-*) wants_wp=1 ;; mw-*) wants_mw=1 ;; esac
+done
+# WordPress reads its config from /etc/wordpress: ours goes into a private copy bind-mounted over
+# it, so run again in a private mount namespace (the mount vanishes with the run).
+if [ $wants_wp = 1 ] && [ "$REPORT_ONLY" != 1 ] && [ -z "${FEPHP_COMPARE_NS:-}" ] && ri_can_unshare; then
+    FEPHP_COMPARE_NS=1 exec unshare -m --propagation private bash "$root/benches/compare.sh" "$@"
+fi
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -101,14 +162,15 @@ stop_pid() {
 stop_all() {
     local pid
     for pid in "${started[@]}"; do stop_pid "$pid"; done
+    for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done   # not MariaDB's
     started=()
-    wait 2>/dev/null || true
 }
 
 cleanup() {
     for pid in "${sleepers[@]}"; do kill "$pid" 2>/dev/null; done
     [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
     stop_all
+    ri_mariadb_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -148,7 +210,6 @@ NGINX_MODULE=${NGINX_MODULE:-}
 [ -z "$NGINX_MODULE" ] && [ -z "$nginx_note" ] && nginx_note="ngx_http_fephp_module not built"
 [ -x "$FEPHP_BIN" ] || [ "$REPORT_ONLY" = 1 ] || { log "no fe-php binary at $FEPHP_BIN"; exit 1; }
 PHP_FPM=$(command -v php-fpm8.2 || command -v php-fpm || true)
-PHP_INI=$root/tests/support/php.ini
 DOCROOT=$root/benches/php
 is_root=0
 [ "$(id -u)" = 0 ] && is_root=1
@@ -235,16 +296,76 @@ pm.max_children = $PHP_PROCS
 pm.max_requests = 0
 clear_env = no
 php_admin_value[session.save_path] = $dir
+${MW_PREPEND:+php_admin_value[auto_prepend_file] = $MW_PREPEND}
 EOF
     local extra=()
     [ $is_root = 1 ] && extra=(-R)
-    PHP_INI_SCAN_DIR= setsid "$PHP_FPM" -F -y "$dir/php-fpm.conf" -c "$PHP_INI" "${extra[@]}" >"$dir/stdout.log" 2>&1 &
+    env -u PHPRC -u PHP_INI_SCAN_DIR setsid "$PHP_FPM" -F -y "$dir/php-fpm.conf" "${extra[@]}" >"$dir/stdout.log" 2>&1 &
     started+=($!)
     SERVE_ROOTS+=($!)
     local i
     for i in $(seq 1 100); do [ -S "$FPM_SOCK" ] && return 0; sleep 0.1; done
     log "php-fpm did not start: $(tail -3 "$dir/fpm.log" 2>/dev/null)"
     return 1
+}
+
+# app_handler KIND DIR NAME VALUE: the PHP location body of an application server: KIND's pass
+# (plain fastcgi_pass with Debian's snippets/fastcgi-php.conf, as t/realapp/lib.sh's oracle)
+# and the app's param NAME.
+app_handler() {
+    local kind=$1 dir=$2 name=$3 value=$4
+    case $kind in
+        fastcgi|fastcgi-close)
+            echo "fastcgi_split_path_info ^(.+?\.php)(/.*)\$;
+            try_files \$fastcgi_script_name =404;
+            set \$path_info \$fastcgi_path_info;
+            fastcgi_param PATH_INFO \$path_info;
+            fastcgi_index index.php;
+            include $dir/fastcgi_params;"
+            if [ "$kind" = fastcgi ]; then echo "            fastcgi_keep_conn on; fastcgi_pass php_fpm;"
+            else echo "            fastcgi_pass unix:$FPM_SOCK;"; fi
+            echo "            fastcgi_param $name $value;" ;;
+        fephp-fpm) echo "fephp_pass unix:$FPM_SOCK; fephp_max_connections $(( (PHP_PROCS + 1) / 2 )); fephp_param $name $value;" ;;
+        fephp-embedded) echo "fephp_pass embedded; fephp_param $name $value;" ;;
+        fephp-executors) echo "fephp_pass executors; fephp_param $name $value;" ;;
+    esac
+}
+
+# app_servers KIND DIR: the WordPress and MediaWiki servers (ports WP_PORT, MW_PORT), when
+# installed, with KIND's PHP handler.
+app_servers() {
+    local kind=$1 dir=$2
+    if [ -n "${WP_ROOT:-}" ]; then
+        cat <<EOF
+    server {
+        listen 127.0.0.1:$WP_PORT;
+        server_name 127.0.0.1;
+        root $WP_ROOT;
+        disable_symlinks off;   # nginx's default; Debian's layout is symlinks
+        index index.php;
+        location / { try_files \$uri \$uri/ /index.php?\$args; }
+        location ~ \.php(/|\$) {
+            $(app_handler "$kind" "$dir" WORDPRESS_CONFIG fephp-bench)
+        }
+    }
+EOF
+    fi
+    if [ -n "${MW_CONF:-}" ]; then
+        cat <<EOF
+    server {
+        listen 127.0.0.1:$MW_PORT;
+        server_name 127.0.0.1;
+        root $ri_mw_docroot;
+        disable_symlinks off;
+        index index.php;
+        location ~ ^/(cache|images/deleted|includes|languages|maintenance|serialized|tests|vendor|config)/ { deny all; }
+        location ~ \.php(/|\$) {
+            $(app_handler "$kind" "$dir" MW_CONF "$MW_CONF")
+        }
+        location / { try_files \$uri \$uri/ =404; }
+    }
+EOF
+    fi
 }
 
 start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
@@ -272,11 +393,18 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
         fephp-embedded)
             workers=$PHP_PROCS
             load="load_module $NGINX_MODULE;"
-            # The same php.ini as php-fpm and no distribution conf.d (PHP_INI_SCAN_DIR= as for FPM).
-            main_extra="env PHP_INI_SCAN_DIR=;"
-            http_extra="fephp_php_ini_file $PHP_INI;
-    fephp_php_ini session.save_path $dir;"
+            # The distribution's embed php.ini + conf.d (the default; nginx clears the workers'
+            # environment, so no PHPRC / PHP_INI_SCAN_DIR).
+            http_extra="fephp_php_ini session.save_path $dir;${MW_PREPEND:+ fephp_php_ini auto_prepend_file $MW_PREPEND;}"
             location="location ~ \\.php(/|\$) { fephp_pass embedded; }" ;;
+        fephp-executors)
+            load="load_module $NGINX_MODULE;"
+            # Like embedded: the distribution's php.ini; executors exec'd from fe-php (the
+            # recommended, memory-isolated setup).
+            http_extra="fephp_php_ini session.save_path $dir;${MW_PREPEND:+ fephp_php_ini auto_prepend_file $MW_PREPEND;}
+    fephp_executors $PHP_PROCS;
+    fephp_executor_binary $FEPHP_BIN;"
+            location="location ~ \\.php(/|\$) { fephp_pass executors; }" ;;
     esac
     cat >"$dir/fastcgi_params" <<'EOF'
 fastcgi_param  SCRIPT_FILENAME    $document_root$fastcgi_script_name;
@@ -299,6 +427,8 @@ fastcgi_param  SERVER_PORT        $server_port;
 fastcgi_param  SERVER_NAME        $server_name;
 fastcgi_param  REDIRECT_STATUS    200;
 EOF
+    local apps=""
+    [ "$kind" != return200 ] && apps=$(app_servers "$kind" "$dir")
     local user=""
     [ $is_root = 1 ] && user="user root;"
     cat >"$dir/nginx.conf" <<EOF
@@ -324,6 +454,7 @@ http {
         root $DOCROOT;
         $location
     }
+$apps
 }
 EOF
     setsid "$NGINX_BIN" -p "$dir" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
@@ -342,10 +473,10 @@ fpm_socket = \"unix:$FPM_SOCK\"
 worker_pool_size = $(( (PHP_PROCS + 1) / 2 ))"
     else
         php="use_fpm = false
-ini_file = \"$PHP_INI\"
 
 [php.ini]
-session.save_path = \"$dir\""
+session.save_path = \"$dir\"${MW_PREPEND:+
+auto_prepend_file = \"$MW_PREPEND\"}"
     fi
     cat >"$dir/config.toml" <<EOF
 [server]
@@ -358,7 +489,7 @@ $php
 EOF
     local workers=2
     [ "$kind" = embedded ] && workers=$PHP_PROCS
-    PHP_INI_SCAN_DIR= setsid "$FEPHP_BIN" serve --config "$dir/config.toml" --workers "$workers" >"$dir/stdout.log" 2>"$dir/serve.log" &
+    env -u PHPRC -u PHP_INI_SCAN_DIR setsid "$FEPHP_BIN" serve --config "$dir/config.toml" --workers "$workers" >"$dir/stdout.log" 2>"$dir/serve.log" &
     started+=($!)
     SERVE_ROOTS+=($!)
 }
@@ -370,9 +501,9 @@ unavailable() {
         nginx-fastcgi-fpm|nginx-fastcgi-fpm-close)
             [ -x "$NGINX_BIN" ] || { echo "no nginx binary"; return; }
             [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
-        nginx-fephp-fpm|nginx-fephp-embedded)
+        nginx-fephp-fpm|nginx-fephp-embedded|nginx-fephp-executors)
             [ -n "$NGINX_MODULE" ] || { echo "$nginx_note"; return; }
-            [ "$1" = nginx-fephp-embedded ] || [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
+            [ "$1" != nginx-fephp-fpm ] || [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
         serve-fpm) [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
         serve-embedded) ;;
         *) echo "unknown configuration" ;;
@@ -389,6 +520,7 @@ start_config() {
         nginx-fastcgi-fpm-close) start_fpm && start_nginx fastcgi-close ;;
         nginx-fephp-fpm) start_fpm && start_nginx fephp-fpm ;;
         nginx-fephp-embedded) start_nginx fephp-embedded ;;
+        nginx-fephp-executors) start_nginx fephp-executors ;;
         serve-fpm) start_fpm && start_serve fpm ;;
         serve-embedded) start_serve embedded ;;
     esac || return 1
@@ -401,7 +533,114 @@ start_config() {
     fi
 }
 
+# ---------------------------------------------------------------- the applications
+# Installed once per run, before the rounds, with t/realapp/install.sh (the real-app tests'
+# installer), into $work/app. Sets WP_ROOT, WP_PORT (WordPress), MW_CONF, MW_PORT, MW_PREPEND
+# (MediaWiki) and APP_URL[workload] ("PORT/path"); a workload that cannot be set up gets its
+# reason in wstate.
+declare -A APP_URL
+APP_MARKERS_wp_front="<title>fe-php blog</title>|Hello world!"
+APP_MARKERS_wp_post="<title>Hello world! &#8211; fe-php blog</title>|Welcome to WordPress"
+APP_MARKERS_mw_main="<title>fe-php wiki</title>|\"wgTitle\":\"Main Page\"|MediaWiki has been installed"
+app_pass='fephp-bench-pass-1'
+
+set_wstate() {   # PREFIX STATE: every requested workload PREFIX-*
+    local w
+    for w in $WORKLOADS; do [[ $w == "$1"-* ]] && wstate[$w]=$2; done
+    return 0
+}
+
+app_setup() {
+    [ $wants_wp = 1 ] || [ $wants_mw = 1 ] || return 0
+    local app=$work/app
+    mkdir -p "$app"
+    chmod 0755 "$work" "$app"   # mariadbd runs as mysql
+    if [ $wants_mw = 1 ]; then
+        if [ ! -L "$ri_mw_docroot/index.php" ]; then set_wstate mw "not available: mediawiki not installed"
+        elif ! command -v php >/dev/null; then set_wstate mw "not available: no php CLI for MediaWiki's installer"
+        else
+            MW_PORT=$(free_port)
+            log "installing MediaWiki (maintenance/install.php, SQLite) in $app/mw"
+            if ri_mw_install "$app/mw" "http://127.0.0.1:$MW_PORT" "$app_pass" 2>"$app/mw-install.err"; then
+                MW_CONF=$app/mw/LocalSettings.php MW_PREPEND=$app/mw-prepend.php
+                ri_mw_prepend "$MW_PREPEND"
+                APP_URL[mw-main]=$MW_PORT/index.php/Main_Page
+            else
+                log "MediaWiki install failed: $(cat "$app/mw-install.err")"
+                set_wstate mw "failed: MediaWiki install"
+            fi
+        fi
+    fi
+    [ $wants_wp = 1 ] || return 0
+    local why=""
+    if [ $is_root != 1 ] || [ -z "${FEPHP_COMPARE_NS:-}" ]; then why="not available: needs root"
+    elif [ ! -f "$ri_wp/wp-settings.php" ]; then why="not available: wordpress not installed"
+    elif ! command -v mariadbd >/dev/null; then why="not available: mariadb-server not installed"
+    elif [ -n "$(unavailable nginx-fastcgi-fpm-close)" ]; then
+        why="not available: the install needs nginx + php-fpm"
+    fi
+    [ -z "$why" ] || { set_wstate wp "$why"; return 0; }
+    log "installing WordPress (private MariaDB, installer over HTTP) in $app"
+    if ! ri_mariadb_start "$app" 2>"$app/wp-install.err" || ! ri_wp_databases "$app_pass" wp_bench 2>>"$app/wp-install.err" ||
+        ! ri_wp_etc "$app/etc-wordpress" 2>>"$app/wp-install.err"; then
+        log "WordPress setup failed: $(cat "$app/wp-install.err")"
+        set_wstate wp "failed: WordPress setup (MariaDB)"
+        return 0
+    fi
+    ri_wp_config "$app/etc-wordpress" fephp-bench wp_bench "$app_pass" "$ri_db_sock"
+    ri_wp_docroot "$app/wp-www"
+    WP_ROOT=$app/wp-www WP_PORT=$(free_port)
+    # The installer, through plain fastcgi_pass + php-fpm (it probes pretty permalinks with
+    # loopback requests, which need a second PHP process: pm static N has them).
+    local ok=0 post
+    if start_config nginx-fastcgi-fpm-close && ri_wp_install "http://127.0.0.1:$WP_PORT" 'fe-php blog' "$app_pass" 2>>"$app/wp-install.err"; then
+        # The post's own URL: /?p=1 redirects to its permalink when the installer enabled pretty
+        # permalinks (it does when its loopback probe succeeds).
+        post=$(curl -s -o /dev/null -L --max-time 30 -w '%{url_effective}' "http://127.0.0.1:$WP_PORT/?p=1")
+        post=${post#http://127.0.0.1:$WP_PORT}
+        APP_URL[wp-front]=$WP_PORT/ APP_URL[wp-post]=$WP_PORT${post:-/?p=1}
+        ok=1
+    fi
+    stop_all
+    if [ $ok = 0 ]; then
+        log "WordPress install failed: $(cat "$app/wp-install.err")"
+        WP_ROOT=""
+        set_wstate wp "failed: WordPress install"
+    fi
+}
+
+stop_apps() { ri_mariadb_stop; }
+
+# app_check WORKLOAD URL: status 200 and every marker of the workload in the body; else prints
+# what is wrong.
+app_check() {
+    local w=$1 url=$2 var body code m
+    var=APP_MARKERS_${w//-/_}
+    body=$(curl -s --max-time 60 -w '\n%{http_code}' "$url") || { echo "no answer"; return 1; }
+    code=${body##*$'\n'}
+    [ "$code" = 200 ] || { echo "HTTP $code, not 200"; return 1; }
+    IFS='|' read -ra markers <<<"${!var}"
+    for m in "${markers[@]}"; do
+        grep -qF -- "$m" <<<"$body" || { echo "HTTP 200 but no \"$m\" in the page"; return 1; }
+    done
+}
+
 # ---------------------------------------------------------------- measuring
+# settle: wait (at most 10 s) until the serving processes stop using CPU. The load tool leaves
+# up to `concurrency` requests in flight when a run (warm-up or measured) ends; PHP still runs
+# them (a WordPress page takes tens of ms of CPU), and they must not eat into the next measured
+# window or its CPU. Costs 0.5 s when the servers are idle.
+settle() {
+    local a b
+    a=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
+    for _ in $(seq 20); do
+        sleep 0.5
+        b=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
+        [ $((b - a)) -le 2 ] && return 0
+        a=$b
+    done
+}
+
 # RSS sampler: every 0.2 s, the sum of VmRSS (kB) over the pids; writes the max to $1.
 start_sampler() {
     local file=$1; shift
@@ -479,7 +718,7 @@ machine() {
     echo "- fe-php: $("$FEPHP_BIN" --version 2>/dev/null) ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'))"
     if [ "$TOOL" = wrk ]; then echo "- Load: wrk ($(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)), -t$THREADS, --latency"
     else echo "- Load: fe-php bench, --threads $THREADS"; fi
-    echo "- Runs: ${DUR}s measured (+${WARMUP}s warm-up) per workload and concurrency, $ROUNDS round(s), concurrency: $CONCURRENCY"
+    echo "- Runs: ${DUR}s measured (+${WARMUP}s warm-up, ${APP_WARMUP}s for the applications) per workload and concurrency, $ROUNDS round(s), concurrency: $CONCURRENCY"
     echo "- Load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
@@ -500,18 +739,25 @@ LABEL = {
     "nginx-fastcgi-fpm-close": "nginx fastcgi_pass + php-fpm (Debian's snippet)",
     "nginx-fephp-fpm": "nginx fephp_pass → php-fpm",
     "nginx-fephp-embedded": "nginx fephp_pass embedded",
+    "nginx-fephp-executors": "nginx fephp_pass executors",
     "serve-fpm": "fe-php serve → php-fpm",
     "serve-embedded": "fe-php serve embedded",
 }
 WL = {"hello": "hello world", "json": "json_encode 1000 items", "include50": "include 50 files", "big": "1 MB response",
-      "io": "io: usleep 20 ms", "mixed": "mixed: hello while 4 sleep(1) requests are in flight"}
-SCRIPT = {"mixed": "hello.php + sleep1.php"}
+      "io": "io: usleep 20 ms", "mixed": "mixed: hello while 4 sleep(1) requests are in flight",
+      "wp-front": "WordPress front page", "wp-post": "WordPress post page", "mw-main": "MediaWiki Main_Page"}
+SCRIPT = {"mixed": "hello.php + sleep1.php", "wp-front": "/", "wp-post": "/?p=1's permalink", "mw-main": "/index.php/Main_Page"}
 HIGHER_IS_BETTER = {"rps": True, "p50": False, "p99": False, "rss": False, "cpu": False}
 lines = open(raw).read().splitlines()
 status = [l.split("\t")[1:4] for l in lines if l.startswith("#config\t")]
 status = [s + [""] * (3 - len(s)) for s in status]
 machine_lines = [l.split("\t", 1)[1] for l in lines if l.startswith("#machine\t")]
 configs = [s[0] for s in status]
+wstatus = {l.split("\t")[1]: (l.split("\t") + ["", ""])[2:4] for l in lines if l.startswith("#workload\t")}
+notes = {(l.split("\t")[1], l.split("\t")[2]): l.split("\t", 3)[3] for l in lines if l.startswith("#note\t")}
+for w, (st, url) in wstatus.items():
+    if url:
+        SCRIPT[w] = url
 
 runs = defaultdict(list)
 for r in csv.DictReader((l for l in lines if not l.startswith("#")), delimiter="\t"):
@@ -567,9 +813,22 @@ md += ["", "## Configurations", "", f"PHP concurrency N = {procs} in every confi
 for name, st, opc in status:
     md.append(f"| {LABEL.get(name, name)} | {st} | {opc or '—'} |")
 
+APP_NOTE = ("The application workloads serve a real install (t/realapp/install.sh, as the real-app tests): "
+            "Debian's WordPress on a private MariaDB (unix socket) and Debian's MediaWiki on SQLite, from a second "
+            "`server` of each nginx configuration with that configuration's PHP handler; every page is checked "
+            "(200 and its text) before it is measured. MariaDB's own CPU and memory are not counted "
+            "(the same in every configuration).")
+app_noted = False
 for w in workloads:
-    md += ["", f"## {WL.get(w, w)} (`{SCRIPT.get(w, w + '.php')}`)", "",
-           "| configuration | c | RPS | RPS ratio | p50 | p99 | p99 ratio | CPU / request | CPU ratio | peak RSS | RSS ratio | errors / non-2xx |",
+    md += ["", f"## {WL.get(w, w)} (`{SCRIPT.get(w, w + '.php')}`)", ""]
+    wst = wstatus.get(w, ["ok", ""])[0]
+    if w.startswith(("wp-", "mw-")) and not app_noted:
+        md += [APP_NOTE, ""]
+        app_noted = True
+    if wst != "ok":
+        md.append(wst)
+        continue
+    md += ["| configuration | c | RPS | RPS ratio | p50 | p99 | p99 ratio | CPU / request | CPU ratio | peak RSS | RSS ratio | errors / non-2xx |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, st, _ in status:
         if name == "nginx-return200" and w != "hello":
@@ -577,19 +836,27 @@ for w in workloads:
         if st != "ok" and not any(runs.get((name, w, c)) for c in concs):
             md.append(f"| {LABEL.get(name, name)} | | {st} | | | | | | | | | |")
             continue
+        if (name, w) in notes and not any(runs.get((name, w, c)) for c in concs):
+            md.append(f"| {LABEL.get(name, name)} | | {notes[(name, w)]} | | | | | | | | | |")
+            continue
         for c in concs:
             a = agg((name, w, c))
             if a is None:
                 md.append(f"| {LABEL.get(name, name)} | {c} | no result | | | | | | | | | |")
+                continue
+            if not a["rps"]:
+                md.append(f"| {LABEL.get(name, name)} | {c} | no request completed in the window | | | | | | | | | "
+                          f"{a['errors']} / {a['non2xx']} |")
                 continue
             def rat(field):
                 b, by = best_base(w, c, field)
                 if name in BASES or b is None or a.get(field) is None:
                     return ratio(a.get(field), b)
                 return f"{ratio(a[field], b)} ({short(by)})"
-            cpu = f"{a['cpu']:.1f} µs" if a.get("cpu") is not None else "—"
+            cpu = ("—" if a.get("cpu") is None else f"{a['cpu']:.1f} µs" if a["cpu"] < 1000 else f"{a['cpu'] / 1000:.1f} ms")
+            rps = f"{a['rps']:,.0f}" if a["rps"] >= 100 else f"{a['rps']:.1f}"
             md.append(
-                f"| {LABEL.get(name, name)} | {c} | {a['rps']:,.0f} | {rat('rps')} | {fmt_us(a['p50'])} | "
+                f"| {LABEL.get(name, name)} | {c} | {rps} | {rat('rps')} | {fmt_us(a['p50'])} | "
                 f"{fmt_us(a['p99'])} | {rat('p99')} | {cpu} | {rat('cpu')} | {a['rss'] / 1024:.0f} MB | {rat('rss')} | "
                 f"{a['errors']} / {a['non2xx']} |")
 
@@ -630,6 +897,7 @@ open(f"{out}/RESULTS.md", "w").write("\n".join(md))
 # ---- SVG chart: two rows (RPS, p99) × one panel per workload, one bar per configuration.
 c_chart = concs[len(concs) // 2]
 colors = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1"]
+workloads = [w for w in workloads if any(runs.get((n, w, c_chart)) for n in configs)] or workloads[:1]
 ok_configs = [n for n, st, _ in status if any(runs.get((n, w, c_chart)) for w in workloads)]
 pw, ph, pad_l, pad_t, gap = 260, 220, 70, 60, 40
 W = pad_l + len(workloads) * (pw + gap) + 20
@@ -694,12 +962,14 @@ fi
 printf 'round\tconfig\tworkload\tconcurrency\trps\tp50_us\tp99_us\tpeak_rss_kb\terrors\tnon2xx\trequests\tcpu_us_per_req\n' >"$raw"
 clk_tck=$(getconf CLK_TCK)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A state opcache
+declare -A state opcache wstate note
 
 for c in $CONFIGS; do
     why=$(unavailable "$c")
     if [ -n "$why" ]; then state[$c]="not available: $why"; else state[$c]=ok; fi
 done
+for w in $WORKLOADS; do wstate[$w]=ok; done
+app_setup
 
 for round in $(seq 1 "$ROUNDS"); do
     for c in $CONFIGS; do
@@ -719,9 +989,24 @@ for round in $(seq 1 "$ROUNDS"); do
             url=http://127.0.0.1:$PORT/$w.php
             [ "$w" = mixed ] && url=http://127.0.0.1:$PORT/hello.php
             [ "$c" = nginx-return200 ] && url=http://127.0.0.1:$PORT/
+            case $w in
+                wp-*|mw-*)
+                    [ "${wstate[$w]}" = ok ] || continue
+                    case $c in serve-*) note[$c/$w]="not applicable (one document root)"; continue ;; esac
+                    url=http://127.0.0.1:${APP_URL[$w]}
+                    # The real page, or no measurement: status 200 and the page's marker text.
+                    if ! why=$(app_check "$w" "$url"); then
+                        note[$c/$w]="failed: $why"
+                        log "  $w: $why ($url)"
+                        continue
+                    fi ;;
+            esac
             for conc in $CONCURRENCY; do
                 [ "$w" = mixed ] && start_sleepers "http://127.0.0.1:$PORT/sleep1.php"
-                if [ "$WARMUP" != 0 ]; then load "$url" "$conc" "$WARMUP" >/dev/null 2>&1 || true; fi
+                warm=$WARMUP
+                case $w in wp-*|mw-*) warm=$APP_WARMUP ;; esac
+                if [ "$warm" != 0 ]; then load "$url" "$conc" "$warm" >/dev/null 2>&1 || true; fi
+                settle   # the warm-up's (or the previous run's) requests left in flight finish
                 rm -f "$work/rss"
                 start_sampler "$work/rss" $pids
                 cpu_before=$(tree_cpu_ticks "${SERVE_ROOTS[@]}")
@@ -731,7 +1016,7 @@ for round in $(seq 1 "$ROUNDS"); do
                     rss=$(cat "$work/rss" 2>/dev/null || true)
                     rss=${rss:-0}
                     read -r rps p50 p99 errs non reqs <<<"$result"
-                    cpu_us=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clk_tck" -v n="$reqs" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+                    cpu_us=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clk_tck" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n }')
                     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$w" "$conc" "$rps" "$p50" "$p99" "$rss" "$errs" "$non" "$reqs" "$cpu_us" >>"$raw"
                     log "  $w c=$conc: $rps req/s, p50 ${p50}us, p99 ${p99}us, rss ${rss} kB, cpu ${cpu_us} us/req, errors $errs, non-2xx $non"
                 else
@@ -748,6 +1033,14 @@ done
 for c in $CONFIGS; do
     printf '#config\t%s\t%s\t%s\n' "$c" "${state[$c]}" "${opcache[$c]:-}" >>"$raw"
 done
+for w in $WORKLOADS; do
+    u=${APP_URL[$w]:-}
+    printf '#workload\t%s\t%s\t%s\n' "$w" "${wstate[$w]}" "${u:+/${u#*/}}" >>"$raw"
+done
+for k in "${!note[@]}"; do
+    printf '#note\t%s\t%s\t%s\n' "${k%%/*}" "${k#*/}" "${note[$k]}" >>"$raw"
+done
+stop_apps
 machine | sed 's/^/#machine\t/' >>"$raw"
 report
 log "wrote $OUT/RESULTS.md, $OUT/compare.svg, $OUT/raw.tsv"

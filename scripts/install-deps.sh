@@ -14,6 +14,7 @@ packages=(
   wordpress wordpress-theme-twentytwentythree mediawiki mariadb-server
   php8.2-mbstring php8.2-intl php8.2-xml php8.2-mysql php8.2-curl php8.2-gd php8.2-zip
   php8.2-apcu
+  nginx nginx-dev lintian
 )
 
 missing=()
@@ -33,3 +34,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-o DPkg::Lock::Timeout=600 -y -qq)
 apt-get "${apt_opts[@]}" update >/dev/null
 apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" >/dev/null
+# nginx (for scripts/test-deb.sh: Debian's /usr/sbin/nginx and nginx-dev's sources) is only run by
+# the tests, on private prefixes and ports. If its postinst just started the system service, stop
+# it again (it was not running before: the package was not installed).
+if [[ " ${missing[*]} " == *" nginx "* ]]; then
+  invoke-rc.d nginx stop >/dev/null 2>&1 || true
+fi

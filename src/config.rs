@@ -95,6 +95,15 @@ pub struct PhpConfig {
     /// `read_timeout_ms`: FastCGI read timeout, between two successful reads (→ 504).
     #[serde(default = "default_io_timeout_ms")]
     pub read_timeout_ms: u64,
+    /// `executors`: with `use_fpm = false`, N > 0 runs embedded PHP in a pool of N executor
+    /// processes behind one shared queue ([`crate::executor`]) instead of one PHP thread per
+    /// worker process; 0 (default) keeps PHP in the serving processes.
+    #[serde(default)]
+    pub executors: u32,
+    /// `request_terminate_timeout_ms`: executors only: a request running longer gets its
+    /// executor killed (504) and replaced; 0 = never.
+    #[serde(default)]
+    pub request_terminate_timeout_ms: u64,
     /// `ini_file`: the php.ini of the embedded backend: absent = the one PHP was built with
     /// (Debian: `/etc/php/8.2/embed/php.ini` + `conf.d/`), a path, or `"off"` / `false` for none.
     #[serde(default)]
@@ -243,6 +252,8 @@ impl Default for PhpConfig {
             connect_timeout_ms: default_io_timeout_ms(),
             send_timeout_ms: default_io_timeout_ms(),
             read_timeout_ms: default_io_timeout_ms(),
+            executors: 0,
+            request_terminate_timeout_ms: 0,
             ini_file: IniFile::Distribution,
             ini: BTreeMap::new(),
         }

@@ -28,6 +28,9 @@ pub mod pool;
 #[cfg(feature = "embed")]
 pub mod php;
 
+#[cfg(feature = "embed")]
+pub mod executor;
+
 #[cfg(feature = "harness")]
 pub mod harness;
 

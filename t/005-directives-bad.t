@@ -19,10 +19,19 @@ __DATA__
 
 === TEST 2: fephp_pass with junk
 --- config
-    location /a { fephp_pass nowhere; }
+    location /a { fephp_pass unix:relative.sock; }
 --- must_die
 --- error_log
 "fephp_pass" directive: invalid address
+
+
+
+=== TEST 2a: fephp_pass NAME without an upstream block: nginx's check, as for fastcgi_pass
+--- config
+    location /a { fephp_pass nowhere; }
+--- must_die
+--- error_log
+no port in upstream "nowhere"
 
 
 

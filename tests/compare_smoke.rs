@@ -42,6 +42,7 @@ fn compare_script_writes_a_row_per_configuration() {
         ("nginx fastcgi_pass + php-fpm, upstream keep-alive", "nginx-fastcgi-fpm"),
         ("nginx fephp_pass → php-fpm", "nginx-fephp-fpm"),
         ("nginx fephp_pass embedded", "nginx-fephp-embedded"),
+        ("nginx fephp_pass executors", "nginx-fephp-executors"),
         ("fe-php serve → php-fpm", "serve-fpm"),
         ("fe-php serve embedded", "serve-embedded"),
     ] {

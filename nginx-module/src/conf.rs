@@ -16,7 +16,7 @@
 //!
 //! | directive | context | default |
 //! |---|---|---|
-//! | `fephp_pass embedded \| unix:/path \| host:port;` | location, if in location | — |
+//! | `fephp_pass executors \| embedded \| unix:/path \| host:port \| UPSTREAM;` | location, if in location | — |
 //! | `fephp_param NAME VALUE [if_not_empty];` | http, server, location | — |
 //! | `fephp_index NAME;` | http, server, location | `index.php` |
 //! | `fephp_split_path_info on \| off \| REGEX;` | http, server, location | `on` |
@@ -31,6 +31,8 @@
 //! | `fephp_status;` | location | — |
 //! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
 //! | `fephp_php_ini_file PATH \| off;` (embedded PHP) | http | the php.ini libphp was built with |
+//! | `fephp_next_upstream error \| timeout \| off ...;` ([`crate::upstream`]) | http, server, location | `error timeout` |
+//! | `fephp_next_upstream_tries N;` (0 = no limit) | http, server, location | `0` |
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -41,12 +43,13 @@ use fephp::config::{self as defaults, IniFile};
 use fephp::pool::{Address, PoolConfig, Timeouts};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
-    ngx_http_complex_value_t, ngx_parse_size, ngx_parse_time, ngx_pcalloc, ngx_str_t, NGX_ERROR, NGX_LOG_EMERG,
-    NGX_LOG_WARN, NGX_OK,
+    ngx_http_complex_value_t, ngx_http_upstream_add, ngx_http_upstream_srv_conf_t, ngx_parse_size, ngx_parse_time,
+    ngx_pcalloc, ngx_str_t, ngx_url_t, NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::ngx_conf_log_error;
 
+use crate::upstream::{NextUpstream, UpstreamKey};
 use crate::Module;
 
 /// `NGX_CONF_OK`.
@@ -63,8 +66,12 @@ pub const DEFAULT_TIMEOUT: Duration = defaults::DEFAULT_TIMEOUT;
 pub enum Pass {
     /// The embedded PHP of this worker process.
     Embedded,
+    /// The executor pool (PHP processes of their own, one shared queue).
+    Executors,
     /// A PHP-FPM pool.
     Fpm(Address),
+    /// An `upstream` block of PHP-FPM servers, by name ([`crate::upstream`]).
+    Upstream(String, *mut ngx_http_upstream_srv_conf_t),
 }
 
 /// Which engine of the worker serves a location, fixed at merge time.
@@ -72,8 +79,12 @@ pub enum Pass {
 pub enum Backend {
     /// The worker's embedded engine.
     Embedded,
+    /// The worker's client of the executor pool.
+    Executors,
     /// The FPM engine at this index of [`MainConf::pools`].
     Fpm(usize),
+    /// The upstream at this index of [`MainConf::upstreams`].
+    Upstream(usize),
 }
 
 /// One `fephp_param NAME VALUE [if_not_empty]`.
@@ -142,9 +153,14 @@ pub struct MainConf {
     pub embedded: bool,
     /// One FPM pool per address; each worker creates one engine per entry.
     pub pools: Vec<PoolSpec>,
+    /// Upstream blocks used by `fephp_pass`, with their pool settings and retry rules; each
+    /// worker makes one engine per server and entry on first use.
+    pub upstreams: Vec<UpstreamKey>,
     /// `fephp_queue` of the locations using `fephp_pass embedded` (they share the worker's one
     /// PHP thread, so they must agree); `None` means the defaults.
     pub embedded_queue: Option<Queue>,
+    /// The executor pool's settings (`fephp_pass executors`).
+    pub executors: crate::executors::ExecutorsConf,
 }
 
 /// `fephp_queue N [timeout=TIME]`: how many requests may wait for PHP, and for how long.
@@ -196,6 +212,10 @@ pub struct LocConf {
     pub intercept_errors: Option<bool>,
     /// `fephp_queue`.
     pub queue: Option<Queue>,
+    /// `fephp_next_upstream`.
+    pub next_upstream: Option<NextUpstream>,
+    /// `fephp_next_upstream_tries`.
+    pub next_upstream_tries: Option<usize>,
     /// Set by merge: this location's FPM timeouts.
     pub timeouts: Option<Timeouts>,
 }
@@ -261,7 +281,7 @@ fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
 /// `fastcgi_buffer_size` (4k or 8k).
 fn page_size() -> usize {
     // SAFETY: plain read of a value nginx sets at start-up, before any configuration is parsed.
-    let page = unsafe { ngx::ffi::ngx_pagesize } as usize;
+    let page = unsafe { ngx::ffi::ngx_pagesize };
     if page == 0 {
         4096
     } else {
@@ -288,6 +308,8 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
     inherit(&mut conf.max_requests, &prev.max_requests);
     inherit(&mut conf.intercept_errors, &prev.intercept_errors);
     inherit(&mut conf.queue, &prev.queue);
+    inherit(&mut conf.next_upstream, &prev.next_upstream);
+    inherit(&mut conf.next_upstream_tries, &prev.next_upstream_tries);
 
     // The defaults, once, here (ngx_conf_merge_*_value's third argument).
     conf.index.get_or_insert_with(|| defaults::DEFAULT_INDEX.to_string());
@@ -320,6 +342,26 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
             }
             Some(Backend::Embedded)
         }
+        Some(Pass::Executors) => {
+            let e = &mut main.executors;
+            e.used = true;
+            let read = conf.read_timeout();
+            e.read_timeout = Some(e.read_timeout.map_or(read, |r| r.max(read)));
+            if let Some(queue) = conf.queue {
+                match e.queue {
+                    Some(other) if other != queue => {
+                        ngx_conf_log_error!(
+                            NGX_LOG_EMERG,
+                            cf,
+                            "\"fephp_queue\" directive: locations with \"fephp_pass executors\" share one queue and must use the same fephp_queue"
+                        );
+                        return CONF_ERROR;
+                    }
+                    _ => e.queue = Some(queue),
+                }
+            }
+            Some(Backend::Executors)
+        }
         Some(Pass::Fpm(address)) => {
             let index = match main.pools.iter().position(|p| p.address == *address) {
                 Some(i) => i,
@@ -337,6 +379,30 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
                 return CONF_ERROR;
             }
             Some(Backend::Fpm(index))
+        }
+        Some(Pass::Upstream(name, uscf)) => {
+            let key = UpstreamKey {
+                name: name.clone(),
+                uscf: *uscf,
+                // Every server's pool takes these settings (`address` is replaced by the
+                // server's); the timeouts are the location's, per request.
+                pool: PoolSpec {
+                    address: Address::Tcp(format!("upstream {name}")),
+                    max_connections: conf.max_connections,
+                    max_requests: conf.max_requests,
+                    queue_size: conf.queue.map(|q| q.size),
+                },
+                next: conf.next_upstream.unwrap_or_default(),
+                tries: conf.next_upstream_tries.unwrap_or(0),
+            };
+            let index = match main.upstreams.iter().position(|k| *k == key) {
+                Some(i) => i,
+                None => {
+                    main.upstreams.push(key);
+                    main.upstreams.len() - 1
+                }
+            };
+            Some(Backend::Upstream(index))
         }
     };
     CONF_OK
@@ -396,8 +462,23 @@ setter!(
             return fail(cf, format_args!("is duplicate"));
         }
         let value = text(&a[1]);
-        conf.pass = Some(if value == "embedded" {
+        conf.pass = Some(if value == "embedded" || value == "in-worker" {
             Pass::Embedded
+        } else if value == "executors" {
+            Pass::Executors
+        } else if is_upstream_name(&value) {
+            // Like `fastcgi_pass NAME`: the `upstream NAME {}` block, defined before or after.
+            // SAFETY: `cf` is being parsed; nginx copies what it keeps of `url`.
+            let uscf = unsafe {
+                let mut url: ngx_url_t = std::mem::zeroed();
+                url.url = a[1];
+                url.set_no_resolve(1);
+                ngx_http_upstream_add(cf, &mut url, 0)
+            };
+            if uscf.is_null() {
+                return CONF_ERROR;
+            }
+            Pass::Upstream(value, uscf)
         } else {
             match Address::parse(&value) {
                 // Like `fastcgi_pass host:port`: the name is resolved when nginx loads its
@@ -406,7 +487,7 @@ setter!(
                     return fail(cf, format_args!("host not found in \"{hp}\""));
                 }
                 Ok(address) => Pass::Fpm(address),
-                Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected embedded, unix:/path or host:port)")),
+                Err(reason) => return fail(cf, format_args!("invalid address: {reason} (expected executors, embedded, unix:/path, host:port or an upstream name)")),
             }
         });
         // SAFETY: `cf` is a location (or if-in-location) context here.
@@ -677,6 +758,46 @@ setter!(
     }
 );
 
+setter!(
+    /// `fephp_next_upstream error | timeout | off ...;`: which failures before the response head
+    /// send the request to the next server of an upstream block.
+    set_next_upstream, LocConf, |cf, a, conf| {
+        if conf.next_upstream.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut next = NextUpstream { error: false, timeout: false };
+        for arg in &a[1..] {
+            match arg.as_bytes() {
+                b"error" => next.error = true,
+                b"timeout" => next.timeout = true,
+                b"off" if a.len() == 2 => {}
+                _ => return fail(cf, format_args!("invalid value \"{}\" (expected error, timeout or off)", text(arg))),
+            }
+        }
+        conf.next_upstream = Some(next);
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_next_upstream_tries N;`: attempts per request over an upstream block (0 = no limit).
+    set_next_upstream_tries, LocConf, |cf, a, conf| {
+        if conf.next_upstream_tries.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        match number(cf, a, 0) {
+            Ok(n) => conf.next_upstream_tries = Some(n as usize),
+            Err(e) => return e,
+        }
+        CONF_OK
+    }
+);
+
+/// A `fephp_pass` value naming an upstream block: not `unix:…`, no port, no path.
+fn is_upstream_name(value: &str) -> bool {
+    !value.is_empty() && !value.contains([':', '/']) && !value.bytes().any(|b| b.is_ascii_whitespace())
+}
+
 /// True when `host:port` resolves to at least one address (blocking: configuration time only).
 fn resolves(host_port: &str) -> bool {
     use std::net::ToSocketAddrs;
@@ -713,6 +834,14 @@ mod tests {
         a.max_connections = Some(5);
         assert_eq!(spec.take(&a), Err("fephp_max_connections"));
         assert_eq!(spec.pool_config().size, 4);
+    }
+
+    #[test]
+    fn upstream_names() {
+        assert!(is_upstream_name("php_backends"));
+        for not in ["", "unix:/run/php.sock", "127.0.0.1:9000", "a/b", "a b"] {
+            assert!(!is_upstream_name(not), "{not}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use ngx::ngx_log_error;
 
 use crate::bridge::{self, Output, Settings};
 use crate::conf::{Backend, LocConf};
-use crate::{worker, Module};
+use crate::{upstream, worker, Module};
 
 /// The content handler `fephp_pass` installs.
 ///
@@ -72,9 +72,12 @@ unsafe fn start(r: *mut ngx_http_request_t) {
         let Some(worker) = worker::current() else {
             return fail(r, EngineError::Internal("fephp is not running in this process".into()));
         };
-        let engine = match worker.engine(backend) {
-            Ok(e) => e,
-            Err(e) => return fail(r, e),
+        let engine = match backend {
+            Backend::Upstream(_) => None, // the balancer picks the server's engine per attempt
+            _ => match worker.engine(backend) {
+                Ok(e) => Some(e),
+                Err(e) => return fail(r, e),
+            },
         };
         let root = match document_root(r) {
             Some(root) => root,
@@ -88,15 +91,26 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Ok(req) => req,
             Err(e) => return fail(r, e),
         };
-        let settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
+        let mut settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
         let opts = ServeOptions {
-            timeouts: matches!(backend, Backend::Fpm(_)).then(|| lcf.timeouts()),
+            timeouts: matches!(backend, Backend::Fpm(_) | Backend::Upstream(_)).then(|| lcf.timeouts()),
             head_limit: Some(lcf.buffer_size()),
         };
-        let fut = async move { engine.serve_with(&site, req, opts).await.map(Output::Stream) };
+        let fut: bridge::LocalFuture = match (backend, engine) {
+            (Backend::Upstream(i), _) => match upstream::serve(r, i, site, req, opts) {
+                Ok((fut, attempts)) => {
+                    // The bridge's idle guard must outlast every attempt before the head.
+                    settings.read_timeout = upstream::guard(lcf, attempts);
+                    fut
+                }
+                Err(e) => return fail(r, e),
+            },
+            (_, Some(engine)) => Box::pin(async move { engine.serve_with(&site, req, opts).await.map(Output::Stream) }),
+            (_, None) => return fail(r, EngineError::Internal("no engine for this location".into())),
+        };
         // Polled on this thread: embedded PHP wakes nginx from the PHP thread; FPM's sockets are
         // nginx connections (`ngx_socket`), so their readiness comes from nginx's own epoll.
-        let started = bridge::start_local(r, settings, Box::pin(fut));
+        let started = bridge::start_local(r, settings, fut);
         if let Err(e) = started {
             fail(r, EngineError::Internal(e));
         }

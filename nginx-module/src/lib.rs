@@ -20,7 +20,7 @@ use std::ptr::addr_of;
 
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t,
-    ngx_uint_t, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
+    ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
     NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
     NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_ALERT,
 };
@@ -42,9 +42,11 @@ macro_rules! ffi_guard {
 
 pub mod bridge;
 pub mod conf;
+pub mod executors;
 pub mod handler;
 pub mod ngx_socket;
 pub mod status;
+pub mod upstream;
 pub mod worker;
 
 use conf::{LocConf, MainConf};
@@ -74,7 +76,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 17] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 24] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -92,6 +94,13 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 17] = [
     command(b"fephp_status\0", NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, conf::set_status, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_php_ini\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2, conf::set_php_ini, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_php_ini_file\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_php_ini_file, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_next_upstream\0", LOC | NGX_CONF_1MORE, conf::set_next_upstream, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_next_upstream_tries\0", LOC | NGX_CONF_TAKE1, conf::set_next_upstream_tries, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_executors\0", NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE, executors::set_executors, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_executor_max_requests\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_max_requests, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_executor_user\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12, executors::set_executor_user, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_request_terminate_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_request_terminate_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_executor_binary\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_binary, NGX_HTTP_MAIN_CONF_OFFSET),
     ngx_command_t::empty(),
 ];
 
@@ -147,6 +156,7 @@ pub static mut ngx_http_fephp_module: ngx_module_t = ngx_module_t {
     // SAFETY: only the address is taken; nginx reads the table while configuring.
     commands: addr_of!(NGX_HTTP_FEPHP_COMMANDS) as *mut ngx_command_t,
     type_: NGX_HTTP_MODULE as ngx_uint_t,
+    init_module: Some(init_module),
     init_process: Some(init_process),
     exit_process: Some(exit_process),
     ..ngx_module_t::default()
@@ -158,6 +168,15 @@ unsafe extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf
         // SAFETY: nginx passes the parent's and this level's configuration, both created by
         // `create_loc_conf` as `LocConf`, and a valid `cf`.
         unsafe { conf::merge_loc_conf(cf, &*(prev as *const LocConf), &mut *(conf as *mut LocConf)) }
+    })
+}
+
+/// Module init (the master, at start and at each reload; nothing under `nginx -t`): starts the
+/// executor pool when a location uses `fephp_pass executors` (see [`executors`]).
+unsafe extern "C" fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    ffi_guard!(ngx::ffi::NGX_ERROR as ngx_int_t, {
+        // SAFETY: nginx passes the new cycle, on its main thread.
+        unsafe { executors::init_module(cycle) }
     })
 }
 

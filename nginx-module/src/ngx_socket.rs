@@ -99,8 +99,8 @@ impl Connector for NgxConnector {
 /// A non-blocking `socket()` + `connect()` to `addr` (`TCP_NODELAY` for TCP), taken into an
 /// nginx connection; waits for the write event and `SO_ERROR` when the connect is in progress.
 async fn connect_to(addr: &SockAddr) -> io::Result<NgxSocket> {
-    let socket = Socket::new(addr.domain(), Type::STREAM, None)?; // close-on-exec on Linux
-    socket.set_nonblocking(true)?;
+    // Close-on-exec and non-blocking from the start (SOCK_NONBLOCK: no fcntl pair per connect).
+    let socket = Socket::new(addr.domain(), Type::STREAM.nonblocking(), None)?;
     if addr.domain() != Domain::UNIX {
         socket.set_tcp_nodelay(true)?;
     }

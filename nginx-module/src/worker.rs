@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fephp::cgi::{Site, SplitRule, SymlinkPolicy};
-use fephp::engine::{BackendConfig, EMBEDDED_LABEL};
+use fephp::engine::{BackendConfig, EMBEDDED_LABEL, EXECUTORS_LABEL};
 use fephp::php::PhpOptions;
 use fephp::{Engine, EngineError};
 use ngx::ffi::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ALERT, NGX_LOG_NOTICE, NGX_OK, NGX_PROCESS_SINGLE, NGX_PROCESS_WORKER};
@@ -30,8 +30,12 @@ pub type EngineSlot = Result<Arc<Engine>, String>;
 pub struct Worker {
     /// The embedded PHP engine, when some location uses `fephp_pass embedded`.
     pub embedded: Option<EngineSlot>,
+    /// The executor pool's client, when some location uses `fephp_pass executors`.
+    pub executors: Option<EngineSlot>,
     /// One FPM engine per [`crate::conf::MainConf::pools`] entry (one per address), same order.
     pub pools: Vec<(String, EngineSlot)>,
+    /// The engines of upstream servers, made on first use ([`crate::upstream`]).
+    pub upstreams: crate::upstream::Servers,
     sites: RefCell<HashMap<SiteKey, Arc<Site>>>,
     /// The site found last, checked first without allocating a key.
     last_site: RefCell<Option<(SiteKey, Arc<Site>)>>,
@@ -54,7 +58,9 @@ impl Worker {
     pub fn engine(&self, backend: Backend) -> Result<Arc<Engine>, EngineError> {
         let slot = match backend {
             Backend::Embedded => self.embedded.as_ref(),
+            Backend::Executors => self.executors.as_ref(),
             Backend::Fpm(i) => self.pools.get(i).map(|(_, slot)| slot),
+            Backend::Upstream(_) => None, // per server: crate::upstream
         };
         match slot {
             Some(Ok(engine)) => Ok(engine.clone()),
@@ -68,6 +74,9 @@ impl Worker {
         let mut all = Vec::new();
         if let Some(slot) = &self.embedded {
             all.push((EMBEDDED_LABEL.to_string(), slot.clone()));
+        }
+        if let Some(slot) = &self.executors {
+            all.push((EXECUTORS_LABEL.to_string(), slot.clone()));
         }
         all.extend(self.pools.iter().cloned());
         all
@@ -118,13 +127,16 @@ impl Worker {
 pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     // SAFETY: plain read of nginx's process type on its main thread.
     let process = unsafe { ngx_process } as u32;
-    if process != NGX_PROCESS_WORKER && process != NGX_PROCESS_SINGLE {
-        return NGX_OK as ngx_int_t; // cache manager / loader: nothing to serve
-    }
     // SAFETY: `cycle` is valid (caller contract).
     let Some(main) = Module::main_conf(unsafe { &*cycle }) else {
         return NGX_OK as ngx_int_t; // no http block
     };
+    // Every process forked from the master settles its ends of the executor pool's pipes.
+    // SAFETY: main thread of a process forked after init_module.
+    let exec_client = unsafe { crate::executors::init_process(main) };
+    if process != NGX_PROCESS_WORKER && process != NGX_PROCESS_SINGLE {
+        return NGX_OK as ngx_int_t; // cache manager / loader: nothing to serve
+    }
     // SAFETY: `cycle` is valid.
     let log = unsafe { (*cycle).log };
     if !main.embedded && main.pools.is_empty() {
@@ -167,12 +179,20 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
             (label, slot)
         })
         .collect();
-    let worker = Worker { embedded, pools, sites: RefCell::new(HashMap::new()), last_site: RefCell::new(None) };
+    let executors = exec_client.map(|client| {
+        bridge::in_runtime(|| Engine::new(BackendConfig::Executors(client))).map(Arc::new).map_err(|e| e.to_string())
+    });
+    let worker = Worker {
+        embedded,
+        executors,
+        pools,
+        upstreams: Default::default(), sites: RefCell::new(HashMap::new()), last_site: RefCell::new(None) };
     ngx_log_error!(
         NGX_LOG_NOTICE,
         log,
-        "fephp: worker engines started (embedded: {}, fpm pools: {})",
+        "fephp: worker engines started (embedded: {}, executors: {}, fpm pools: {})",
         worker.embedded.is_some(),
+        worker.executors.is_some(),
         worker.pools.len()
     );
     WORKER.with(|w| *w.borrow_mut() = Some(Rc::new(worker)));

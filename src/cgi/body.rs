@@ -91,6 +91,23 @@ impl RequestBody {
         self.parts
     }
 
+    /// A second handle on the same body, to send it again (a retry on another PHP-FPM server):
+    /// memory parts are shared, file parts get a duplicated descriptor (reads are positioned,
+    /// so both handles read the whole file). Fails only when `dup` fails.
+    pub fn try_clone(&self) -> io::Result<RequestBody> {
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| {
+                Ok(match p {
+                    BodyPart::Bytes(b) => BodyPart::Bytes(b.clone()),
+                    BodyPart::File { file, offset, len } => BodyPart::File { file: file.try_clone()?, offset: *offset, len: *len },
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(RequestBody { parts, len: self.len })
+    }
+
     /// A reader over the whole body, front to back.
     pub fn into_reader(self) -> BodyReader {
         BodyReader { parts: self.parts.into(), pos: 0 }
@@ -213,6 +230,16 @@ mod tests {
         body.push(BodyPart::Bytes(Bytes::from_static(b"cd")));
         assert_eq!(body.len(), 9);
         assert_eq!(read_all(body.into_reader(), &[3]), b"abHELLOcd");
+    }
+
+    #[test]
+    fn a_clone_reads_the_same_bytes_again() {
+        let mut body = RequestBody::from_bytes(Bytes::from_static(b"head-"));
+        body.push(BodyPart::File { file: file_with(3, b"in a file"), offset: 3, len: 9 });
+        let again = body.try_clone().unwrap();
+        assert_eq!(again.len(), body.len());
+        assert_eq!(read_all(body.into_reader(), &[4]), b"head-in a file");
+        assert_eq!(read_all(again.into_reader(), &[64]), b"head-in a file");
     }
 
     #[test]

@@ -20,6 +20,8 @@ enum Inner {
     Fpm(FpmBody),
     #[cfg(feature = "embed")]
     Php(crate::php::PhpBody),
+    #[cfg(feature = "embed")]
+    Exec(crate::executor::PolledExecBody),
 }
 
 impl ResponseBody {
@@ -37,6 +39,11 @@ impl ResponseBody {
         ResponseBody(Inner::Php(body))
     }
 
+    #[cfg(feature = "embed")]
+    pub(crate) fn exec(body: crate::executor::ExecBody) -> Self {
+        ResponseBody(Inner::Exec(crate::executor::PolledExecBody::new(body)))
+    }
+
     /// Polls for the next chunk of the body (in the style of `http_body::Body::poll_frame`):
     /// `Ready(None)` at the end; an error mid-body means the response is truncated (the
     /// surface should close the client connection). The body keeps its own state between polls,
@@ -49,6 +56,8 @@ impl ResponseBody {
             Inner::Fpm(body) => body.poll_chunk(cx),
             #[cfg(feature = "embed")]
             Inner::Php(body) => body.poll_chunk(cx),
+            #[cfg(feature = "embed")]
+            Inner::Exec(body) => body.poll_chunk(cx),
         }
     }
 

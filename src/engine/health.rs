@@ -32,7 +32,9 @@ pub fn health_json(pid: i64, engines: &[(String, Health)]) -> String {
     format!("{{\"pid\":{pid},\"ok\":{ok},\"engines\":[{}]}}\n", engines.join(","))
 }
 
-fn json_str(s: &str) -> String {
+/// `s` as a JSON string literal (quotes, backslashes and control characters escaped), for the
+/// health JSON and what a surface adds to it (the nginx module's upstream servers).
+pub fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for ch in s.chars() {

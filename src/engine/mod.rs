@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use body::ResponseBody;
-pub use health::{health_json, Health};
+pub use health::{health_json, json_str, Health};
 
 use crate::cgi::{build_params, HttpRequest, RequestBody, ResponseHead, Site};
 use crate::config::Config;
@@ -66,10 +66,28 @@ pub enum BackendConfig {
     /// Embedded libphp in this process.
     #[cfg(feature = "embed")]
     Embedded(crate::php::PhpOptions),
+    /// A pool of PHP executor processes (started by its owner, see [`crate::executor::Pool`]).
+    #[cfg(feature = "embed")]
+    Executors(crate::executor::Client),
 }
 
 /// The label of the embedded engine in status reports and metrics ([`BackendConfig::label`]).
 pub const EMBEDDED_LABEL: &str = "embedded";
+
+/// The label of the executor pool's engine in status reports and metrics.
+pub const EXECUTORS_LABEL: &str = "executors";
+
+/// [`ServeOptions::head_limit`] for the backends that hand over a whole head (embedded PHP and
+/// the executors; FPM's parser enforces it while reading).
+#[cfg(feature = "embed")]
+fn head_within(head: &crate::cgi::ResponseHead, limit: Option<usize>) -> Result<(), EngineError> {
+    match limit {
+        Some(limit) if head.wire_len() > limit => {
+            Err(EngineError::Protocol(format!("PHP sent too big a response head (more than {limit} bytes)")))
+        }
+        _ => Ok(()),
+    }
+}
 
 fn fpm_label(address: &crate::pool::Address) -> String {
     format!("fpm {address}")
@@ -77,12 +95,14 @@ fn fpm_label(address: &crate::pool::Address) -> String {
 
 impl BackendConfig {
     /// The label of an engine with this backend in status reports and metrics:
-    /// [`EMBEDDED_LABEL`] or `fpm ADDRESS`.
+    /// [`EMBEDDED_LABEL`], [`EXECUTORS_LABEL`] or `fpm ADDRESS`.
     pub fn label(&self) -> String {
         match self {
             BackendConfig::Fpm(cfg) => fpm_label(&cfg.address),
             #[cfg(feature = "embed")]
             BackendConfig::Embedded(_) => EMBEDDED_LABEL.to_string(),
+            #[cfg(feature = "embed")]
+            BackendConfig::Executors(_) => EXECUTORS_LABEL.to_string(),
         }
     }
 }
@@ -91,6 +111,8 @@ enum Backend {
     Fpm(Pool),
     #[cfg(feature = "embed")]
     Embedded(crate::php::Php),
+    #[cfg(feature = "embed")]
+    Executors(crate::executor::Client),
 }
 
 /// Serves PHP requests. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -107,6 +129,8 @@ impl Engine {
             BackendConfig::Fpm(cfg) => Backend::Fpm(Pool::new(cfg)),
             #[cfg(feature = "embed")]
             BackendConfig::Embedded(opts) => Backend::Embedded(crate::php::Php::start(opts)?),
+            #[cfg(feature = "embed")]
+            BackendConfig::Executors(client) => Backend::Executors(client),
         };
         Ok(Engine { backend, metrics: Arc::new(Metrics::default()) })
     }
@@ -163,10 +187,14 @@ impl Engine {
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => {
                 let (head, body) = php.execute(params, script, req.body).await?;
-                if let Some(limit) = opts.head_limit.filter(|&limit| head.wire_len() > limit) {
-                    return Err(EngineError::Protocol(format!("PHP sent too big a response head (more than {limit} bytes)")));
-                }
+                head_within(&head, opts.head_limit)?;
                 Ok(Response { head, body: ResponseBody::php(body) })
+            }
+            #[cfg(feature = "embed")]
+            Backend::Executors(client) => {
+                let (head, body) = client.execute(&params, &script, req.body).await?;
+                head_within(&head, opts.head_limit)?;
+                Ok(Response { head, body: ResponseBody::exec(body) })
             }
         }
     }
@@ -177,6 +205,8 @@ impl Engine {
             Backend::Fpm(pool) => fpm_label(pool.address()),
             #[cfg(feature = "embed")]
             Backend::Embedded(_) => EMBEDDED_LABEL.to_string(),
+            #[cfg(feature = "embed")]
+            Backend::Executors(_) => EXECUTORS_LABEL.to_string(),
         }
     }
 
@@ -195,6 +225,28 @@ impl Engine {
                 Ok(()) => Health { backend: "embedded", ok: true, detail: "php thread running".into() },
                 Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string() },
             },
+            #[cfg(feature = "embed")]
+            Backend::Executors(client) => match client.status() {
+                Some(st) if st.idle + st.busy == 0 => {
+                    Health { backend: "executors", ok: false, detail: "no executor is running".into() }
+                }
+                Some(st) => Health {
+                    backend: "executors",
+                    ok: true,
+                    detail: format!("{} executors: {} idle, {} busy, {} queued", st.size, st.idle, st.busy, st.queued),
+                },
+                None => Health { backend: "executors", ok: true, detail: "executor pool".into() },
+            },
+        }
+    }
+
+    /// The executor pool's status, when this engine serves through one (and shares its
+    /// scoreboard).
+    #[cfg(feature = "embed")]
+    pub fn executor_status(&self) -> Option<crate::executor::PoolStatus> {
+        match &self.backend {
+            Backend::Executors(client) => client.status(),
+            _ => None,
         }
     }
 
@@ -210,6 +262,12 @@ impl Engine {
             Backend::Fpm(pool) => pool.stats().render(&mut out),
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => php.stats().render(&mut out),
+            #[cfg(feature = "embed")]
+            Backend::Executors(client) => {
+                if let Some(st) = client.status() {
+                    st.render_prometheus(&mut out, false);
+                }
+            }
         }
         out
     }

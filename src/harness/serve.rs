@@ -48,7 +48,28 @@ impl std::error::Error for ServeError {}
 pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError> {
     let config = Config::load(config_path).map_err(ServeError::Config)?;
     let site = Engine::site(&config).map_err(ServeError::Config)?;
-    let backend = Engine::backend_config(&config).map_err(ServeError::Config)?;
+    let mut backend = Engine::backend_config(&config).map_err(ServeError::Config)?;
+    // The executor pool is forked here, before any runtime thread exists; it lives (and its
+    // executors with it) as long as this process.
+    #[cfg(feature = "embed")]
+    let _pool = match (&backend, config.php.executors) {
+        (BackendConfig::Embedded(opts), n) if n > 0 => {
+            let terminate = Duration::from_millis(config.php.request_terminate_timeout_ms);
+            let exec = crate::executor::ExecutorOptions {
+                php: opts.clone(),
+                executors: n as usize,
+                max_requests: config.php.worker_max_requests,
+                terminate_timeout: terminate,
+                queue_size: config.php.queue_size as usize,
+                queue_timeout: config.php.queue_timeout(),
+                ..Default::default()
+            };
+            let pool = crate::executor::Pool::start(exec, None).map_err(|e| ServeError::Engine(format!("executor pool: {e}")))?;
+            backend = BackendConfig::Executors(pool.client(config.php.connect_timeout(), config.php.read_timeout(), terminate));
+            Some(pool)
+        }
+        _ => None,
+    };
     let listen = config.server.listen.clone();
     let listener = StdListener::bind(&listen).map_err(|e| ServeError::Bind(listen.clone(), e))?;
     listener.set_nonblocking(true).map_err(|e| ServeError::Bind(listen.clone(), e))?;
@@ -58,6 +79,15 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
         Arc::new(ServerIdentity { https: config.server.https, server_name: config.server.server_name.clone() });
 
     match backend {
+        #[cfg(feature = "embed")]
+        BackendConfig::Executors(_) => {
+            crate::log!(Info, "serve", "listening on http://{listen} (PHP executor pool)");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
+            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, identity))
+        }
         BackendConfig::Fpm(_) => {
             crate::log!(Info, "serve", "listening on http://{listen} (PHP-FPM at {})", config.php.fpm_socket);
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -119,6 +119,7 @@ extern "C" {
     fn fephp_shim_execute(req: *const RawRequest) -> c_int;
     fn fephp_shim_timeout_fire();
     fn fephp_shim_sapi_name() -> *const c_char;
+    fn fephp_shim_last_peak_memory() -> usize;
 }
 
 static HOOKS: once_cell::sync::OnceCell<Hooks> = once_cell::sync::OnceCell::new();
@@ -186,6 +187,12 @@ pub(crate) fn ini_report() -> IniReport {
 pub(crate) fn sapi_name() -> String {
     // SAFETY: the shim returns sapi_module.name, a static NUL-terminated string.
     unsafe { CStr::from_ptr(fephp_shim_sapi_name()) }.to_string_lossy().into_owned()
+}
+
+/// Peak memory of PHP's memory manager during the last request (`memory_get_peak_usage(true)`).
+pub(crate) fn last_peak_memory() -> u64 {
+    // SAFETY: reads a plain static of the shim, written by the same thread during execute.
+    unsafe { fephp_shim_last_peak_memory() as u64 }
 }
 
 /// Makes the running script raise PHP's "Maximum execution time" fatal at its next VM check.

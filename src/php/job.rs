@@ -68,7 +68,7 @@ const WANTED: [&[u8]; 10] = [
 
 /// Writes the request's fields in C form into `req`, in one pass over the params (the last
 /// value of a repeated name wins, as in `$_SERVER`).
-fn fill_request(req: &mut ffi::Request, params: &Params, script: &Script) {
+pub(super) fn fill_request(req: &mut ffi::Request, params: &Params, script: &Script) {
     req.clear();
     let mut found: [Option<&[u8]>; WANTED.len()] = [None; WANTED.len()];
     // One scan for NUL bytes over all params; only when there is one is each string checked.

@@ -86,6 +86,7 @@ mod handoff;
 mod ffi;
 mod job;
 mod log;
+pub mod process;
 mod thread;
 mod watchdog;
 
@@ -150,8 +151,8 @@ struct Inner {
 
 static STARTED: AtomicBool = AtomicBool::new(false);
 
-/// True once [`Php::start`] has been called in this process (successfully or not: PHP's module
-/// startup runs once per process).
+/// True once [`Php::start`] or [`process::startup`] (an executor supervisor) has been called in
+/// this process (successfully or not: PHP's module startup runs once per process).
 pub fn started() -> bool {
     STARTED.load(Ordering::SeqCst)
 }

@@ -456,6 +456,14 @@ static void fephp_fill_request_info(const fephp_request *req)
     }
 }
 
+/* memory_get_peak_usage(true) of the last request, noted before its shutdown. */
+static size_t fephp_last_peak;
+
+size_t fephp_shim_last_peak_memory(void)
+{
+    return fephp_last_peak;
+}
+
 fephp_outcome fephp_shim_execute(const fephp_request *req)
 {
     /* Written inside zend_first_try and read after a possible longjmp: volatile. */
@@ -511,6 +519,7 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
      * on_modify) with the configured value, which is the value this request started with
      * (time_limit): the next request starts with that, whatever this one set. */
     EG(timeout_seconds) = 0;
+    fephp_last_peak = zend_memory_peak_usage(1);
     zend_try {
         php_request_shutdown(NULL);
     } zend_end_try();

@@ -94,6 +94,9 @@ void fephp_shim_timeout_fire(void);
 /* The SAPI name scripts see (php_sapi_name()). */
 const char *fephp_shim_sapi_name(void);
 
+/* memory_get_peak_usage(true) of the last request (noted before its shutdown). */
+size_t fephp_shim_last_peak_memory(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,12 +58,10 @@ pub(crate) fn ini_entries(opts: &PhpOptions) -> String {
     ini
 }
 
-/// Starts the PHP thread and waits for module startup. Returns the job queue.
-pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Sender<Job>, EngineError> {
-    let ini =
-        CString::new(ini_entries(opts)).map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;
+/// How module startup finds its php.ini (checked: a named file must be readable now).
+pub(super) fn ini_startup_args(opts: &PhpOptions) -> Result<(ffi::IniMode, Option<CString>), EngineError> {
     opts.ini_file.check().map_err(|e| EngineError::Internal(e.to_string()))?;
-    let (ini_mode, ini_path) = match &opts.ini_file {
+    Ok(match &opts.ini_file {
         IniFile::Off => (ffi::IniMode::Off, None),
         IniFile::Distribution => (ffi::IniMode::Distribution, None),
         IniFile::File(p) => (
@@ -73,7 +71,14 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
                     .map_err(|_| EngineError::Internal("ini_file path contains a NUL byte".into()))?,
             ),
         ),
-    };
+    })
+}
+
+/// Starts the PHP thread and waits for module startup. Returns the job queue.
+pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Sender<Job>, EngineError> {
+    let ini =
+        CString::new(ini_entries(opts)).map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;
+    let (ini_mode, ini_path) = ini_startup_args(opts)?;
     let (tx, mut rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     std::thread::Builder::new()
@@ -124,7 +129,7 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
 }
 
 /// One log line saying which configuration PHP loaded (and a warning when opcache is missing).
-fn log_ini_report(mode: ffi::IniMode, report: &ffi::IniReport) {
+pub(super) fn log_ini_report(mode: ffi::IniMode, report: &ffi::IniReport) {
     log::emit(6, &ini_report_line(mode, report));
     if !report.opcache_loaded {
         log::emit(

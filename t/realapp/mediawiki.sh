@@ -8,7 +8,8 @@
 # Each mode is its own wiki: `maintenance/install.php --dbtype sqlite` writes its
 # LocalSettings.php and databases into $tmp/MODE (owned by www-data); a PHP auto_prepend_file
 # defines MW_CONFIG_FILE from the MW_CONF param of the mode's server (MediaWiki honours it), so
-# the machine's /etc/mediawiki and /var/lib/mediawiki are only read.
+# the machine's /etc/mediawiki and /var/lib/mediawiki are only read. (The install steps are
+# install.sh's, shared with benches/compare.sh's MediaWiki workload.)
 #
 # Per mode, with a cookie jar:
 #   main_page     GET /index.php/Main_Page (the article path, through PATH_INFO)
@@ -17,7 +18,7 @@
 #   raw           GET index.php?title=Fephp_test&action=raw -> exactly that text
 #   page          GET /index.php/Fephp_test, rendered, logged in
 # One setting is pinned: $wgUsePathInfo = true (its default is derived from PHP_SAPI, which
-# differs between php-fpm, "fpm-fcgi", and embedded PHP, "fe-php": see LocalSettings below).
+# differs between php-fpm, "fpm-fcgi", and embedded PHP, "fe-php": see ri_mw_install in install.sh).
 # Each response, normalised, must equal the oracle's. Removed before comparing (volatile):
 #   - the port of each mode's server (in URLs and anywhere else it appears)
 #   - tokens: login/csrf/patrol/watch tokens ("<hex>+\", in JSON and in the page's JS)
@@ -33,42 +34,24 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=t/realapp/lib.sh
 source "$here/lib.sh"
+# shellcheck source=t/realapp/install.sh
+source "$here/install.sh"
 
-docroot=/var/lib/mediawiki
+docroot=$ri_mw_docroot
 [ -L "$docroot/index.php" ] || { echo "mediawiki.sh: $docroot/index.php missing (apt-get install mediawiki)" >&2; exit 1; }
 ra_setup mediawiki
 
 admin_pass='fephp-Admin-pass-1'
 text="Saved through fe-php's real-app test: '''bold''' and [[Main Page|a link]]."
 
-cat >"$tmp/prepend.php" <<'PHP'
-<?php
-// fe-php real-app test: this mode's LocalSettings.php (from the MW_CONF param).
-if (!empty($_SERVER['MW_CONF'])) {
-    define('MW_CONFIG_FILE', $_SERVER['MW_CONF']);
-}
-PHP
+ri_mw_prepend "$tmp/prepend.php"
 mkdir -p "$tmp/sessions"
 ra_ini auto_prepend_file "$tmp/prepend.php"
 ra_ini session.save_path "$tmp/sessions"
 ra_own "$tmp/sessions"
 
 for m in "${ra_modes[@]}"; do
-    php /usr/share/mediawiki/maintenance/install.php --dbtype=sqlite --dbpath="$tmp/$m/data" \
-        --dbname=wiki --server="http://127.0.0.1:${port[$m]}" --scriptpath= --confpath="$tmp/$m" \
-        --pass="$admin_pass" --lang=en "fe-php wiki" Admin >"$tmp/$m/install.out" 2>&1 ||
-        ra_fail "$m: install.php: $(tail -5 "$tmp/$m/install.out")"
-    cat >>"$tmp/$m/LocalSettings.php" <<PHP
-
-// fe-php real-app test ($m)
-\$wgShowExceptionDetails = true;
-// MediaWiki's default depends on PHP_SAPI: no "cgi" in it (mod_php, embedded fe-php: "fe-php")
-// means /index.php/Title links, php-fpm's "fpm-fcgi" means index.php?title=Title. Pinned so
-// that every mode makes the same links (and the oracle exercises PATH_INFO too).
-\$wgUsePathInfo = true;
-\$wgCacheDirectory = "$tmp/$m/cache";
-PHP
-    mkdir -p "$tmp/$m/cache"
+    ri_mw_install "$tmp/$m" "http://127.0.0.1:${port[$m]}" "$admin_pass" || ra_fail "$m: install.php"
     ra_own "$tmp/$m/data" "$tmp/$m/cache"
     ra_param "$m" MW_CONF "$tmp/$m/LocalSettings.php"
 done

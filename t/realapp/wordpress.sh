@@ -16,6 +16,8 @@
 #
 # MariaDB: mariadb-install-db into $tmp/db, mariadbd on $tmp/dbrun/mysql.sock (no TCP) started and
 # stopped by the test, one database per mode (wp_fastcgi, wp_fephp, wp_embedded).
+# These install steps (MariaDB, configs, docroot, the installer's form) are install.sh's,
+# shared with benches/compare.sh's WordPress workloads.
 #
 # Per mode, with a cookie jar (and a second, anonymous one):
 #   install       GET wp-admin/install.php, POST ?step=2 (title, admin, password, e-mail)
@@ -44,10 +46,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-wp=/usr/share/wordpress
-[ -f "$wp/wp-settings.php" ] || { echo "wordpress.sh: $wp missing (apt-get install wordpress)" >&2; exit 1; }
+# shellcheck source=t/realapp/install.sh
+source "$here/install.sh"
+[ -f "$ri_wp/wp-settings.php" ] || { echo "wordpress.sh: $ri_wp missing (apt-get install wordpress)" >&2; exit 1; }
 if [ -z "${FEPHP_WP_NS:-}" ]; then
-    if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
+    if ! ri_can_unshare; then
         echo "wordpress.sh: SKIP: needs root and unshare -m (a private /etc/wordpress for the test's configs)" >&2
         exit 0
     fi
@@ -61,61 +64,20 @@ ra_setup wordpress
 
 db_pass='wp-db-pass-1' admin_pass='fephp-Admin-pass-1'
 
-# --- MariaDB (private instance)
-mariadb-install-db --no-defaults --datadir="$tmp/db" --user=mysql --skip-test-db \
-    --auth-root-authentication-method=socket >"$tmp/db-install.out" 2>&1 ||
-    ra_fail "mariadb-install-db: $(tail -5 "$tmp/db-install.out")"
-mkdir -m 0755 "$tmp/dbrun"       # socket, pid and log: written by mariadbd as mysql
-chown mysql: "$tmp/dbrun"
-sock=$tmp/dbrun/mysql.sock
-mariadbd --no-defaults --datadir="$tmp/db" --socket="$sock" --skip-networking \
-    --user=mysql --pid-file="$tmp/dbrun/mariadb.pid" --log-error="$tmp/dbrun/mariadb.log" \
-    --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 --skip-log-bin \
-    >"$tmp/dbrun/mariadbd.out" 2>&1 &
-db_pid=$!
-ra_cleanups+=("kill -TERM $db_pid 2>/dev/null; for _ in \$(seq 100); do kill -0 $db_pid 2>/dev/null || break; sleep 0.1; done; kill -KILL $db_pid 2>/dev/null")
-for _ in $(seq 150); do
-    [ -S "$sock" ] && break
-    kill -0 $db_pid 2>/dev/null || break
-    sleep 0.1
-done
-[ -S "$sock" ] || ra_fail "mariadbd did not start: $(tail -5 "$tmp/dbrun/mariadb.log")"
-sql() { mariadb --no-defaults -S "$sock" -u root "$@"; }
-{
-    echo "CREATE USER 'wp'@'localhost' IDENTIFIED BY '$db_pass';"
-    for m in "${ra_modes[@]}"; do
-        echo "CREATE DATABASE wp_$m; GRANT ALL ON wp_$m.* TO 'wp'@'localhost';"
-    done
-} | sql || ra_fail "creating the databases"
+# --- MariaDB (private instance), one database per mode
+ri_mariadb_start "$tmp" || ra_fail "MariaDB"
+ra_cleanups+=(ri_mariadb_stop)
+ri_wp_databases "$db_pass" "${ra_modes[@]/#/wp_}" || ra_fail "creating the databases"
 
 # --- /etc/wordpress: a private copy with one config per mode, mounted over the real one
-cp -a /etc/wordpress "$tmp/etc-wordpress"
+ri_wp_etc "$tmp/etc-wordpress" || ra_fail "private /etc/wordpress"
 for m in "${ra_modes[@]}"; do
-    cat >"$tmp/etc-wordpress/config-fephp-$m.php" <<PHP
-<?php
-// fe-php real-app test ($m); read by Debian's /usr/share/wordpress/wp-config.php
-define('DB_NAME', 'wp_$m');
-define('DB_USER', 'wp');
-define('DB_PASSWORD', '$db_pass');
-define('DB_HOST', 'localhost:$sock');
-define('WP_HTTP_BLOCK_EXTERNAL', true);   // no network (update checks, embeds)
-foreach (['AUTH_KEY', 'SECURE_AUTH_KEY', 'LOGGED_IN_KEY', 'NONCE_KEY', 'AUTH_SALT',
-          'SECURE_AUTH_SALT', 'LOGGED_IN_SALT', 'NONCE_SALT'] as \$k) {
-    define(\$k, "fe-php real-app test \$k");
-}
-define('DISABLE_WP_CRON', true);          // no loopback requests behind the test's back
-define('AUTOMATIC_UPDATER_DISABLED', true);
-PHP
+    ri_wp_config "$tmp/etc-wordpress" "fephp-$m" "wp_$m" "$db_pass" "$ri_db_sock"
     ra_param "$m" WORDPRESS_CONFIG "fephp-$m"
 done
-mount --bind "$tmp/etc-wordpress" /etc/wordpress
 
 # --- document root: Debian's layout, symlinked
-mkdir "$tmp/www"
-for f in "$wp"/* "$wp"/.htaccess; do
-    [ "$(basename "$f")" = wp-content ] || ln -s "$f" "$tmp/www/$(basename "$f")"
-done
-ln -s /var/lib/wordpress/wp-content "$tmp/www/wp-content"
+ri_wp_docroot "$tmp/www"
 
 ra_start_fpm
 ra_start_nginx "$tmp/www" '
@@ -142,11 +104,8 @@ for m in "${ra_modes[@]}"; do
     # install
     ra_http "$m" install_form GET /wp-admin/install.php
     ra_keep "$m" install_form
-    ra_http "$m" install POST '/wp-admin/install.php?step=2' --data-urlencode 'weblog_title=fe-php blog' \
-        --data-urlencode user_name=admin --data-urlencode "admin_password=$admin_pass" \
-        --data-urlencode "admin_password2=$admin_pass" --data-urlencode pw_weak=1 \
-        --data-urlencode admin_email=admin@example.invalid --data-urlencode blog_public=0 \
-        --data-urlencode language= --data-urlencode 'Submit=Install WordPress'
+    ri_wp_form 'fe-php blog' "$admin_pass"
+    ra_http "$m" install POST '/wp-admin/install.php?step=2' "${ri_wp_form[@]}"
     ra_keep "$m" install
 
     # login

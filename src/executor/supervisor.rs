@@ -1,0 +1,436 @@
+//! The supervisor process and the executor processes it forks.
+//!
+//! The supervisor runs PHP's module startup once, forks the executors (so opcache is one
+//! shared memory for all), and then ticks every [`TICK`]: it reaps ended executors and forks
+//! replacements (a normal exit is a recycle after `max_requests`, a signal is a crash), kills
+//! (SIGKILL) an executor whose request has run past the terminate timeout, and watches the two
+//! pipes of its owner:
+//! - `master`: only the owner (the nginx master) holds the write end. A `D` byte means "drain"
+//!   (a reload: a new pool serves new requests); EOF without it means the owner died: every
+//!   executor is killed at once and the supervisor exits.
+//! - `users`: the owner and its clients (the nginx workers of this configuration) hold the write
+//!   end. After a drain, its EOF means the last client is gone: executors are stopped, the
+//!   supervisor exits.
+//!
+//! An executor: accepts one connection at a time on the shared listening socket (the kernel's
+//! accept queue is the shared queue: any idle executor takes the next request), checks the
+//! peer's uid, reads the request (head and whole body), refuses it with 503 if it waited past
+//! the queue timeout, runs PHP, streams the response, and exits after `max_requests`.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::scoreboard::{Counter, Scoreboard, BUSY, STARTING};
+use super::sys::{self, Exit, Forked};
+use super::{wire, ExecutorOptions};
+use crate::cgi::{BodyPart, RequestBody, ResponseHead, Script};
+use crate::php::process as php;
+
+/// The supervisor's tick.
+pub const TICK: Duration = Duration::from_millis(50);
+/// A body up to this size is read into memory; larger ones go to an unnamed temp file.
+const BODY_IN_MEMORY: u64 = 1 << 20;
+/// How long an executor waits for a client's request bytes.
+const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The descriptors a supervisor keeps.
+pub struct SupervisorFds {
+    /// The shared listening socket.
+    pub listener: OwnedFd,
+    /// Read end of the owner-liveness pipe.
+    pub master: OwnedFd,
+    /// Read end of the clients-liveness pipe.
+    pub users: OwnedFd,
+    /// Where stderr (log lines) should go, if not where it goes now.
+    pub log: Option<RawFd>,
+}
+
+/// One log line on stderr, in nginx's error-log shape.
+pub fn log(level: &str, msg: &str) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as libc::time_t;
+    // SAFETY: localtime_r with valid in/out params.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    let line = format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02} [{level}] {}#0: fephp executors: {msg}\n",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        sys::getpid()
+    );
+    let _ = sys::write_all(2, line.as_bytes());
+}
+
+struct Child {
+    pid: libc::pid_t,
+    spawned: Instant,
+    killed_for_timeout: bool,
+    /// Asked to stop (a dynamic pool scaling down): its exit is not a restart.
+    stopping: bool,
+}
+
+/// The supervisor's main function, in a freshly forked process; never returns.
+pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
+    sys::reset_signals();
+    if let Some(fd) = fds.log {
+        sys::redirect_stderr(fd);
+    }
+    let board_fd = board.fd().unwrap_or(-1);
+    sys::close_other_fds(&[fds.listener.as_raw_fd(), fds.master.as_raw_fd(), fds.users.as_raw_fd(), board_fd]);
+    sys::new_session();
+    sys::set_name("fephp-supervisor");
+    let me = sys::getpid();
+    board.set_supervisor(me as u32);
+    if let Err(e) = php::startup(&opts.php) {
+        log("alert", &format!("PHP did not start, no executors: {e}"));
+        sys::exit_now(1);
+    }
+    let n = board.slots();
+    let mut children: Vec<Option<Child>> = (0..n).map(|_| None).collect();
+    let mut draining = false;
+    let mut master_open = true;
+    let mut all_busy = false;
+    match opts.dynamic {
+        None => log("notice", &format!("supervisor {me} started {n} executors")),
+        Some(d) => log(
+            "notice",
+            &format!(
+                "supervisor {me} started a dynamic pool: {} executors at first, at most {n}, {}-{} spare, idle timeout {:?}",
+                d.start, d.min_spare, d.max_spare, d.idle_timeout
+            ),
+        ),
+    }
+    let mut first = true;
+    loop {
+        // How many to start now: static, every empty slot; dynamic, `start` at first, then
+        // enough to keep `min_spare` idle (php-fpm's pm = dynamic).
+        let live = children.iter().filter(|c| c.is_some()).count();
+        let want = match opts.dynamic {
+            None => n - live,
+            Some(d) if first => d.start.clamp(1, n).saturating_sub(live),
+            Some(d) => {
+                let spare = (0..n)
+                    .filter(|&s| children[s].as_ref().is_some_and(|c| !c.stopping))
+                    .filter(|&s| matches!(board.slot_state(s), super::scoreboard::IDLE | STARTING))
+                    .count();
+                d.min_spare.saturating_sub(spare).min(n - live)
+            }
+        };
+        first = false;
+        let mut started = 0;
+        for (slot, child) in children.iter_mut().enumerate() {
+            if started < want && child.is_none() && !draining {
+                *child = spawn(&opts, &fds, &board, slot, me);
+                started += 1;
+            }
+        }
+        // Dynamic: stop idle executors beyond max_spare, and those idle past the idle timeout
+        // while more than min_spare are idle (SIGTERM: an executor that just took a request
+        // finishes it first).
+        if let Some(d) = opts.dynamic {
+            let now = sys::monotonic_ns();
+            let mut idle: Vec<(usize, u64)> = (0..n)
+                .filter(|&s| children[s].as_ref().is_some_and(|c| !c.stopping))
+                .filter_map(|s| board.idle_since(s).map(|t| (s, t)))
+                .collect();
+            idle.sort_by_key(|&(_, t)| t); // longest idle first
+            let mut left = idle.len();
+            for (slot, since) in idle {
+                let expired = !d.idle_timeout.is_zero() && now.saturating_sub(since) >= d.idle_timeout.as_nanos() as u64;
+                if left > d.max_spare || (expired && left > d.min_spare) {
+                    if let Some(c) = children[slot].as_mut() {
+                        c.stopping = true;
+                        sys::kill(c.pid, libc::SIGTERM);
+                        left -= 1;
+                    }
+                }
+            }
+        }
+        let ready = sys::poll_readable(
+            &[if master_open { fds.master.as_raw_fd() } else { -1 }, fds.users.as_raw_fd()],
+            TICK,
+        );
+        if ready[0] {
+            let mut buf = [0u8; 16];
+            match sys::read(fds.master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => {
+                    master_open = false;
+                    if !draining {
+                        log("notice", "owner gone (nginx master or fe-php serve): stopping executors now");
+                        stop(&mut children, libc::SIGKILL);
+                        sys::exit_now(0);
+                    }
+                }
+                Ok(k) => {
+                    if buf[..k].contains(&b'D') && !draining {
+                        draining = true;
+                        log("notice", "draining: executors stop when the last worker of this configuration is gone");
+                    }
+                }
+            }
+        }
+        if ready[1] {
+            let mut buf = [0u8; 16];
+            if matches!(sys::read(fds.users.as_raw_fd(), &mut buf), Ok(0) | Err(_)) {
+                // Every client is gone (after a drain; or the owner died with them).
+                stop(&mut children, libc::SIGTERM);
+                sys::exit_now(0);
+            }
+        }
+        // Reap and count.
+        while let Some((pid, exit)) = sys::reap() {
+            let Some(slot) = children.iter().position(|c| c.as_ref().is_some_and(|c| c.pid == pid)) else { continue };
+            let child = children[slot].take().expect("found above");
+            board.slot_reset(slot, 0, super::scoreboard::EMPTY);
+            match exit {
+                Exit::Code(0) if child.stopping => {}
+                Exit::Code(0) => {
+                    board.count(Counter::Restart);
+                }
+                Exit::Signal(_) if child.killed_for_timeout => {
+                    log("error", &format!("executor {pid} killed after the request terminate timeout; replaced"));
+                }
+                Exit::Signal(sig) => {
+                    board.count(Counter::Crash);
+                    log("error", &format!("executor {pid} exited on signal {sig}; replaced"));
+                }
+                Exit::Code(code) => {
+                    board.count(Counter::Crash);
+                    log("error", &format!("executor {pid} exited with code {code}; replaced"));
+                }
+            }
+            if child.spawned.elapsed() < Duration::from_secs(1) && !matches!(exit, Exit::Code(0)) {
+                std::thread::sleep(Duration::from_millis(200)); // do not spin on a failing start
+            }
+        }
+        // Terminate timeout.
+        if !opts.terminate_timeout.is_zero() {
+            let now = sys::monotonic_ns();
+            for (slot, child) in children.iter_mut().enumerate() {
+                let Some(child) = child else { continue };
+                if let Some(since) = board.busy_since(slot) {
+                    if !child.killed_for_timeout && now.saturating_sub(since) >= opts.terminate_timeout.as_nanos() as u64 {
+                        child.killed_for_timeout = true;
+                        board.count(Counter::Timeout);
+                        sys::kill(child.pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+        let busy = (0..n).filter(|&s| board.slot_state(s) == BUSY).count();
+        let spare = (0..n).filter(|&s| board.slot_state(s) == super::scoreboard::IDLE).count();
+        let full = children.iter().all(Option::is_some) && spare == 0 && busy > 0;
+        if full && !all_busy {
+            board.count(Counter::MaxReached);
+        }
+        all_busy = full;
+    }
+}
+
+fn stop(children: &mut [Option<Child>], sig: libc::c_int) {
+    for c in children.iter().flatten() {
+        sys::kill(c.pid, sig);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while children.iter().any(Option::is_some) && Instant::now() < deadline {
+        while let Some((pid, _)) = sys::reap() {
+            for c in children.iter_mut() {
+                if c.as_ref().is_some_and(|c| c.pid == pid) {
+                    *c = None;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for c in children.iter().flatten() {
+        sys::kill(c.pid, libc::SIGKILL);
+    }
+}
+
+fn spawn(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard, slot: usize, supervisor: libc::pid_t) -> Option<Child> {
+    board.slot_reset(slot, 0, STARTING);
+    match sys::fork() {
+        Ok(Forked::Child) => {
+            let code = executor_main(opts, fds, board, slot, supervisor);
+            sys::exit_now(code)
+        }
+        Ok(Forked::Parent(pid)) => {
+            // The child writes its pid and IDLE itself (writing here would race with it).
+            Some(Child { pid, spawned: Instant::now(), killed_for_timeout: false, stopping: false })
+        }
+        Err(e) => {
+            log("alert", &format!("fork of an executor failed: {e}"));
+            board.slot_reset(slot, 0, super::scoreboard::EMPTY);
+            None
+        }
+    }
+}
+
+/// One executor process: serves requests until `max_requests`, returns the exit code.
+fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard, slot: usize, supervisor: libc::pid_t) -> i32 {
+    if !sys::die_with_parent(supervisor) {
+        return 1;
+    }
+    sys::set_name("fephp-executor");
+    // Our copies of the owner's pipes (the struct that owns them is never dropped here: this
+    // process ends with _exit). Other descriptors stay: PHP opened them at startup (opcache).
+    sys::close_fd(fds.master.as_raw_fd());
+    sys::close_fd(fds.users.as_raw_fd());
+    if let Some(cred) = opts.user {
+        if let Err(e) = sys::become_user(cred) {
+            log("alert", &format!("executor cannot switch to uid {} gid {}: {e}", cred.uid, cred.gid));
+            return 2;
+        }
+    }
+    if let Err(e) = php::start_watchdog() {
+        log("alert", &format!("executor: {e}"));
+        return 2;
+    }
+    let mut request = php::Request::default();
+    sys::graceful_sigterm();
+    board.slot_reset(slot, sys::getpid() as u32, super::scoreboard::IDLE);
+    let mut served = 0u64;
+    loop {
+        if sys::stop_requested() {
+            return 0;
+        }
+        let conn = match sys::accept_once(fds.listener.as_raw_fd()) {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log("alert", &format!("executor accept failed: {e}"));
+                return 3;
+            }
+        };
+        board.count(Counter::Accepted);
+        serve(opts, board, slot, &conn, &mut request);
+        drop(conn);
+        board.set_idle(slot);
+        served += 1;
+        if opts.max_requests > 0 && served >= opts.max_requests {
+            return 0;
+        }
+    }
+}
+
+/// Serves one connection (one request).
+fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd, request: &mut php::Request) {
+    let fd = conn.as_raw_fd();
+    match sys::peer_uid(fd) {
+        Ok(uid) if opts.allowed_uids.is_empty() || opts.allowed_uids.contains(&uid) || uid == 0 => {}
+        Ok(uid) => {
+            log("warn", &format!("refused a connection from uid {uid}"));
+            return;
+        }
+        Err(_) => return,
+    }
+    let _ = sys::set_read_timeout(fd, CLIENT_READ_TIMEOUT);
+    // One read takes the preamble, the head and often the whole small body.
+    let mut first = vec![0u8; 16 * 1024];
+    let mut got = 0;
+    while got < 8 {
+        match sys::read(fd, &mut first[got..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got += n,
+        }
+    }
+    let Ok(len) = wire::request_head_len(first[..8].try_into().expect("8 bytes")) else { return };
+    if first.len() < 8 + len {
+        first.resize(8 + len, 0);
+    }
+    if got < 8 + len && sys::read_exact(fd, &mut first[got..8 + len]).is_err() {
+        return;
+    }
+    got = got.max(8 + len);
+    let Ok(req) = wire::decode_request_head(&first[8..8 + len]) else { return };
+    // Body bytes that came with the head.
+    let early = &first[8 + len..got];
+    if early.len() as u64 > req.body_len {
+        return;
+    }
+    let body = match read_body(fd, req.body_len, early) {
+        Ok(b) => b,
+        Err(_) => return,
+    };
+    let started = Instant::now();
+    let now = sys::monotonic_ns();
+    let uri = req.params.get(b"REQUEST_URI").unwrap_or(req.script_name.as_bytes()).to_vec();
+    board.begin(slot, &uri, now);
+    let mut out = SocketOutput { fd, buf: BytesMut::with_capacity(16 * 1024 + 64) };
+    if !opts.queue_timeout.is_zero() && now.saturating_sub(req.submitted_ns) > opts.queue_timeout.as_nanos() as u64 {
+        out.fail_kind(wire::FAIL_OVERLOADED, "waited longer than the queue timeout for an executor");
+        return;
+    }
+    let script = Script {
+        filename: std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(req.filename)),
+        script_name: req.script_name,
+        path_info: req.path_info,
+    };
+    let stats = php::run(request, &req.params, &script, body.into_reader(), &mut out);
+    board.end(slot, stats.cpu, stats.peak_memory, started.elapsed());
+}
+
+/// The request body: `early` (bytes read with the head) and the rest from `fd`.
+fn read_body(fd: RawFd, len: u64, early: &[u8]) -> std::io::Result<RequestBody> {
+    if len == 0 {
+        return Ok(RequestBody::empty());
+    }
+    if len <= BODY_IN_MEMORY {
+        let mut buf = vec![0u8; len as usize];
+        buf[..early.len()].copy_from_slice(early);
+        sys::read_exact(fd, &mut buf[early.len()..])?;
+        return Ok(RequestBody::from_bytes(Bytes::from(buf)));
+    }
+    let file = sys::anonymous_file()?;
+    sys::write_all(file.as_raw_fd(), early)?;
+    let mut left = len - early.len() as u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        sys::read_exact(fd, &mut buf[..want])?;
+        sys::write_all(file.as_raw_fd(), &buf[..want])?;
+        left -= want as u64;
+    }
+    let mut body = RequestBody::empty();
+    body.push(BodyPart::File { file, offset: 0, len });
+    Ok(body)
+}
+
+struct SocketOutput {
+    fd: RawFd,
+    buf: BytesMut,
+}
+
+impl SocketOutput {
+    fn fail_kind(&mut self, kind: u8, msg: &str) {
+        self.buf.clear();
+        wire::encode_fail(&mut self.buf, kind, msg);
+        let _ = sys::send_all(self.fd, &self.buf);
+    }
+}
+
+impl php::Output for SocketOutput {
+    fn send(&mut self, head: Option<&ResponseHead>, chunk: &[u8], end: bool) -> bool {
+        self.buf.clear();
+        if let Some(h) = head {
+            wire::encode_head(&mut self.buf, h);
+        }
+        wire::encode_data(&mut self.buf, chunk);
+        if end {
+            wire::encode_end(&mut self.buf);
+        }
+        sys::send_all(self.fd, &self.buf).is_ok()
+    }
+
+    fn fail(&mut self, message: &str) {
+        self.fail_kind(wire::FAIL_INTERNAL, message);
+    }
+}
