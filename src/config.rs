@@ -111,6 +111,70 @@ pub struct PhpConfig {
     /// `[php.ini]`: ini settings for the embedded backend, applied over `ini_file`.
     #[serde(default)]
     pub ini: BTreeMap<String, IniValue>,
+    /// `slowlog_timeout_ms`: an embedded request running longer (wall clock) gets its PHP
+    /// backtrace written once to `slowlog` (0 = no slow log; nginx: `fephp_slowlog_timeout`).
+    #[serde(default)]
+    pub slowlog_timeout_ms: u64,
+    /// `slowlog`: the file slow-log backtraces are appended to, or `"stderr"` (the default).
+    #[serde(default = "default_slowlog")]
+    pub slowlog: String,
+    /// `[php.values]`: ini settings applied to every request of the embedded backend and undone
+    /// after it, like php-fpm's `php_value[]` (nginx: `fephp_php_value`).
+    #[serde(default)]
+    pub values: BTreeMap<String, IniValue>,
+    /// `[php.admin_values]`: the same, and `ini_set()` cannot change them, like php-fpm's
+    /// `php_admin_value[]` (nginx: `fephp_php_admin_value`).
+    #[serde(default)]
+    pub admin_values: BTreeMap<String, IniValue>,
+}
+
+/// One per-request ini setting of embedded PHP (see [`RequestIni`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IniSetting {
+    /// The ini name (`memory_limit`, `open_basedir`, ...).
+    pub name: String,
+    /// Its value, as php.ini text.
+    pub value: String,
+    /// `php_admin_value`: locked for the request (`ini_set()` and `.user.ini` cannot change it).
+    pub admin: bool,
+}
+
+/// ini settings applied to each request of embedded PHP (before PHP's request startup, so
+/// `upload_max_filesize` or `post_max_size` apply to the request body) and undone after it:
+/// php-fpm's `php_value[]` / `php_admin_value[]`, per nginx location (`fephp_php_value`,
+/// `fephp_php_admin_value`) or for `fe-php serve` (`[php.values]`, `[php.admin_values]`).
+/// Applied in order: plain values first, then admin values. A name PHP does not know, or a value
+/// PHP refuses, is logged once per process (`[warn]`) and ignored, as php-fpm does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RequestIni {
+    /// The settings, plain values before admin values.
+    pub entries: Vec<IniSetting>,
+}
+
+impl RequestIni {
+    /// `values` then `admin_values`, each in the given order; a name in both is set by the admin value.
+    pub fn new(values: &[(String, String)], admin_values: &[(String, String)]) -> RequestIni {
+        let plain = values.iter().map(|(n, v)| IniSetting { name: n.clone(), value: v.clone(), admin: false });
+        let admin = admin_values.iter().map(|(n, v)| IniSetting { name: n.clone(), value: v.clone(), admin: true });
+        RequestIni { entries: plain.chain(admin).collect() }
+    }
+
+    /// True when there is nothing to apply.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Checks one name and value as `fephp_php_value` and `[php.values]` take them: a name of
+    /// letters, digits, `_`, `.` and `-`; a value without NUL or line break.
+    pub fn check(name: &str, value: &str) -> Result<(), String> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-') {
+            return Err(format!("invalid ini name \"{name}\""));
+        }
+        if value.bytes().any(|b| b == 0 || b == b'\n' || b == b'\r') {
+            return Err(format!("invalid value for \"{name}\": NUL or line break"));
+        }
+        Ok(())
+    }
 }
 
 /// Which php.ini the embedded PHP loads: `php.ini_file` here, `fephp_php_ini_file` in nginx.
@@ -238,6 +302,7 @@ fn default_fpm_socket() -> String { "unix:/run/php/php8.2-fpm.sock".into() }
 fn default_pool_size() -> u32 { DEFAULT_MAX_CONNECTIONS as u32 }
 fn default_queue_size() -> u32 { DEFAULT_QUEUE_SIZE as u32 }
 fn default_io_timeout_ms() -> u64 { DEFAULT_TIMEOUT.as_millis() as u64 }
+fn default_slowlog() -> String { "stderr".into() }
 
 impl Default for PhpConfig {
     fn default() -> Self {
@@ -256,6 +321,10 @@ impl Default for PhpConfig {
             request_terminate_timeout_ms: 0,
             ini_file: IniFile::Distribution,
             ini: BTreeMap::new(),
+            values: BTreeMap::new(),
+            admin_values: BTreeMap::new(),
+            slowlog_timeout_ms: 0,
+            slowlog: default_slowlog(),
         }
     }
 }
@@ -266,6 +335,14 @@ impl PhpConfig {
         let mut out = Vec::with_capacity(self.ini.len());
         flatten_ini("", &self.ini, &mut out);
         out
+    }
+
+    /// `[php.values]` and `[php.admin_values]` as one [`RequestIni`] (dotted keys flattened).
+    pub fn request_ini(&self) -> RequestIni {
+        let (mut values, mut admin) = (Vec::new(), Vec::new());
+        flatten_ini("", &self.values, &mut values);
+        flatten_ini("", &self.admin_values, &mut admin);
+        RequestIni::new(&values, &admin)
     }
 
     /// `connect_timeout_ms` as a [`Duration`].
@@ -345,6 +422,16 @@ impl Config {
         if php.use_fpm {
             crate::address::Address::parse(&php.fpm_socket)
                 .map_err(|reason| ConfigError::new("php.fpm_socket", reason))?;
+        }
+        if php.slowlog.is_empty() || php.slowlog.contains('\0') {
+            return Err(ConfigError::new("php.slowlog", "must be a file path or \"stderr\""));
+        }
+        for (table, key) in [(&php.values, "php.values"), (&php.admin_values, "php.admin_values")] {
+            let mut flat = Vec::new();
+            flatten_ini("", table, &mut flat);
+            for (name, value) in &flat {
+                RequestIni::check(name, value).map_err(|reason| ConfigError::new(key, reason))?;
+            }
         }
         let positive = [
             ("php.worker_pool_size", php.worker_pool_size as u64),
@@ -489,5 +576,30 @@ mod tests {
         assert_eq!(get("display_errors"), Some("0"));
         assert_eq!(get("opcache.enable"), Some("1"));
         assert_eq!(get("session.save_path"), Some("/tmp"));
+    }
+
+    #[test]
+    fn php_values_become_one_request_ini_admin_last_and_bad_names_are_refused() {
+        let text = "[server]\ndocument_root=\"/x\"\n[php.admin_values]\nopen_basedir=\"/x:/tmp\"\n[php.values]\nmemory_limit=\"96M\"\nsession.gc_maxlifetime=60\n";
+        let c = Config::parse(text).unwrap();
+        let ini = c.php.request_ini();
+        let got: Vec<_> = ini.entries.iter().map(|e| (e.name.as_str(), e.value.as_str(), e.admin)).collect();
+        assert_eq!(
+            got,
+            [("memory_limit", "96M", false), ("session.gc_maxlifetime", "60", false), ("open_basedir", "/x:/tmp", true)]
+        );
+        let bad = Config::parse("[server]\ndocument_root=\"/x\"\n[php.values]\n\"a b\"=1\n").unwrap_err();
+        assert!(bad.to_string().contains("php.values"), "{bad}");
+        assert!(RequestIni::check("x", "a\nb").is_err());
+        assert!(RequestIni::check("opcache.jit-buffer_size", "64M").is_ok());
+    }
+
+    #[test]
+    fn slowlog_keys() {
+        let c = Config::parse("[server]\ndocument_root=\"/x\"\n[php]\nslowlog_timeout_ms=1500\nslowlog=\"/tmp/slow.log\"\n").unwrap();
+        assert_eq!((c.php.slowlog_timeout_ms, c.php.slowlog.as_str()), (1500, "/tmp/slow.log"));
+        assert_eq!(PhpConfig::default().slowlog, "stderr");
+        let bad = Config::parse("[server]\ndocument_root=\"/x\"\n[php]\nslowlog=\"\"\n").unwrap_err();
+        assert!(bad.to_string().contains("php.slowlog"), "{bad}");
     }
 }

@@ -8,9 +8,9 @@
 #      listening on a unix socket (mode 0666; -R and user root when run as root), and exports
 #      TEST_NGINX_FPM_SOCKET=/that/socket; a second pool of the same master, whose one child
 #      exits after every request (pm.max_requests = 1, so it closes kept-alive connections while
-#      they sit idle), listens on TEST_NGINX_FPM_RECYCLE_SOCKET, and a third pool listens on
+#      they sit idle), listens on TEST_NGINX_FPM_RECYCLE_SOCKET, a third pool listens on
 #      TCP, TEST_NGINX_FPM_TCP=127.0.0.1:<free port> (TEST_NGINX_CLOSED_TCP is a port nothing
-#      listens on, TEST_NGINX_BLACKHOLE_TCP one that accepts and never answers); each pool sets env FEPHP_POOL (tests, recycle, tcp) for the upstream tests;
+#      listens on, TEST_NGINX_BLACKHOLE_TCP one that accepts and never answers); each pool sets env FEPHP_POOL (tests, recycle, tcp) for the upstream tests; a fourth pool, of one child, listens on TEST_NGINX_FPM_SINGLE_SOCKET;
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
 #   4. without arguments, then runs the real-application tests t/realapp/dokuwiki.sh,
 #      wordpress.sh and mediawiki.sh (each application through plain fastcgi_pass, the oracle,
@@ -99,6 +99,14 @@ listen = 127.0.0.1:$fpm_tcp_port
 pm = static
 pm.max_children = 2
 clear_env = no
+
+[fephp-single]
+$user_lines
+listen = $tmp/php-fpm-single.sock
+listen.mode = 0666
+pm = static
+pm.max_children = 1
+clear_env = no
 CONF
 
 "$fpm_bin" -F "${as_root[@]}" -y "$tmp/php-fpm.conf" >"$tmp/php-fpm.out" 2>&1 &
@@ -116,6 +124,7 @@ done
 export TEST_NGINX_FPM_SOCKET=$tmp/php-fpm.sock
 export TEST_NGINX_FPM_RECYCLE_SOCKET=$tmp/php-fpm-recycle.sock
 export TEST_NGINX_FPM_TCP=127.0.0.1:$fpm_tcp_port
+export TEST_NGINX_FPM_SINGLE_SOCKET=$tmp/php-fpm-single.sock
 export TEST_NGINX_CLOSED_TCP=127.0.0.1:$closed_tcp_port
 export TEST_NGINX_BLACKHOLE_TCP=127.0.0.1:$(cat "$tmp/blackhole.port")
 export TEST_NGINX_FEPHP_PARAMS=${TEST_NGINX_FEPHP_PARAMS:-$root/nginx-module/fephp_params}

@@ -88,6 +88,10 @@ fn corpus() -> Vec<Case> {
         get("/large_output.php"),
         get("/content_type.php"),
         get("/status_header.php"),
+        get("/status_reason_custom.php"),
+        get("/status_reason_table.php"),
+        get("/status_reason_header.php"),
+        get("/status_reason_ok.php"),
         get("/headers_list.php"),
         get("/headers_sent.php"),
         get("/path_info.php/a/b%20c"),
@@ -115,6 +119,11 @@ fn corpus() -> Vec<Case> {
         with("DELETE", "/method_echo.php", &[], b""),
         with("PATCH", "/method_echo.php", &[("Content-Type", "text/plain")], b"patched"),
         get("/flush_chunks.php"),
+        get("/finish_request.php"),
+        get("/userini/show.php"),
+        get("/userini/sub/show.php"),
+        get("/hello.php"),
+        get("/hello.php"),
         with("POST", "/post_json.php", JSON, br#"{"k":[1,2,{"x":null}]}"#),
         get("/missing.php"),
         get("/lib/../hello.php"),
@@ -125,8 +134,9 @@ fn parity_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity")
 }
 
-/// Status, headers without volatile ones (and Set-Cookie's relative Max-Age normalised), body.
-fn normalise(r: &HttpResponse) -> (u16, Vec<(String, String)>, Vec<u8>) {
+/// Status line (code and reason), headers without volatile ones (and Set-Cookie's relative
+/// Max-Age normalised), body.
+fn normalise(r: &HttpResponse) -> (String, Vec<(String, String)>, Vec<u8>) {
     let headers = r
         .headers
         .iter()
@@ -142,7 +152,7 @@ fn normalise(r: &HttpResponse) -> (u16, Vec<(String, String)>, Vec<u8>) {
             (n.to_ascii_lowercase(), v)
         })
         .collect();
-    (r.status, headers, r.body.clone())
+    (format!("{} {}", r.status, r.reason), headers, r.body.clone())
 }
 
 #[test]
@@ -180,6 +190,18 @@ fn fpm_and_embedded_give_identical_responses() {
             ));
         }
     }
+    // .user.ini files apply (both backends could ignore them alike): the root's memory_limit, the
+    // sub directory's precision, not its PHP_INI_SYSTEM allow_url_fopen.
+    let sub = http(embedded.addr, "GET", "/userini/sub/show.php", &[], b"");
+    let text = String::from_utf8_lossy(&sub.body);
+    for line in ["memory_limit = '77M'", "precision = '7'", "allow_url_fopen = '1'", "display_errors = '1'"] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    // The reason phrase passes through (both backends could lose it alike).
+    for addr in [fpm_harness.addr, embedded.addr] {
+        let custom = http(addr, "GET", "/status_reason_custom.php", &[], b"");
+        assert_eq!((custom.status, custom.reason.as_str()), (299, "Custom Reason"));
+    }
     assert!(
         differences.is_empty(),
         "{} of {} cases differ:\n{}\n--- embedded log:\n{}",
@@ -188,4 +210,52 @@ fn fpm_and_embedded_give_identical_responses() {
         differences.join("\n"),
         embedded.log()
     );
+}
+
+/// php-fpm's pool `php_value[]` / `php_admin_value[]` against embedded PHP's per-request
+/// `[php.values]` / `[php.admin_values]` (the same code path as nginx's `fephp_php_value` /
+/// `fephp_php_admin_value`): the values seen by the script, `ini_set()` refused on admin values,
+/// `open_basedir` enforced, `upload_max_filesize` applied to the request body.
+#[test]
+fn per_request_ini_matches_php_fpm_pool_values() {
+    let root = parity_root();
+    let ini = support::test_php_ini();
+    let basedir = format!("{}:/tmp", root.display());
+    let fpm = Fpm::start_unix_with(
+        1,
+        &format!(
+            "php_value[memory_limit] = 96M\nphp_value[upload_max_filesize] = 1K\n\
+             php_admin_value[open_basedir] = {basedir}\nphp_admin_value[precision] = 5\n"
+        ),
+    );
+    let fpm_harness = Harness::start(&root, &format!("use_fpm = true\nfpm_socket = \"{}\"\n", fpm.address));
+    let embedded_toml = format!(
+        "use_fpm = false\nini_file = \"{}\"\n[php.values]\nmemory_limit = \"96M\"\nupload_max_filesize = \"1K\"\n\
+         [php.admin_values]\nopen_basedir = \"{basedir}\"\nprecision = 5\n",
+        ini.display()
+    );
+    let embedded = Harness::start_with_args(&root, &embedded_toml, &["--workers", "1"]);
+    for case in [get("/ini_values.php"), with("POST", "/ini_values.php", MULTIPART, &multipart()), get("/hello.php")] {
+        let a = http(fpm_harness.addr, case.method, case.target, case.headers, &case.body);
+        let b = http(embedded.addr, case.method, case.target, case.headers, &case.body);
+        assert_eq!(
+            normalise(&a),
+            normalise(&b),
+            "{} {}:\n fpm: {}\n embedded: {}\n--- embedded log:\n{}",
+            case.method,
+            case.target,
+            String::from_utf8_lossy(&a.body),
+            String::from_utf8_lossy(&b.body),
+            embedded.log()
+        );
+        if case.target == "/ini_values.php" {
+            let body = String::from_utf8_lossy(&b.body);
+            assert!(body.contains("memory_limit = '96M'"), "{body}");
+            assert!(body.contains("ini_set admin open_basedir: false"), "{body}");
+            assert!(body.contains("outside open_basedir: false"), "{body}");
+            if case.method == "POST" {
+                assert!(body.contains("upload doc: error 1\n"), "{body}");
+            }
+        }
+    }
 }

@@ -29,17 +29,22 @@
 //! | `fephp_queue N [timeout=TIME];` (requests waiting for PHP) | http, server, location | `1024`, FPM: connect timeout, embedded: `60s` |
 //! | `fephp_intercept_errors on \| off;` | http, server, location | `off` |
 //! | `fephp_status;` | location | — |
+//! | `fephp_php_value NAME VALUE;` (embedded PHP, per request) | http, server, location | — |
+//! | `fephp_php_admin_value NAME VALUE;` (embedded PHP, per request, locked) | http, server, location | — |
 //! | `fephp_php_ini NAME VALUE;` (embedded PHP) | http | — |
 //! | `fephp_php_ini_file PATH \| off;` (embedded PHP) | http | the php.ini libphp was built with |
 //! | `fephp_next_upstream error \| timeout \| off ...;` ([`crate::upstream`]) | http, server, location | `error timeout` |
 //! | `fephp_next_upstream_tries N;` (0 = no limit) | http, server, location | `0` |
+//! | `fephp_slowlog_timeout TIME;` (embedded PHP) | http | `0` (off) |
+//! | `fephp_slowlog FILE \| stderr;` (embedded PHP) | http | `stderr` (nginx's error log) |
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fephp::cgi::SplitRule;
-use fephp::config::{self as defaults, IniFile};
+use fephp::config::{self as defaults, IniFile, IniSetting, RequestIni};
 use fephp::pool::{Address, PoolConfig, Timeouts};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
@@ -161,6 +166,11 @@ pub struct MainConf {
     pub embedded_queue: Option<Queue>,
     /// The executor pool's settings (`fephp_pass executors`).
     pub executors: crate::executors::ExecutorsConf,
+    /// `fephp_slowlog_timeout` (embedded PHP); `None` or zero: no slow log.
+    pub slowlog_timeout: Option<Duration>,
+    /// `fephp_slowlog FILE | stderr`; `None`: stderr (nginx's error log). A relative FILE is
+    /// relative to nginx's prefix, like `error_log`.
+    pub slowlog: Option<Option<std::path::PathBuf>>,
 }
 
 /// `fephp_queue N [timeout=TIME]`: how many requests may wait for PHP, and for how long.
@@ -218,6 +228,11 @@ pub struct LocConf {
     pub next_upstream_tries: Option<usize>,
     /// Set by merge: this location's FPM timeouts.
     pub timeouts: Option<Timeouts>,
+    /// `fephp_php_value` / `fephp_php_admin_value` of this level, then (after merge) also the
+    /// enclosing levels' settings of other names.
+    pub php_values: Option<Vec<IniSetting>>,
+    /// Set by merge from `php_values`: what embedded PHP applies to each request here.
+    pub request_ini: Option<Arc<RequestIni>>,
 }
 
 /// The defaults of the fields a request reads, when merge has not run (never in nginx).
@@ -271,6 +286,28 @@ impl LocConf {
     }
 }
 
+/// `fephp_php_value` / `fephp_php_admin_value` merge by name (unlike `fephp_param`): a level
+/// keeps the enclosing levels' settings and overrides those it names itself, so a location
+/// setting `memory_limit` keeps the server's `open_basedir`.
+fn merge_php_values(conf: &mut LocConf, prev: &LocConf) {
+    let mut merged: Vec<IniSetting> = Vec::new();
+    if let Some(parent) = &prev.php_values {
+        let own = conf.php_values.as_deref().unwrap_or(&[]);
+        merged.extend(parent.iter().filter(|p| !own.iter().any(|o| o.name == p.name)).cloned());
+    }
+    if let Some(own) = &conf.php_values {
+        merged.extend(own.iter().cloned());
+    }
+    if merged.is_empty() {
+        return;
+    }
+    // Plain values first, then admin values (stable), as php-fpm applies its pool's.
+    let mut entries = merged.clone();
+    entries.sort_by_key(|e| e.admin);
+    conf.request_ini = Some(Arc::new(RequestIni { entries }));
+    conf.php_values = Some(merged);
+}
+
 fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
     if this.is_none() {
         this.clone_from(prev);
@@ -310,6 +347,7 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
     inherit(&mut conf.queue, &prev.queue);
     inherit(&mut conf.next_upstream, &prev.next_upstream);
     inherit(&mut conf.next_upstream_tries, &prev.next_upstream_tries);
+    merge_php_values(conf, prev);
 
     // The defaults, once, here (ngx_conf_merge_*_value's third argument).
     conf.index.get_or_insert_with(|| defaults::DEFAULT_INDEX.to_string());
@@ -722,6 +760,34 @@ setter!(
     }
 );
 
+/// `fephp_php_value` / `fephp_php_admin_value NAME VALUE`: checked here (name syntax, no NUL or
+/// line break in the value, a name once per level); whether PHP knows the name is only known
+/// once PHP runs (logged by the worker, then ignored, like php-fpm).
+fn php_value(cf: *mut ngx_conf_t, a: &[ngx_str_t], conf: &mut LocConf, admin: bool) -> *mut c_char {
+    let (name, value) = (text(&a[1]), text(&a[2]));
+    if let Err(e) = RequestIni::check(&name, &value) {
+        return fail(cf, format_args!("{e}"));
+    }
+    let list = conf.php_values.get_or_insert_with(Vec::new);
+    if list.iter().any(|e| e.name == name) {
+        return fail(cf, format_args!("\"{name}\" is already set at this level"));
+    }
+    list.push(IniSetting { name, value, admin });
+    CONF_OK
+}
+
+setter!(
+    /// `fephp_php_value NAME VALUE;`: an ini setting of embedded PHP for each request of this
+    /// level (php-fpm's `php_value[NAME] = VALUE`).
+    set_php_value, LocConf, |cf, a, conf| { php_value(cf, a, conf, false) }
+);
+
+setter!(
+    /// `fephp_php_admin_value NAME VALUE;`: the same, locked against `ini_set()` (php-fpm's
+    /// `php_admin_value[NAME] = VALUE`).
+    set_php_admin_value, LocConf, |cf, a, conf| { php_value(cf, a, conf, true) }
+);
+
 setter!(
     /// `fephp_php_ini NAME VALUE;`: an ini setting of the embedded PHP (http level).
     set_php_ini, MainConf, |cf, a, conf| {
@@ -775,6 +841,50 @@ setter!(
             }
         }
         conf.next_upstream = Some(next);
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_slowlog_timeout TIME;` (http level): embedded PHP writes the backtrace of a request
+    /// running longer than TIME, once (`0` turns the slow log off, the default).
+    set_slowlog_timeout, MainConf, |cf, a, conf| {
+        if conf.slowlog_timeout.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut value = a[1];
+        // SAFETY: `value` is a valid ngx_str_t; ngx_parse_time only reads it.
+        let ms = unsafe { ngx_parse_time(&mut value, 0) };
+        if ms == NGX_ERROR as isize || ms < 0 {
+            return fail(cf, format_args!("invalid time \"{}\"", text(&a[1])));
+        }
+        conf.slowlog_timeout = Some(Duration::from_millis(ms as u64));
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_slowlog FILE | stderr;` (http level): where the slow log goes (default: stderr,
+    /// which is nginx's error log in a worker). A relative FILE is relative to nginx's prefix.
+    set_slowlog, MainConf, |cf, a, conf| {
+        if conf.slowlog.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let value = text(&a[1]);
+        if value.is_empty() || value.contains('\0') {
+            return fail(cf, format_args!("invalid value \"{value}\" (expected a file or stderr)"));
+        }
+        conf.slowlog = Some(if value == "stderr" {
+            None
+        } else {
+            let mut path = std::path::PathBuf::from(&value);
+            if path.is_relative() {
+                // SAFETY: `cf` and its cycle are valid while the configuration is parsed.
+                let prefix = unsafe { (*(*cf).cycle).prefix };
+                path = std::path::Path::new(&text(&prefix)).join(path);
+            }
+            Some(path)
+        });
         CONF_OK
     }
 );

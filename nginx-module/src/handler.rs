@@ -95,6 +95,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
         let opts = ServeOptions {
             timeouts: matches!(backend, Backend::Fpm(_) | Backend::Upstream(_)).then(|| lcf.timeouts()),
             head_limit: Some(lcf.buffer_size()),
+            ini: lcf.request_ini.clone(),
         };
         let fut: bridge::LocalFuture = match (backend, engine) {
             (Backend::Upstream(i), _) => match upstream::serve(r, i, site, req, opts) {

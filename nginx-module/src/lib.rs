@@ -76,7 +76,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 24] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 28] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -92,6 +92,8 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 24] = [
     command(b"fephp_intercept_errors\0", LOC | NGX_CONF_FLAG, conf::set_intercept_errors, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_queue\0", LOC | NGX_CONF_TAKE12, conf::set_queue, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_status\0", NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, conf::set_status, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_php_value\0", LOC | NGX_CONF_TAKE2, conf::set_php_value, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_php_admin_value\0", LOC | NGX_CONF_TAKE2, conf::set_php_admin_value, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_php_ini\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE2, conf::set_php_ini, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_php_ini_file\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_php_ini_file, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_next_upstream\0", LOC | NGX_CONF_1MORE, conf::set_next_upstream, NGX_HTTP_LOC_CONF_OFFSET),
@@ -101,6 +103,8 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 24] = [
     command(b"fephp_executor_user\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12, executors::set_executor_user, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_request_terminate_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_request_terminate_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_binary\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_binary, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_slowlog_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_slowlog\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog, NGX_HTTP_MAIN_CONF_OFFSET),
     ngx_command_t::empty(),
 ];
 

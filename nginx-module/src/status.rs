@@ -132,7 +132,7 @@ async fn report(
         for (label, slot) in &engines {
             let h = match slot {
                 Ok(engine) => engine.health().await,
-                Err(why) => Health { backend: "none", ok: false, detail: why.clone() },
+                Err(why) => Health { backend: "none", ok: false, detail: why.clone(), busy: false },
             };
             healths.push((label.clone(), h));
         }

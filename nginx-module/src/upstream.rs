@@ -270,7 +270,7 @@ pub unsafe fn serve(
                     }
                 }
                 server.requests.set(server.requests.get() + 1);
-                let attempt = engine.serve_with(&site, this, opts).await;
+                let attempt = engine.serve_with(&site, this, opts.clone()).await;
                 match attempt {
                     Ok(response) => return Ok(Output::Stream(response)), // freed at request end
                     Err(e) => {

@@ -155,6 +155,10 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
             queue_size,
             queue_timeout,
         };
+        fephp::php::set_slowlog(main.slowlog_timeout.map(|timeout| fephp::php::SlowLog {
+            timeout,
+            path: main.slowlog.clone().flatten(),
+        }));
         let slot = bridge::in_runtime(|| Engine::new(BackendConfig::Embedded(opts)))
             .map(Arc::new)
             .map_err(|e| format!("embedded PHP did not start: {e}"));

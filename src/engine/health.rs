@@ -10,10 +10,14 @@ pub struct Health {
     pub ok: bool,
     /// Human-readable detail (the FPM address, the error).
     pub detail: String,
+    /// Every PHP worker is busy: no FPM child answered the probe within
+    /// [`crate::pool::PROBE_TIMEOUT`], the embedded PHP thread is running a request, or no
+    /// executor is idle. A busy backend is still `ok` (it takes requests; they wait).
+    pub busy: bool,
 }
 
 /// The health JSON of a process's engines, each with a label (`embedded`, `fpm ADDRESS`):
-/// `{"pid":N,"ok":bool,"engines":[{"engine":..,"backend":..,"ok":..,"detail":..}]}` and a
+/// `{"pid":N,"ok":bool,"engines":[{"engine":..,"backend":..,"ok":..,"busy":..,"detail":..}]}` and a
 /// newline. `ok` is true when every engine is; answer 200 then, else 503.
 pub fn health_json(pid: i64, engines: &[(String, Health)]) -> String {
     let ok = engines.iter().all(|(_, h)| h.ok);
@@ -21,10 +25,11 @@ pub fn health_json(pid: i64, engines: &[(String, Health)]) -> String {
         .iter()
         .map(|(label, h)| {
             format!(
-                "{{\"engine\":{},\"backend\":{},\"ok\":{},\"detail\":{}}}",
+                "{{\"engine\":{},\"backend\":{},\"ok\":{},\"busy\":{},\"detail\":{}}}",
                 json_str(label),
                 json_str(h.backend),
                 h.ok,
+                h.busy,
                 json_str(&h.detail)
             )
         })
@@ -55,10 +60,10 @@ mod tests {
 
     #[test]
     fn json_escapes() {
-        let h = Health { backend: "fpm", ok: false, detail: "a \"b\"\n".into() };
+        let h = Health { backend: "fpm", ok: false, detail: "a \"b\"\n".into(), busy: false };
         assert_eq!(
             health_json(7, &[("fpm x".into(), h)]),
-            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"detail\":\"a \\\"b\\\"\\u000a\"}]}\n"
+            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"busy\":false,\"detail\":\"a \\\"b\\\"\\u000a\"}]}\n"
         );
     }
 }

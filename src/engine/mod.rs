@@ -12,10 +12,10 @@ pub use body::ResponseBody;
 pub use health::{health_json, json_str, Health};
 
 use crate::cgi::{build_params, HttpRequest, RequestBody, ResponseHead, Site};
-use crate::config::Config;
+use crate::config::{Config, RequestIni};
 use crate::error::{ConfigError, EngineError};
 use crate::metrics::Metrics;
-use crate::pool::{Pool, PoolConfig, Timeouts};
+use crate::pool::{Pool, PoolConfig, ProbeState, Timeouts};
 
 /// A request to serve: the HTTP parts and the body.
 #[derive(Debug)]
@@ -36,8 +36,9 @@ pub struct Response {
 }
 
 /// Per-request settings a surface may give [`Engine::serve_with`] (e.g. from the nginx location
-/// that serves the request); `Default` means the backend's own settings and no head limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// that serves the request); `Default` means the backend's own settings, no head limit and no
+/// per-request ini.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServeOptions {
     /// FPM: this request's timeouts instead of the pool's (the pool, and so its connection
     /// limit, is shared by every location passing to one address). Embedded PHP ignores them.
@@ -45,6 +46,11 @@ pub struct ServeOptions {
     /// Most bytes the response head may take ([`ResponseHead::wire_len`]); a longer head is a
     /// 502 ([`EngineError::Protocol`]), as nginx answers when it exceeds `fastcgi_buffer_size`.
     pub head_limit: Option<usize>,
+    /// Embedded PHP: per-request ini settings (`fephp_php_value`, `fephp_php_admin_value`,
+    /// `[php.values]`), applied before PHP's request startup and undone after the request. The
+    /// FPM backend sends none (php-fpm's pool configuration has its own `php_value[]`); executors
+    /// ignore them too.
+    pub ini: Option<Arc<RequestIni>>,
 }
 
 /// True once this process has started embedded PHP: PHP is NTS and its module startup runs once
@@ -186,7 +192,7 @@ impl Engine {
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => {
-                let (head, body) = php.execute(params, script, req.body).await?;
+                let (head, body) = php.execute_with(params, script, req.body, opts.ini.filter(|i| !i.is_empty())).await?;
                 head_within(&head, opts.head_limit)?;
                 Ok(Response { head, body: ResponseBody::php(body) })
             }
@@ -215,27 +221,33 @@ impl Engine {
         match &self.backend {
             Backend::Fpm(pool) => {
                 let detail = pool.address().to_string();
-                match pool.probe().await {
-                    Ok(()) => Health { backend: "fpm", ok: true, detail },
-                    Err(e) => Health { backend: "fpm", ok: false, detail: format!("{detail}: {e}") },
+                match pool.probe_state().await {
+                    Ok(ProbeState::Ready) => Health { backend: "fpm", ok: true, detail, busy: false },
+                    Ok(ProbeState::Busy(why)) => Health { backend: "fpm", ok: true, detail: why, busy: true },
+                    Err(e) => Health { backend: "fpm", ok: false, detail: format!("{detail}: {e}"), busy: false },
                 }
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => match php.probe() {
-                Ok(()) => Health { backend: "embedded", ok: true, detail: "php thread running".into() },
-                Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string() },
+                Ok(()) => {
+                    let busy = php.stats().busy;
+                    let detail = if busy { "php thread running a request" } else { "php thread running" };
+                    Health { backend: "embedded", ok: true, detail: detail.into(), busy }
+                }
+                Err(e) => Health { backend: "embedded", ok: false, detail: e.to_string(), busy: false },
             },
             #[cfg(feature = "embed")]
             Backend::Executors(client) => match client.status() {
                 Some(st) if st.idle + st.busy == 0 => {
-                    Health { backend: "executors", ok: false, detail: "no executor is running".into() }
+                    Health { backend: "executors", ok: false, detail: "no executor is running".into(), busy: false }
                 }
                 Some(st) => Health {
                     backend: "executors",
                     ok: true,
                     detail: format!("{} executors: {} idle, {} busy, {} queued", st.size, st.idle, st.busy, st.queued),
+                    busy: st.idle == 0,
                 },
-                None => Health { backend: "executors", ok: true, detail: "executor pool".into() },
+                None => Health { backend: "executors", ok: true, detail: "executor pool".into(), busy: false },
             },
         }
     }

@@ -16,7 +16,7 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Request as HyperRequest, Response as HyperResponse, StatusCode};
 
 use crate::cgi::{content_length, header_use, HeaderUse, HttpRequest, RequestBody, Site};
-use crate::engine::{health_json, Engine, Request, ResponseBody};
+use crate::engine::{health_json, Engine, Request, ResponseBody, ServeOptions};
 use crate::error::{error_text, EngineError, ERROR_CONTENT_TYPE};
 
 /// Largest request body the harness accepts (413 beyond).
@@ -42,6 +42,8 @@ pub struct Service {
     /// Requests after which this process stops serving (0 = never), and the signal for it.
     limit: u64,
     limit_reached: Arc<tokio::sync::Notify>,
+    /// Per-request ini settings of embedded PHP (`[php.values]`, `[php.admin_values]`).
+    request_ini: Option<Arc<crate::config::RequestIni>>,
 }
 
 /// The per-connection service handed to hyper.
@@ -56,7 +58,13 @@ impl Service {
     /// A service over `engine` for `site`, telling PHP `identity`.
     pub fn new(engine: Arc<Engine>, site: Arc<Site>, identity: Arc<ServerIdentity>, limit: u64) -> Self {
         let limit_reached = Arc::new(tokio::sync::Notify::new());
-        Service { engine, site, identity, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached }
+        Service { engine, site, identity, requests: Arc::new(AtomicU64::new(0)), limit, limit_reached, request_ini: None }
+    }
+
+    /// Applies `ini` to every request of embedded PHP ([`Engine::serve_with`]).
+    pub fn with_request_ini(mut self, ini: Option<Arc<crate::config::RequestIni>>) -> Self {
+        self.request_ini = ini;
+        self
     }
 
     /// Resolves once `limit` PHP requests have started (never when the limit is 0).
@@ -108,8 +116,8 @@ impl ConnService {
         let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let started = std::time::Instant::now();
         let reply = match self.to_engine_request(req).await {
-            Ok(request) => match self.inner.engine.serve(&self.inner.site, request).await {
-                Ok(resp) => from_engine(resp.head.status, resp.head.headers, resp.body),
+            Ok(request) => match self.inner.engine.serve_with(&self.inner.site, request, ServeOptions { ini: self.inner.request_ini.clone(), ..ServeOptions::default() }).await {
+                Ok(resp) => from_engine(resp.head.status, resp.head.reason, resp.head.headers, resp.body),
                 Err(e) => error_reply(&e),
             },
             Err(reply) => reply,
@@ -167,9 +175,13 @@ fn error_reply(e: &EngineError) -> Reply {
     simple(status, ERROR_CONTENT_TYPE, error_text(status.as_u16()).into())
 }
 
-fn from_engine(status: u16, headers: Vec<(String, String)>, body: ResponseBody) -> Reply {
+fn from_engine(status: u16, reason: Option<String>, headers: Vec<(String, String)>, body: ResponseBody) -> Reply {
     let mut r = HyperResponse::new(HarnessBody::stream(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // PHP's reason phrase (`Status: 299 Custom`) is the status line's, as behind nginx.
+    if let Some(reason) = reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.into_bytes()).ok()) {
+        r.extensions_mut().insert(reason);
+    }
     let map = r.headers_mut();
     for (name, value) in headers {
         match header_use(&name) {

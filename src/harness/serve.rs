@@ -78,6 +78,8 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
     let identity =
         Arc::new(ServerIdentity { https: config.server.https, server_name: config.server.server_name.clone() });
 
+    // `[php.values]` / `[php.admin_values]`: applied to each embedded request.
+    let request_ini = Some(Arc::new(config.php.request_ini())).filter(|i| !i.is_empty());
     match backend {
         #[cfg(feature = "embed")]
         BackendConfig::Executors(_) => {
@@ -86,7 +88,7 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                 .enable_all()
                 .build()
                 .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
-            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, identity))
+            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, identity, request_ini.clone()))
         }
         BackendConfig::Fpm(_) => {
             crate::log!(Info, "serve", "listening on http://{listen} (PHP-FPM at {})", config.php.fpm_socket);
@@ -94,10 +96,16 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                 .enable_all()
                 .build()
                 .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
-            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, identity))
+            runtime.block_on(serve_process(listener, backend, site, shutdown, 0, identity, request_ini))
         }
         #[cfg(feature = "embed")]
         BackendConfig::Embedded(_) => {
+            // Process-wide (PHP is one per process), set before the workers fork.
+            let slow = std::time::Duration::from_millis(config.php.slowlog_timeout_ms);
+            crate::php::set_slowlog((!slow.is_zero()).then(|| crate::php::SlowLog {
+                timeout: slow,
+                path: (config.php.slowlog != "stderr").then(|| std::path::PathBuf::from(&config.php.slowlog)),
+            }));
             let n = workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
             crate::log!(Info, "serve", "listening on http://{listen} (embedded PHP, {n} worker processes)");
             super::workers::supervise(n, move || {
@@ -106,7 +114,7 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                     .build()
                     .map_err(|e| ServeError::Runtime(format!("tokio runtime: {e}")))?;
                 let listener = listener.try_clone().map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
-                runtime.block_on(serve_process(listener, backend.clone(), site.clone(), shutdown, max_requests, identity.clone()))
+                runtime.block_on(serve_process(listener, backend.clone(), site.clone(), shutdown, max_requests, identity.clone(), request_ini.clone()))
             })
         }
     }
@@ -122,6 +130,7 @@ async fn serve_process(
     drain_timeout: Duration,
     max_requests: u64,
     identity: Arc<ServerIdentity>,
+    request_ini: Option<Arc<crate::config::RequestIni>>,
 ) -> Result<(), ServeError> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm =
@@ -131,7 +140,7 @@ async fn serve_process(
     // Handlers are in place (before PHP starts its threads): let a pending stop signal in.
     super::workers::unblock_stop_signals();
     let engine = Engine::new(backend).map_err(|e| ServeError::Engine(e.to_string()))?;
-    let service = Service::new(Arc::new(engine), Arc::new(site), identity, max_requests);
+    let service = Service::new(Arc::new(engine), Arc::new(site), identity, max_requests).with_request_ini(request_ini);
     let listener = TcpListener::from_std(listener).map_err(|e| ServeError::Runtime(format!("listener: {e}")))?;
     let local = listener.local_addr().ok();
     let graceful = GracefulShutdown::new();

@@ -20,6 +20,9 @@ pub(crate) trait Sapi {
     /// Fills `buf` from the request body: all of it unless the body ends first (PHP takes a
     /// short read as the end); 0 at the end.
     fn read_body(&mut self, buf: &mut [u8]) -> usize;
+    /// `fastcgi_finish_request()`: the response is complete (headers already given); the
+    /// script runs on and its later output is discarded. False when the client is gone.
+    fn finish_request(&mut self) -> bool;
 }
 
 /// Process-wide hooks (not tied to a request).
@@ -39,6 +42,7 @@ struct Callbacks {
     read_body: extern "C" fn(*mut c_void, *mut c_char, usize) -> usize,
     log: extern "C" fn(c_int, *const c_char, usize),
     set_timer: extern "C" fn(i64),
+    finish: extern "C" fn(*mut c_void) -> c_int,
 }
 
 #[repr(C)]
@@ -117,6 +121,9 @@ extern "C" {
     ) -> c_int;
     fn fephp_shim_ini_report(out: *mut RawIniReport);
     fn fephp_shim_execute(req: *const RawRequest) -> c_int;
+    fn fephp_shim_request_ini(entries: *mut RawIni, count: usize);
+    fn fephp_shim_slowlog_target(path: *const c_char, timeout_seconds: f64);
+    fn fephp_shim_slowlog_fire();
     fn fephp_shim_timeout_fire();
     fn fephp_shim_sapi_name() -> *const c_char;
     fn fephp_shim_last_peak_memory() -> usize;
@@ -138,6 +145,7 @@ pub(crate) fn startup(hooks: Hooks, ini_entries: &CStr, ini_mode: IniMode, ini_p
         read_body: cb_read_body,
         log: cb_log,
         set_timer: cb_set_timer,
+        finish: cb_finish,
     };
     // SAFETY: the pointers are valid NUL-terminated strings / a valid struct for the call; the
     // shim copies what it keeps. Called on the PHP thread, once (HOOKS guards a second call).
@@ -201,6 +209,21 @@ pub(crate) fn timeout_fire() {
     // SAFETY: the shim only stores into the atomics EG(timed_out) / EG(vm_interrupt), which PHP
     // documents as settable from another thread (its own ZTS timers do so).
     unsafe { fephp_shim_timeout_fire() }
+}
+
+/// Where slow-log backtraces go (`None`: stderr) and the timeout they name. Call before the PHP
+/// thread serves requests.
+pub(crate) fn slowlog_target(path: Option<&CStr>, timeout: std::time::Duration) {
+    // SAFETY: the shim copies the string (or takes NULL) before returning; called before any
+    // request runs, so the PHP thread does not read the old value concurrently.
+    unsafe { fephp_shim_slowlog_target(path.map_or(std::ptr::null(), |p| p.as_ptr()), timeout.as_secs_f64()) }
+}
+
+/// Makes the running script write its backtrace to the slow log at its next VM check. Safe from
+/// any thread (two atomic stores).
+pub(crate) fn slowlog_fire() {
+    // SAFETY: the shim only stores into two atomics (its flag and EG(vm_interrupt)).
+    unsafe { fephp_shim_slowlog_fire() }
 }
 
 /// A request in C form: every string NUL-terminated, all of them in ONE buffer. The PHP thread
@@ -288,8 +311,73 @@ impl Request {
     }
 }
 
-/// Runs one request to the end on the PHP thread, calling `sapi` for output and input.
-pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi) -> Outcome {
+/// `fephp_ini_entry` of `shim.h`.
+#[repr(C)]
+struct RawIni {
+    name: *const c_char,
+    value: *const c_char,
+    admin: c_int,
+    /// Written by the shim: 0 applied, 1 unknown name, 2 value refused.
+    status: c_int,
+}
+
+/// A request's ini settings in C form, and what PHP made of them.
+pub(crate) struct RequestIni {
+    strings: Vec<(std::ffi::CString, std::ffi::CString)>,
+    raw: Vec<RawIni>,
+}
+
+impl RequestIni {
+    /// The settings in C form (a name or value with a NUL byte is left out: it was refused by
+    /// configuration checks already).
+    pub(crate) fn new(ini: &crate::config::RequestIni) -> RequestIni {
+        let mut strings = Vec::with_capacity(ini.entries.len());
+        let mut admin = Vec::with_capacity(ini.entries.len());
+        for e in &ini.entries {
+            if let (Ok(n), Ok(v)) = (std::ffi::CString::new(e.name.as_str()), std::ffi::CString::new(e.value.as_str())) {
+                strings.push((n, v));
+                admin.push(e.admin);
+            }
+        }
+        let raw = strings
+            .iter()
+            .zip(admin)
+            .map(|((n, v), admin)| RawIni { name: n.as_ptr(), value: v.as_ptr(), admin: c_int::from(admin), status: 0 })
+            .collect();
+        RequestIni { strings, raw }
+    }
+
+    /// Logs, once per process and name, each setting PHP did not take (like php-fpm's "Unable
+    /// to set php_value", then ignored).
+    pub(crate) fn log_refused(&self) {
+        static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        for (raw, (name, value)) in self.raw.iter().zip(&self.strings) {
+            if raw.status == 0 {
+                continue;
+            }
+            let name = name.to_string_lossy();
+            let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+            if warned.iter().any(|w| *w == name) {
+                continue;
+            }
+            warned.push(name.to_string());
+            let what = if raw.admin != 0 { "php_admin_value" } else { "php_value" };
+            let why = if raw.status == 1 { "PHP has no such ini setting" } else { "PHP refused the value" };
+            super::log::emit(4, &format!("{what} {name} = \"{}\" ignored: {why}", value.to_string_lossy()));
+        }
+    }
+}
+
+/// Runs one request to the end on the PHP thread, calling `sapi` for output and input, with
+/// `ini` applied for that request only.
+pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi, ini: Option<&mut RequestIni>) -> Outcome {
+    if let Some(ini) = ini {
+        let raw = &mut ini.raw;
+        // SAFETY: `raw` points at NUL-terminated strings owned by `ini`, alive until after the
+        // execute call below, which is where the shim reads them and writes each `status`; the
+        // shim forgets the pointer when that call returns.
+        unsafe { fephp_shim_request_ini(raw.as_mut_ptr(), raw.len()) };
+    }
     req.names.clear();
     req.values.clear();
     req.lens.clear();
@@ -373,6 +461,11 @@ extern "C" fn cb_header(ctx: *mut c_void, line: *const c_char, len: usize) {
         // SAFETY: see `sapi`.
         unsafe { sapi(ctx) }.header(line)
     })
+}
+
+extern "C" fn cb_finish(ctx: *mut c_void) -> c_int {
+    // SAFETY: see `sapi`.
+    guard(-1, || if unsafe { sapi(ctx) }.finish_request() { 0 } else { -1 })
 }
 
 extern "C" fn cb_headers_done(ctx: *mut c_void, status: c_int) -> c_int {

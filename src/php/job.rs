@@ -4,11 +4,15 @@
 //! request's [`Handoff`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
 //! the end), so a small response reaches the async side in one handover.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use bytes::BytesMut;
 
 use super::handoff::{Handoff, Receiver, Sender};
 use super::ffi::{self, Outcome, Sapi};
 use crate::cgi::{BodyReader, Params, RequestBody, ResponseHead, Script};
+use crate::config::RequestIni;
 use crate::error::EngineError;
 
 /// Output is sent to the client in chunks of about this size (or earlier, on `flush()`).
@@ -19,15 +23,16 @@ pub(crate) struct Job {
     params: Params,
     script: Script,
     body: RequestBody,
+    ini: Option<Arc<RequestIni>>,
     tx: Sender,
 }
 
 impl Job {
     /// A job running `script` with `params` (built by [`crate::cgi::build_params`]), and the
     /// waiter's end of its handoff.
-    pub(crate) fn new(params: Params, script: Script, body: RequestBody) -> (Job, Receiver) {
+    pub(crate) fn new(params: Params, script: Script, body: RequestBody, ini: Option<Arc<RequestIni>>) -> (Job, Receiver) {
         let (tx, rx) = Handoff::pair();
-        (Job { params, script, body, tx }, rx)
+        (Job { params, script, body, ini, tx }, rx)
     }
 
     /// Claims the job for the PHP thread; false when its waiter already gave up.
@@ -37,9 +42,11 @@ impl Job {
 
     /// Runs the request to the end (PHP thread only), building its C form in `request` (kept
     /// by the PHP thread across jobs for its buffers).
-    pub(crate) fn run(self, request: &mut ffi::Request) {
+    pub(crate) fn run(self, request: &mut ffi::Request, finishing: &AtomicBool) {
         fill_request(request, &self.params, &self.script);
         let mut running = Running {
+            finished: false,
+            finishing,
             tx: self.tx,
             head: None,
             lines: Vec::new(),
@@ -47,7 +54,11 @@ impl Job {
             gone: false,
             body: self.body.into_reader(),
         };
-        let outcome = ffi::execute(request, &mut running);
+        let mut ini = self.ini.as_deref().map(ffi::RequestIni::new);
+        let outcome = ffi::execute(request, &mut running, ini.as_mut());
+        if let Some(ini) = &ini {
+            ini.log_refused();
+        }
         running.finish(outcome);
     }
 }
@@ -108,7 +119,11 @@ fn non_empty(v: Option<&[u8]>) -> Option<&[u8]> {
 }
 
 /// The SAPI callbacks of the running request.
-struct Running {
+struct Running<'a> {
+    /// `fastcgi_finish_request()` ended the response; the script runs on, its output goes nowhere.
+    finished: bool,
+    /// The PHP thread's "finishing" gauge, set while a finished request runs on.
+    finishing: &'a AtomicBool,
     tx: Sender,
     /// The head PHP has produced, held until the first chunk goes (or the end).
     head: Option<ResponseHead>,
@@ -118,7 +133,7 @@ struct Running {
     body: BodyReader,
 }
 
-impl Running {
+impl Running<'_> {
     /// Hands over the held head and the buffered bytes (blocking while the client is slow).
     fn send_buf(&mut self, end: bool) -> bool {
         if self.gone {
@@ -133,6 +148,10 @@ impl Running {
     }
 
     fn finish(mut self, outcome: Outcome) {
+        if self.finished {
+            // The client has its whole response; what went wrong afterwards is in PHP's log.
+            return;
+        }
         let error = match outcome {
             Outcome::Ok => None,
             Outcome::StartupFailed => Some("php_request_startup failed"),
@@ -155,8 +174,11 @@ impl Running {
     }
 }
 
-impl Sapi for Running {
+impl Sapi for Running<'_> {
     fn write(&mut self, data: &[u8]) -> bool {
+        if self.finished {
+            return true;
+        }
         if self.gone {
             return false;
         }
@@ -168,7 +190,23 @@ impl Sapi for Running {
     }
 
     fn flush(&mut self) -> bool {
-        self.send_buf(false)
+        self.finished || self.send_buf(false)
+    }
+
+    fn finish_request(&mut self) -> bool {
+        if self.finished {
+            return !self.gone;
+        }
+        if self.head.is_none() && !self.tx.head_sent() && !self.gone {
+            // PHP gave no headers (cannot happen after php_header()): end like a script would.
+            self.tx.send(Some(Err(EngineError::Internal("PHP finished without sending headers".into()))), None, true);
+            self.gone = true;
+        }
+        // Set before the end is handed over: a request the client sends next already sees it.
+        self.finishing.store(true, Ordering::SeqCst);
+        let ok = self.send_buf(true);
+        self.finished = true;
+        ok
     }
 
     fn header(&mut self, line: &[u8]) {

@@ -78,9 +78,46 @@
 //! process's cwd is the script's directory (NTS PHP has no virtual cwd); host code running
 //! concurrently must not rely on relative paths.
 //!
+//! # Per-request ini
+//! [`Php::execute_with`] takes a [`RequestIni`] (nginx `fephp_php_value` /
+//! `fephp_php_admin_value`, `fe-php serve` `[php.values]` / `[php.admin_values]`): the shim alters
+//! each entry at `ZEND_INI_STAGE_ACTIVATE` before PHP's request startup, like mod_php's
+//! `php_value` / `php_admin_value` and php-fpm's pool values (forced, whatever the entry's own
+//! changeability; an admin value becomes `PHP_INI_SYSTEM`, so `ini_set()` fails), and PHP's
+//! request shutdown restores every altered entry. Names PHP does not know and values it refuses
+//! are logged once per process and ignored.
+//!
+//! # `.user.ini`
+//! As php-fpm (its `sapi_cgi_activate`): at each request, in PHP's request startup (the SAPI
+//! `activate` hook), the php.ini's `[PATH=]` sections for the script's directory, then every
+//! `user_ini.filename` file (default `.user.ini`; empty: none) from `DOCUMENT_ROOT` down to the
+//! script's directory (only that directory for a script outside the root), parsed by PHP's own
+//! `php_parse_user_ini_file` and activated as `PHP_INI_PERDIR` at `PHP_INI_STAGE_HTACCESS`: system
+//! settings and admin values stay. Each directory's parse is cached for `user_ini.cache_ttl`
+//! seconds (default 300), so a changed file is seen after that.
+//!
+//! # Slow log
+//! [`set_slowlog`] (nginx `fephp_slowlog_timeout` / `fephp_slowlog`): the watchdog thread also
+//! watches the running request's wall-clock time; past the timeout it sets a flag and
+//! `EG(vm_interrupt)`, and at the VM's next check the shim's `zend_interrupt_function` writes the
+//! backtrace from inside the PHP thread (no ptrace, the script goes on), once per request. A
+//! script blocked in a system call (`sleep()`, a slow query) is logged when it next runs PHP code,
+//! with the line it is at then.
+//!
+//! # `fastcgi_finish_request()`
+//! Defined by the shim (registered at module startup, as php-fpm registers its own): it ends
+//! every output buffer, sends the headers, and hands the end of the response over, so the
+//! client has the whole response (and its keep-alive connection back) while the script runs
+//! on. Later output is discarded; the time limit keeps counting; a second call returns false.
+//! While such a script runs on, [`PhpStats::finishing`] is set (`fephp_php_finishing 1`). The PHP
+//! thread stays busy until the script ends: the next request of this process waits for it, as
+//! with a php-fpm child. Unlike php-fpm on a kept-alive FastCGI connection, where output after
+//! the call still reaches the socket and more than its 8 KiB buffer aborts the script unless
+//! `ignore_user_abort`, output afterwards never fails here.
+//!
 //! # Not equal to PHP-FPM
-//! No `.user.ini` files, no `fastcgi_finish_request()`, no `request_terminate_timeout`
-//! (wall-clock kill), and one PHP thread per process (parallelism = processes).
+//! No `request_terminate_timeout` (wall-clock kill), and one PHP thread per process
+//! (parallelism = processes).
 
 mod handoff;
 mod ffi;
@@ -98,7 +135,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::cgi::{Params, RequestBody, ResponseHead, Script};
-use crate::config::{IniFile, PhpConfig};
+use crate::config::{IniFile, PhpConfig, RequestIni};
 use crate::error::EngineError;
 
 use job::Job;
@@ -157,6 +194,36 @@ pub fn started() -> bool {
     STARTED.load(Ordering::SeqCst)
 }
 
+/// The slow log of embedded PHP (nginx `fephp_slowlog_timeout` + `fephp_slowlog`): a request
+/// running longer than `timeout` (wall clock) gets its PHP backtrace (innermost frame first,
+/// `function() file:line`, at most 20 frames) written once, without being stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowLog {
+    /// Wall-clock time after which a request's backtrace is written (non-zero).
+    pub timeout: Duration,
+    /// The file backtraces are appended to; `None`: stderr (nginx: its error log).
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl SlowLog {
+    fn path_c(&self) -> Option<std::ffi::CString> {
+        use std::os::unix::ffi::OsStrExt;
+        self.path.as_ref().and_then(|p| std::ffi::CString::new(p.as_os_str().as_bytes()).ok())
+    }
+}
+
+static SLOWLOG: std::sync::Mutex<Option<SlowLog>> = std::sync::Mutex::new(None);
+
+/// Sets the slow log of this process's embedded PHP; takes effect when [`Php::start`] runs
+/// (call it before). `None` or a zero timeout: no slow log.
+pub fn set_slowlog(slowlog: Option<SlowLog>) {
+    *SLOWLOG.lock().unwrap_or_else(|e| e.into_inner()) = slowlog.filter(|s| !s.timeout.is_zero());
+}
+
+fn slowlog() -> Option<SlowLog> {
+    SLOWLOG.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// The streaming body of one PHP response. Dropping it before the end tells PHP the client is
 /// gone (its next output sees an aborted connection).
 #[derive(Debug)]
@@ -187,6 +254,9 @@ pub struct PhpStats {
     pub requests_executed: u64,
     /// A request is running now.
     pub busy: bool,
+    /// The running request called `fastcgi_finish_request()`: its client has the whole
+    /// response, the script runs on.
+    pub finishing: bool,
     /// The PHP thread is serving its queue.
     pub alive: bool,
 }
@@ -205,10 +275,14 @@ impl PhpStats {
              fephp_php_requests_executed {}\n\
              # HELP fephp_php_busy 1 while the embedded PHP thread runs a request.\n\
              # TYPE fephp_php_busy gauge\n\
-             fephp_php_busy {}\n",
+             fephp_php_busy {}\n\
+             # HELP fephp_php_finishing 1 while the running request goes on after fastcgi_finish_request().\n\
+             # TYPE fephp_php_finishing gauge\n\
+             fephp_php_finishing {}\n",
             self.queue_depth,
             self.requests_executed,
             u8::from(self.busy),
+            u8::from(self.finishing),
         );
     }
 }
@@ -240,8 +314,20 @@ impl Php {
         script: Script,
         body: RequestBody,
     ) -> Result<(ResponseHead, PhpBody), EngineError> {
+        self.execute_with(params, script, body, None).await
+    }
+
+    /// [`Php::execute`] with ini settings for this request only ([`RequestIni`]: applied
+    /// before PHP's request startup, undone by its request shutdown).
+    pub async fn execute_with(
+        &self,
+        params: Params,
+        script: Script,
+        body: RequestBody,
+        ini: Option<Arc<RequestIni>>,
+    ) -> Result<(ResponseHead, PhpBody), EngineError> {
         let shared = &self.inner.shared;
-        let (job, rx) = Job::new(params, script, body);
+        let (job, rx) = Job::new(params, script, body, ini);
         shared.queue_depth.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.inner.queue.try_send(job) {
             shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
@@ -294,6 +380,7 @@ impl Php {
             queue_depth: s.queue_depth.load(Ordering::SeqCst),
             requests_executed: s.executed.load(Ordering::SeqCst),
             busy: s.busy.load(Ordering::SeqCst),
+            finishing: s.finishing.load(Ordering::SeqCst),
             alive: s.alive.load(Ordering::SeqCst),
         }
     }
@@ -348,9 +435,10 @@ mod tests {
     #[test]
     fn stats_render_prometheus_gauges() {
         let mut out = String::new();
-        PhpStats { queue_depth: 3, requests_executed: 7, busy: true, alive: true }.render(&mut out);
+        PhpStats { queue_depth: 3, requests_executed: 7, busy: true, finishing: true, alive: true }.render(&mut out);
         assert!(out.contains("fephp_php_queue_depth 3\n"));
         assert!(out.contains("fephp_php_requests_executed 7\n"));
         assert!(out.contains("fephp_php_busy 1\n"));
+        assert!(out.contains("fephp_php_finishing 1\n"));
     }
 }

@@ -64,7 +64,7 @@ pub fn startup(opts: &PhpOptions) -> Result<(), EngineError> {
 /// Starts the `max_execution_time` watchdog for the calling thread (call in each forked
 /// executor, on the thread that then calls [`run`]).
 pub fn start_watchdog() -> Result<(), EngineError> {
-    let dog = Watchdog::start_for_current_thread().map_err(|e| EngineError::Internal(format!("watchdog: {e}")))?;
+    let dog = Watchdog::start_for_current_thread(Duration::ZERO).map_err(|e| EngineError::Internal(format!("watchdog: {e}")))?;
     let _ = WATCHDOG.set(dog);
     Ok(())
 }
@@ -87,8 +87,9 @@ pub fn run(
     let clock = ffi::current_thread_cpu_clock();
     let cpu_before = clock.map(ffi::cpu_time).unwrap_or_default();
     super::job::fill_request(&mut request.0, params, script);
-    let mut running = Running { out, head: None, lines: Vec::new(), buf: BytesMut::new(), gone: false, head_sent: false, body };
-    let outcome = ffi::execute(&mut request.0, &mut running);
+    let mut running =
+        Running { out, head: None, lines: Vec::new(), buf: BytesMut::new(), gone: false, head_sent: false, finished: false, body };
+    let outcome = ffi::execute(&mut request.0, &mut running, None);
     running.finish(outcome);
     RunStats {
         cpu: clock.map(ffi::cpu_time).unwrap_or_default().saturating_sub(cpu_before),
@@ -107,6 +108,8 @@ struct Running<'a> {
     buf: BytesMut,
     gone: bool,
     head_sent: bool,
+    /// `fastcgi_finish_request()` ended the response: later output is discarded.
+    finished: bool,
     body: BodyReader,
 }
 
@@ -131,6 +134,9 @@ impl Running<'_> {
     }
 
     fn finish(mut self, outcome: Outcome) {
+        if self.finished {
+            return;
+        }
         match outcome {
             Outcome::Ok => {
                 if self.head.is_none() && !self.head_sent {
@@ -157,6 +163,9 @@ impl Sapi for Running<'_> {
         if self.gone {
             return false;
         }
+        if self.finished {
+            return true;
+        }
         self.buf.extend_from_slice(data);
         if self.buf.len() >= CHUNK {
             return self.send_buf(false);
@@ -165,7 +174,22 @@ impl Sapi for Running<'_> {
     }
 
     fn flush(&mut self) -> bool {
-        self.send_buf(false)
+        self.finished || self.send_buf(false)
+    }
+
+    /// `fastcgi_finish_request()`: the response ends for the client now; the script runs on
+    /// (the executor stays busy), its later output is discarded.
+    fn finish_request(&mut self) -> bool {
+        if self.finished {
+            return !self.gone;
+        }
+        if self.head.is_none() && !self.head_sent && !self.gone {
+            self.out.fail("PHP finished without sending headers");
+            self.gone = true;
+        }
+        let ok = self.send_buf(true);
+        self.finished = true;
+        ok
     }
 
     fn header(&mut self, line: &[u8]) {

@@ -6,6 +6,8 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <stdlib.h>
@@ -22,6 +24,8 @@
 #include "zend_extensions.h"
 #include "zend_ini.h"
 #include "zend_signal.h"
+#include "ext/standard/head.h"
+#include "php_ini.h"
 #include "ext/standard/info.h"
 #include "main/http_status_codes.h"
 
@@ -40,6 +44,15 @@ static const fephp_request *fephp_current;
 static int fephp_started;
 static char *fephp_ini_entries;
 static char *fephp_ini_path;
+/* fastcgi_finish_request() was called in this request: later output is discarded. */
+static int fephp_finished;
+static void fephp_ops_request_start(void);
+static void fephp_ops_request_end(void);
+static int fephp_ops_activate(void);
+static void fephp_ops_slowlog_install(void);
+/* Set by the watchdog thread (fephp_shim_slowlog_fire), taken by the VM interrupt hook. */
+static zend_atomic_bool fephp_slowlog_pending;
+static const zend_function_entry *fephp_ops_function_table(void);
 
 /* ---- sapi_module_struct callbacks ---------------------------------------------------- */
 
@@ -56,7 +69,7 @@ static int fephp_sapi_deactivate(void)
 static size_t fephp_ub_write(const char *str, size_t len)
 {
     const fephp_request *req = fephp_current;
-    if (req == NULL) {
+    if (req == NULL || fephp_finished) {
         return len;
     }
     if (fephp_cb.write(req->ctx, str, len) != 0) {
@@ -69,7 +82,7 @@ static size_t fephp_ub_write(const char *str, size_t len)
 static void fephp_flush(void *server_context)
 {
     const fephp_request *req = (const fephp_request *) server_context;
-    if (req == NULL || req != fephp_current) {
+    if (req == NULL || req != fephp_current || fephp_finished) {
         return;
     }
     /* Like FPM: flushing sends what is buffered; headers go with the first output. */
@@ -290,6 +303,10 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
         sapi_module.php_ini_ignore = 1;
     }
     sapi_module.phpinfo_as_text = 0;
+    /* fastcgi_finish_request(), registered by module startup like FPM's own functions. */
+    sapi_module.additional_functions = fephp_ops_function_table();
+    /* .user.ini files and [PATH=] sections, at each request (like php-fpm's sapi_cgi_activate). */
+    sapi_module.activate = fephp_ops_activate;
 
     if (sapi_module.startup(&sapi_module) == FAILURE) {
         return -1;
@@ -315,6 +332,7 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
         timeout_entry->on_modify = fephp_on_update_timeout;
     }
     fephp_save_home();
+    fephp_ops_slowlog_install();
     fephp_started = 1;
     return 0;
 }
@@ -478,6 +496,7 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     }
     fephp_current = req;
     fephp_fill_request_info(req);
+    fephp_ops_request_start();
 
     /* php_request_startup() arms PHP's ITIMER_PROF with EG(timeout_seconds) (or with
      * max_input_time when that is set); the watchdog replaces it. With the limit hidden during
@@ -528,9 +547,321 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     if (fephp_cb.set_timer) {
         fephp_cb.set_timer(0);
     }
+    fephp_ops_request_end();
     fephp_current = NULL;
     SG(server_context) = NULL;
     memset(&SG(request_info), 0, sizeof(SG(request_info)));
     fephp_restore_home();
     return outcome;
+}
+
+/* ---- fastcgi_finish_request() ------------------------------------------------------------ */
+
+/*
+ * Like FPM's: every output buffer is flushed, the headers go out, and the response ends for
+ * the client (the `finish` callback hands over the end mark) while the script runs on. Its later
+ * output is discarded (fephp_ub_write / fephp_flush), its time limit keeps counting. A second
+ * call returns false, as in FPM.
+ */
+/* ---- per-request ini ----------------------------------------------------------------------- */
+
+/*
+ * Like mod_php's php_value / php_admin_value (and php-fpm's pool php_value[] /
+ * php_admin_value[]): each setting is altered at ZEND_INI_STAGE_ACTIVATE before PHP's request
+ * startup (so upload_max_filesize, post_max_size or max_input_vars apply to this request's body),
+ * whatever the entry's own modifiability (force, as php-fpm does); an admin value is then
+ * ZEND_INI_SYSTEM, so ini_set() and .user.ini cannot change it. PHP's request shutdown
+ * (zend_ini_deactivate) restores every altered entry, value and modifiability.
+ */
+static fephp_ini_entry *fephp_req_ini;
+static size_t fephp_req_ini_count;
+
+void fephp_shim_request_ini(fephp_ini_entry *entries, size_t count)
+{
+    fephp_req_ini = entries;
+    fephp_req_ini_count = count;
+}
+
+static void fephp_ops_apply_ini(void)
+{
+    size_t i;
+    for (i = 0; i < fephp_req_ini_count; i++) {
+        fephp_ini_entry *e = &fephp_req_ini[i];
+        zend_string *name = zend_string_init(e->name, strlen(e->name), 0);
+        zend_string *value;
+        if (!zend_hash_exists(EG(ini_directives), name)) {
+            e->status = 1;
+        } else {
+            value = zend_string_init(e->value, strlen(e->value), 0);
+            e->status = zend_alter_ini_entry_ex(name, value, e->admin ? ZEND_INI_SYSTEM : ZEND_INI_USER,
+                                                ZEND_INI_STAGE_ACTIVATE, 1) == SUCCESS ? 0 : 2;
+            zend_string_release(value);
+        }
+        zend_string_release(name);
+    }
+}
+
+static void fephp_ops_request_start(void)
+{
+    fephp_finished = 0;
+    zend_atomic_bool_store_ex(&fephp_slowlog_pending, false);
+    fephp_ops_apply_ini();
+}
+
+static void fephp_ops_request_end(void)
+{
+    fephp_req_ini = NULL;
+    fephp_req_ini_count = 0;
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fephp_finish_request, 0, 0, _IS_BOOL, 0)
+ZEND_END_ARG_INFO()
+
+static PHP_FUNCTION(fastcgi_finish_request)
+{
+    const fephp_request *req = fephp_current;
+
+    ZEND_PARSE_PARAMETERS_NONE();
+    if (req == NULL || fephp_finished) {
+        RETURN_FALSE;
+    }
+    php_output_end_all();
+    php_header();
+    fephp_finished = 1;
+    if (fephp_cb.finish) {
+        (void) fephp_cb.finish(req->ctx);
+    }
+    RETURN_TRUE;
+}
+
+static const zend_function_entry fephp_ops_functions[] = {
+    ZEND_FE(fastcgi_finish_request, arginfo_fephp_finish_request)
+    ZEND_FE_END
+};
+
+static const zend_function_entry *fephp_ops_function_table(void)
+{
+    return fephp_ops_functions;
+}
+
+/* ---- .user.ini ---------------------------------------------------------------------------- */
+
+/*
+ * As php-fpm (sapi_cgi_activate / php_cgi_ini_activate_user_config): at each request, the
+ * php.ini's [PATH=] sections for the script's directory, then every `user_ini.filename` file
+ * from the document root down to the script's directory (only the script's directory when it
+ * lies outside the root), parsed by PHP's own php_parse_user_ini_file() and activated with
+ * PHP_INI_PERDIR at PHP_INI_STAGE_HTACCESS (so PHP_INI_SYSTEM settings and admin values stay
+ * as they are). The parsed files of a directory are cached for `user_ini.cache_ttl` seconds.
+ * Runs inside php_request_startup() (the SAPI activate hook), like php-fpm's.
+ */
+typedef struct fephp_user_ini {
+    time_t expires;
+    HashTable config;
+} fephp_user_ini;
+
+static HashTable fephp_user_ini_cache;
+static int fephp_user_ini_cache_ready;
+
+static void fephp_user_ini_dtor(zval *el)
+{
+    fephp_user_ini *e = (fephp_user_ini *) Z_PTR_P(el);
+    zend_hash_destroy(&e->config);
+    free(e);
+}
+
+static void fephp_ops_user_ini(char *path, size_t path_len, const char *doc_root, size_t doc_root_len)
+{
+    fephp_user_ini *e;
+    time_t now = (time_t) sapi_get_request_time();
+
+    if (!fephp_user_ini_cache_ready) {
+        zend_hash_init(&fephp_user_ini_cache, 8, NULL, fephp_user_ini_dtor, 1);
+        fephp_user_ini_cache_ready = 1;
+    }
+    e = zend_hash_str_find_ptr(&fephp_user_ini_cache, path, path_len);
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            return;
+        }
+        zend_hash_init(&e->config, 8, NULL, (dtor_func_t) config_zval_dtor, 1);
+        zend_hash_str_update_ptr(&fephp_user_ini_cache, path, path_len, e);
+    }
+    if (now > e->expires) {
+        zend_hash_clean(&e->config);
+        if (doc_root_len > 0 && path_len >= doc_root_len && strncmp(path, doc_root, doc_root_len) == 0
+            && (path[doc_root_len] == '/' || path[doc_root_len] == '\0')) {
+            /* From the root down: every directory of `path` (which ends with a slash). */
+            char *p = path + doc_root_len;
+            while ((p = strchr(p, '/')) != NULL) {
+                *p = '\0';
+                php_parse_user_ini_file(path, PG(user_ini_filename), &e->config);
+                *p = '/';
+                p++;
+            }
+        } else {
+            path[path_len - 1] = '\0';
+            php_parse_user_ini_file(path, PG(user_ini_filename), &e->config);
+            path[path_len - 1] = '/';
+        }
+        e->expires = now + PG(user_ini_cache_ttl);
+    }
+    php_ini_activate_config(&e->config, PHP_INI_PERDIR, PHP_INI_STAGE_HTACCESS);
+}
+
+static int fephp_ops_activate(void)
+{
+    const fephp_request *req = fephp_current;
+    const char *slash;
+    char *path;
+    size_t path_len;
+    int user_ini = PG(user_ini_filename) && *PG(user_ini_filename);
+
+    if (req == NULL || req->script_filename == NULL || (!user_ini && !php_ini_has_per_dir_config())) {
+        return SUCCESS;
+    }
+    slash = strrchr(req->script_filename, '/');
+    if (slash == NULL) {
+        return SUCCESS;
+    }
+    /* The script's directory with a trailing slash. */
+    path_len = (size_t) (slash - req->script_filename) + 1;
+    path = emalloc(path_len + 1);
+    memcpy(path, req->script_filename, path_len);
+    path[path_len] = '\0';
+    if (php_ini_has_per_dir_config()) {
+        php_ini_activate_per_dir_config(path, path_len); /* with the slash: the last directory too */
+    }
+    if (user_ini) {
+        const char *doc_root = fephp_getenv("DOCUMENT_ROOT", sizeof("DOCUMENT_ROOT") - 1);
+        size_t doc_root_len = doc_root ? strlen(doc_root) : 0;
+        if (doc_root_len > 0 && doc_root[doc_root_len - 1] == '/') {
+            doc_root_len--;
+        }
+        if (doc_root != NULL) {
+            fephp_ops_user_ini(path, path_len, doc_root, doc_root_len);
+        }
+    }
+    efree(path);
+    return SUCCESS;
+}
+
+/* ---- slow log ----------------------------------------------------------------------------- */
+
+/*
+ * fephp_slowlog_timeout: the watchdog thread notices a request running longer than the timeout
+ * and calls fephp_shim_slowlog_fire(), which sets a flag and EG(vm_interrupt). At its next
+ * check (a function call, a loop's jump back) the VM calls zend_interrupt_function on the PHP
+ * thread itself, where the backtrace is read from EG(current_execute_data) and written, once,
+ * without stopping the script (php-fpm's slowlog reads it with ptrace from another process).
+ * A script blocked in a system call (sleep(), a slow query) is seen when it next runs PHP code.
+ * EG(timed_out) takes precedence: the VM raises the time limit's fatal error instead.
+ */
+#define FEPHP_SLOWLOG_DEPTH 20
+static void (*fephp_prev_interrupt)(zend_execute_data *execute_data);
+static char *fephp_slowlog_path; /* NULL: stderr */
+static double fephp_slowlog_seconds;
+
+void fephp_shim_slowlog_target(const char *path, double timeout_seconds)
+{
+    free(fephp_slowlog_path);
+    fephp_slowlog_path = path && *path ? strdup(path) : NULL;
+    fephp_slowlog_seconds = timeout_seconds;
+}
+
+void fephp_shim_slowlog_fire(void)
+{
+    zend_atomic_bool_store_ex(&fephp_slowlog_pending, true);
+    zend_atomic_bool_store_ex(&EG(vm_interrupt), true);
+}
+
+static size_t fephp_slowlog_append(char *buf, size_t len, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (len >= cap) {
+        return len;
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return len;
+    }
+    return (size_t) n >= cap - len ? cap - 1 : len + (size_t) n;
+}
+
+static void fephp_slowlog_write(zend_execute_data *ex)
+{
+    char buf[8192];
+    char when[64];
+    size_t len = 0;
+    int depth = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    const fephp_request *req = fephp_current;
+    zend_execute_data *e;
+
+    localtime_r(&now, &tm);
+    strftime(when, sizeof when, "%d-%b-%Y %H:%M:%S %Z", &tm);
+    len = fephp_slowlog_append(buf, len, sizeof buf, "\n[%s]  [fe-php embedded] pid %ld\nscript_filename = %s\n", when,
+                               (long) getpid(), req && req->script_filename ? req->script_filename : "?");
+    len = fephp_slowlog_append(buf, len, sizeof buf, "request_uri = %s\nslower than %.3fs; innermost frame first:\n",
+                               req && req->request_uri ? req->request_uri : "?", fephp_slowlog_seconds);
+    for (e = ex; e != NULL; e = e->prev_execute_data) {
+        zend_function *f = e->func;
+        const char *cls = "", *sep = "", *name = "{main}";
+        if (f == NULL) {
+            continue;
+        }
+        if (depth == FEPHP_SLOWLOG_DEPTH) {
+            len = fephp_slowlog_append(buf, len, sizeof buf, "[...] (more frames; depth limit %d)\n", FEPHP_SLOWLOG_DEPTH);
+            break;
+        }
+        if (f->common.function_name) {
+            name = ZSTR_VAL(f->common.function_name);
+            if (f->common.scope) {
+                cls = ZSTR_VAL(f->common.scope->name);
+                sep = "::";
+            }
+        }
+        if (ZEND_USER_CODE(f->type)) {
+            len = fephp_slowlog_append(buf, len, sizeof buf, "[%d] %s%s%s%s %s:%u\n", depth, cls, sep, name,
+                                       f->common.function_name ? "()" : "", ZSTR_VAL(f->op_array.filename),
+                                       e->opline ? e->opline->lineno : 0);
+        } else {
+            len = fephp_slowlog_append(buf, len, sizeof buf, "[%d] %s%s%s() [internal function]\n", depth, cls, sep, name);
+        }
+        depth++;
+    }
+    if (fephp_slowlog_path) {
+        int fd = open(fephp_slowlog_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            (void) !write(fd, buf, len);
+            close(fd);
+        } else {
+            static const char msg[] = "fe-php: cannot open the slow log file";
+            fephp_log_message(msg, 3);
+        }
+    } else {
+        (void) !write(STDERR_FILENO, buf, len);
+    }
+}
+
+static void fephp_ops_interrupt(zend_execute_data *execute_data)
+{
+    if (zend_atomic_bool_exchange_ex(&fephp_slowlog_pending, false) && fephp_current != NULL) {
+        fephp_slowlog_write(EG(current_execute_data) ? EG(current_execute_data) : execute_data);
+    }
+    if (fephp_prev_interrupt) {
+        fephp_prev_interrupt(execute_data);
+    }
+}
+
+static void fephp_ops_slowlog_install(void)
+{
+    zend_atomic_bool_store_ex(&fephp_slowlog_pending, false);
+    fephp_prev_interrupt = zend_interrupt_function;
+    zend_interrupt_function = fephp_ops_interrupt;
 }

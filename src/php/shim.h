@@ -31,6 +31,9 @@ typedef struct fephp_callbacks {
     void (*log)(int level, const char *msg, size_t len);
     /* The request's execution time limit (CPU seconds) starts anew; 0 = no limit / disarm. */
     void (*set_timer)(int64_t seconds);
+    /* fastcgi_finish_request(): the response is complete (headers were given); the script runs
+     * on and its later output is discarded. 0 = ok, -1 = the client is gone. */
+    int (*finish)(void *ctx);
 } fephp_callbacks;
 
 /* One request. Every string is NUL-terminated and lives until fephp_shim_execute() returns. */
@@ -85,11 +88,32 @@ typedef struct fephp_ini_report {
 
 void fephp_shim_ini_report(fephp_ini_report *out);
 
+/* One ini setting for the next request only (nginx fephp_php_value / fephp_php_admin_value). */
+typedef struct fephp_ini_entry {
+    const char *name;
+    const char *value;
+    int admin;     /* php_admin_value: ini_set() and .user.ini cannot change it */
+    int status;    /* written by the shim: 0 applied, 1 unknown name, 2 value refused */
+} fephp_ini_entry;
+
+/* Hands the next fephp_shim_execute() its ini settings (applied before PHP's request startup,
+ * undone by its request shutdown). The array must live until that call returns; the shim
+ * forgets it then. */
+void fephp_shim_request_ini(fephp_ini_entry *entries, size_t count);
+
 /* Runs one request to the end (startup, script, shutdown). */
 fephp_outcome fephp_shim_execute(const fephp_request *req);
 
 /* Called from the watchdog thread: the time limit passed, make the VM raise PHP's timeout fatal. */
 void fephp_shim_timeout_fire(void);
+
+/* Slow log: where backtraces go (NULL or "": stderr) and the timeout they name. Call before
+ * requests run (any thread, before the PHP thread starts serving). */
+void fephp_shim_slowlog_target(const char *path, double timeout_seconds);
+
+/* Called from the watchdog thread: the running request is slow; its backtrace is written at the
+ * VM's next interrupt check, on the PHP thread. */
+void fephp_shim_slowlog_fire(void);
 
 /* The SAPI name scripts see (php_sapi_name()). */
 const char *fephp_shim_sapi_name(void);

@@ -26,6 +26,9 @@ pub(crate) struct Shared {
     pub executed: AtomicU64,
     /// A request is running.
     pub busy: AtomicBool,
+    /// The running request called `fastcgi_finish_request()`: its client has the response,
+    /// the script runs on.
+    pub finishing: AtomicBool,
     /// The thread is serving its queue.
     pub alive: AtomicBool,
 }
@@ -85,7 +88,11 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
         .name("fephp-php".into())
         .stack_size(STACK_SIZE)
         .spawn(move || {
-            let dog = match Watchdog::start_for_current_thread() {
+            let slow = super::slowlog();
+            if let Some(slow) = &slow {
+                ffi::slowlog_target(slow.path_c().as_deref(), slow.timeout);
+            }
+            let dog = match Watchdog::start_for_current_thread(slow.map_or(std::time::Duration::ZERO, |s| s.timeout)) {
                 Ok(d) => d,
                 Err(e) => {
                     let _ = ready_tx.send(Err(format!("watchdog: {e}")));
@@ -109,7 +116,14 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
                         continue;
                     }
                     shared.busy.store(true, Ordering::SeqCst);
-                    job.run(&mut request);
+                    if let Some(dog) = WATCHDOG.get() {
+                        dog.request_start();
+                    }
+                    job.run(&mut request, &shared.finishing);
+                    if let Some(dog) = WATCHDOG.get() {
+                        dog.request_end();
+                    }
+                    shared.finishing.store(false, Ordering::SeqCst);
                     shared.busy.store(false, Ordering::SeqCst);
                     shared.executed.fetch_add(1, Ordering::SeqCst);
                 }

@@ -30,9 +30,22 @@ struct Armed {
     limit: Duration,
 }
 
+/// The running request as the slow log sees it (wall clock, like php-fpm's
+/// `request_slowlog_timeout`).
+struct Running {
+    started: std::time::Instant,
+    /// The backtrace was asked for (once per request).
+    logged: bool,
+}
+
 /// The watchdog of the PHP thread.
 pub(crate) struct Watchdog {
     clock: libc::clockid_t,
+    /// `fephp_slowlog_timeout` (zero: no slow log).
+    slow_timeout: Duration,
+    /// The request running now (slow log only). Fired under this lock, so a request that has
+    /// ended ([`Watchdog::request_end`]) is never logged.
+    running: Mutex<Option<Running>>,
     /// The armed limit. The watchdog fires while holding this lock, so once [`Watchdog::set`]
     /// has taken it a previous limit can no longer fire into the next request.
     armed: Mutex<Option<Armed>>,
@@ -40,10 +53,10 @@ pub(crate) struct Watchdog {
 
 impl Watchdog {
     /// Starts the watchdog thread for the calling (PHP) thread's CPU clock.
-    pub(crate) fn start_for_current_thread() -> std::io::Result<Arc<Watchdog>> {
+    pub(crate) fn start_for_current_thread(slow_timeout: Duration) -> std::io::Result<Arc<Watchdog>> {
         let clock = ffi::current_thread_cpu_clock()
             .ok_or_else(|| std::io::Error::other("pthread_getcpuclockid failed"))?;
-        let dog = Arc::new(Watchdog { clock, armed: Mutex::new(None) });
+        let dog = Arc::new(Watchdog { clock, slow_timeout, running: Mutex::new(None), armed: Mutex::new(None) });
         let runner = Arc::clone(&dog);
         std::thread::Builder::new().name("fephp-php-watchdog".into()).spawn(move || runner.run())?;
         Ok(dog)
@@ -56,8 +69,38 @@ impl Watchdog {
         *self.armed.lock().unwrap_or_else(|e| e.into_inner()) = armed;
     }
 
+    /// A request starts on the PHP thread (slow log). Cheap: one uncontended lock, no wakeup.
+    pub(crate) fn request_start(&self) {
+        if !self.slow_timeout.is_zero() {
+            *self.running.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Running { started: std::time::Instant::now(), logged: false });
+        }
+    }
+
+    /// The request ended: it can no longer be logged as slow.
+    pub(crate) fn request_end(&self) {
+        if !self.slow_timeout.is_zero() {
+            *self.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+
+    /// Asks for the running request's backtrace once it has run `slow_timeout` (wall clock).
+    fn check_slow(&self) {
+        if self.slow_timeout.is_zero() {
+            return;
+        }
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = &mut *running {
+            if !r.logged && r.started.elapsed() >= self.slow_timeout {
+                r.logged = true;
+                ffi::slowlog_fire();
+            }
+        }
+    }
+
     fn run(&self) {
         loop {
+            self.check_slow();
             let nap = {
                 let mut armed = self.armed.lock().unwrap_or_else(|e| e.into_inner());
                 match &mut *armed {

@@ -60,8 +60,14 @@ impl FpmBody {
                 Ok(Some(Event::Stderr(text))) => log_stderr(&text),
                 Ok(Some(Event::EndRequest { protocol_status, app_status })) => {
                     let Some(mut conn) = self.conn.take() else { return Poll::Ready(None) };
-                    if protocol_status == ProtocolStatus::RequestComplete && self.buf.is_empty() {
-                        conn.mark_reusable();
+                    if protocol_status == ProtocolStatus::RequestComplete {
+                        // Bytes after a clean END_REQUEST: php-fpm keeps writing on a kept-alive
+                        // connection after fastcgi_finish_request() (the script's later output,
+                        // another END_REQUEST). The response is complete; the connection is
+                        // closed instead of reused.
+                        if self.buf.is_empty() {
+                            conn.mark_reusable();
+                        }
                         return Poll::Ready(None);
                     }
                     return Poll::Ready(Some(Err(EngineError::Protocol(format!(

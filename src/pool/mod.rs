@@ -36,8 +36,20 @@ use crate::config::PhpConfig;
 use crate::error::{ConfigError, EngineError};
 use conn::{Conn, Idle};
 
-/// Longest a health probe ([`Pool::probe`]) waits for PHP-FPM.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a health probe ([`Pool::probe_state`]) waits for PHP-FPM, in all (an idle
+/// connection first, then a fresh one): short, so `fephp_status` and `/_health` answer at once
+/// when every child is busy, instead of waiting for their own request timeout.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What a health probe found ([`Pool::probe_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeState {
+    /// A PHP-FPM child answered GET_VALUES.
+    Ready,
+    /// PHP-FPM accepted the connection (or it has one kept alive) but no child answered within
+    /// [`PROBE_TIMEOUT`]: every child is busy (or stuck). Requests queue in FPM's backlog.
+    Busy(String),
+}
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -233,22 +245,51 @@ impl Pool {
     /// connection when there is one (its FPM child is waiting on it, so it answers at once even
     /// when every other child is busy; FPM closes it afterwards), else a fresh connection.
     pub async fn probe(&self) -> Result<(), EngineError> {
+        match self.probe_state().await? {
+            ProbeState::Ready => Ok(()),
+            ProbeState::Busy(why) => Err(EngineError::Timeout(why)),
+        }
+    }
+
+    /// The health probe: [`ProbeState::Ready`] when a child answers GET_VALUES,
+    /// [`ProbeState::Busy`] when none answers within [`PROBE_TIMEOUT`] (or the connect timeout
+    /// when shorter) in all; an error when PHP-FPM cannot be reached (refused, no socket, bad
+    /// answer). An idle kept-alive connection is tried first, for at most half the budget (its
+    /// FPM child is waiting on it, so it answers at once even when every other child is busy;
+    /// FPM closes it afterwards), then a fresh connection for the rest.
+    pub async fn probe_state(&self) -> Result<ProbeState, EngineError> {
         let limit = self.shared.cfg.connect_timeout.min(PROBE_TIMEOUT);
+        let started = std::time::Instant::now();
         let idle = self.shared.idle.lock().pop();
         if let Some(idle) = idle {
             let stream = Conn::take_idle(&self.shared, idle);
-            if !stream.is_stale() && exchange::get_values(stream, limit).await.is_ok() {
-                return Ok(());
+            // A kept-alive connection whose child is still busy (a script running on after
+            // fastcgi_finish_request) stays silent: the fresh connection gets the rest.
+            if !stream.is_stale() && exchange::get_values(stream, limit / 2).await.is_ok() {
+                return Ok(ProbeState::Ready);
             }
         }
-        let stream = Stream::connect(&self.shared.cfg.address, limit, self.shared.cfg.connector.as_deref()).await?;
-        exchange::get_values(stream, limit).await.map_err(|e| match e {
-            EngineError::Timeout(_) => EngineError::Timeout(format!(
-                "PHP-FPM at {} accepted no GET_VALUES within {limit:?} (every child busy?)",
+        let busy = || {
+            ProbeState::Busy(format!(
+                "no PHP-FPM child at {} answered within {limit:?}: every child busy",
                 self.shared.cfg.address
-            )),
-            other => other,
-        })
+            ))
+        };
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Ok(busy());
+        }
+        let stream = match Stream::connect(&self.shared.cfg.address, left, self.shared.cfg.connector.as_deref()).await {
+            Ok(s) => s,
+            Err(EngineError::Timeout(_)) => return Ok(busy()), // backlog full
+            Err(e) => return Err(e),
+        };
+        let left = limit.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        match exchange::get_values(stream, left).await {
+            Ok(()) => Ok(ProbeState::Ready),
+            Err(EngineError::Timeout(_)) => Ok(busy()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Current gauges and counters.

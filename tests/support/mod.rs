@@ -250,6 +250,8 @@ impl Drop for Harness {
 #[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
+    /// The status line's reason phrase.
+    pub reason: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -300,6 +302,7 @@ pub fn read_response(stream: TcpStream, head_only: bool) -> HttpResponse {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
     let status: u16 = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("bad status line {line:?}")).parse().unwrap();
+    let reason = line.trim_end().splitn(3, ' ').nth(2).unwrap_or("").to_string();
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -311,7 +314,7 @@ pub fn read_response(stream: TcpStream, head_only: bool) -> HttpResponse {
         let (n, v) = l.split_once(':').unwrap();
         headers.push((n.trim().to_string(), v.trim().to_string()));
     }
-    let mut resp = HttpResponse { status, headers, body: Vec::new() };
+    let mut resp = HttpResponse { status, reason, headers, body: Vec::new() };
     if head_only {
         return resp;
     }

@@ -61,7 +61,8 @@ C<done_testing>.
 main_config, http_config, config, user_files, request (incl. C<eval>,
 array of requests), raw_request, pipelined_requests, more_headers,
 error_code, response_body, response_body_like, response_body_unlike,
-response_headers, response_headers_like, error_log, no_error_log, timeout,
+response_headers, response_headers_like, raw_response_headers_like, error_log,
+no_error_log, timeout,
 abort, wait, must_die, log_level, ignore_response.  No-op sections: no_check_leak,
 no_shuffle.  Any other section makes the block fail ("unsupported section"),
 so an assertion we do not implement can never pass silently.
@@ -178,7 +179,7 @@ my %KnownSections = map { $_ => 1 } qw(
     main_config http_config config user_files
     request raw_request pipelined_requests more_headers
     error_code response_body response_body_like response_body_unlike
-    response_headers response_headers_like
+    response_headers response_headers_like raw_response_headers_like
     error_log no_error_log timeout abort wait must_die log_level ignore_response
     no_check_leak no_shuffle
 );
@@ -799,6 +800,14 @@ sub _check_response {
             my $v = $h->{$k} // '';
             Test::More::like($header->($k), qr/^$v$/, "$name - header $k like ok$tag");
         }
+    }
+
+    if (defined(my $pat = _expected_for($block, 'raw_response_headers_like', $i))) {
+        # like upstream: the raw head (status line and header lines), unanchored, /s
+        chomp $pat unless ref $pat;
+        my $re = ref $pat eq 'Regexp' ? $pat : qr/$pat/s;
+        Test::More::like($res ? $res->{raw_headers} : undef, $re,
+            "$name - raw_response_headers_like - response is expected$tag");
     }
 
     my $body = $res ? $res->{body} : undef;
