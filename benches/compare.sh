@@ -325,7 +325,7 @@ app_handler() {
             if [ "$kind" = fastcgi ]; then echo "            fastcgi_keep_conn on; fastcgi_pass php_fpm;"
             else echo "            fastcgi_pass unix:$FPM_SOCK;"; fi
             echo "            fastcgi_param $name $value;" ;;
-        fephp-fpm) echo "fephp_pass unix:$FPM_SOCK; fephp_keepalive $(( (PHP_PROCS + 1) / 2 )); fephp_param $name $value;" ;;
+        fephp-fpm) echo "fephp_pass unix:$FPM_SOCK; fephp_max_connections $(( (PHP_PROCS + 1) / 2 )); fephp_param $name $value;" ;;
         fephp-embedded) echo "fephp_pass embedded; fephp_param $name $value;" ;;
         fephp-executors) echo "fephp_pass executors; fephp_param $name $value;" ;;
     esac
@@ -389,7 +389,7 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
         }" ;;
         fephp-fpm)
             load="load_module $NGINX_MODULE;"
-            location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_keepalive $(( (PHP_PROCS + 1) / 2 )); }" ;;
+            location="location ~ \\.php(/|\$) { fephp_pass unix:$FPM_SOCK; fephp_max_connections $(( (PHP_PROCS + 1) / 2 )); }" ;;
         fephp-embedded)
             workers=$PHP_PROCS
             load="load_module $NGINX_MODULE;"

@@ -70,18 +70,24 @@ pub struct PhpConfig {
     /// `worker_pool_size`: most FastCGI connections open at once (FPM), per process.
     #[serde(default = "default_pool_size")]
     pub worker_pool_size: u32,
-    /// `worker_max_requests`: requests a connection (FPM) or a worker process (embedded) serves
-    /// before it is replaced; 0 = unlimited.
+    /// `worker_max_requests`: requests an embedded worker process serves before it is replaced;
+    /// 0 = unlimited. (Before `connection_max_requests` existed it also capped FPM connections;
+    /// with `use_fpm = true` and no `connection_max_requests` it still does, with a warning.)
     #[serde(default)]
     pub worker_max_requests: u64,
+    /// `connection_max_requests`: requests one FastCGI connection serves before it is closed
+    /// (FPM; nginx's `fephp_max_requests`); 0 = unlimited.
+    #[serde(default)]
+    pub connection_max_requests: Option<u64>,
     /// `queue_size`: requests that may wait for a busy backend before new ones get 503.
     #[serde(default = "default_queue_size")]
     pub queue_size: u32,
-    /// `queue_timeout_ms`: how long a request waits in the queue before 503.
-    #[serde(default = "default_queue_timeout_ms")]
-    pub queue_timeout_ms: u64,
+    /// `queue_timeout_ms`: how long a request waits in the queue before 503 (default: the
+    /// connect timeout, as `fephp_queue`).
+    #[serde(default)]
+    pub queue_timeout_ms: Option<u64>,
     /// `connect_timeout_ms`: FastCGI connect timeout (→ 504).
-    #[serde(default = "default_connect_timeout_ms")]
+    #[serde(default = "default_io_timeout_ms")]
     pub connect_timeout_ms: u64,
     /// `send_timeout_ms`: FastCGI send timeout, between two successful writes (→ 504).
     #[serde(default = "default_io_timeout_ms")]
@@ -275,18 +281,28 @@ fn flatten_ini(prefix: &str, table: &BTreeMap<String, IniValue>, out: &mut Vec<(
     }
 }
 
+/// The one default of every PHP timeout (connect, send, read, and the queue wait, which
+/// defaults to the connect timeout): nginx's `fastcgi_*_timeout` default, used by the harness,
+/// the C ABI and the nginx module alike.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default index file (`server.index`, `fephp_index`).
+pub const DEFAULT_INDEX: &str = "index.php";
+/// Default number of FastCGI connections per pool (`php.worker_pool_size`,
+/// `fephp_max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+/// Default number of requests that may wait for PHP (`php.queue_size`, `fephp_queue`).
+pub const DEFAULT_QUEUE_SIZE: usize = 1024;
+
 fn default_listen() -> String { "127.0.0.1:8080".into() }
-fn default_index() -> String { "index.php".into() }
+fn default_index() -> String { DEFAULT_INDEX.into() }
 fn default_extensions() -> Vec<String> { vec![".php".into()] }
 fn default_true() -> bool { true }
 fn default_shutdown_ms() -> u64 { 10_000 }
 fn default_fpm_socket() -> String { "unix:/run/php/php8.2-fpm.sock".into() }
-fn default_pool_size() -> u32 { 16 }
-fn default_queue_size() -> u32 { 1024 }
-fn default_queue_timeout_ms() -> u64 { 5_000 }
+fn default_pool_size() -> u32 { DEFAULT_MAX_CONNECTIONS as u32 }
+fn default_queue_size() -> u32 { DEFAULT_QUEUE_SIZE as u32 }
+fn default_io_timeout_ms() -> u64 { DEFAULT_TIMEOUT.as_millis() as u64 }
 fn default_slowlog() -> String { "stderr".into() }
-fn default_connect_timeout_ms() -> u64 { 5_000 }
-fn default_io_timeout_ms() -> u64 { 60_000 }
 
 impl Default for PhpConfig {
     fn default() -> Self {
@@ -295,9 +311,10 @@ impl Default for PhpConfig {
             fpm_socket: default_fpm_socket(),
             worker_pool_size: default_pool_size(),
             worker_max_requests: 0,
+            connection_max_requests: None,
             queue_size: default_queue_size(),
-            queue_timeout_ms: default_queue_timeout_ms(),
-            connect_timeout_ms: default_connect_timeout_ms(),
+            queue_timeout_ms: None,
+            connect_timeout_ms: default_io_timeout_ms(),
             send_timeout_ms: default_io_timeout_ms(),
             read_timeout_ms: default_io_timeout_ms(),
             executors: 0,
@@ -334,8 +351,20 @@ impl PhpConfig {
     pub fn send_timeout(&self) -> Duration { Duration::from_millis(self.send_timeout_ms) }
     /// `read_timeout_ms` as a [`Duration`].
     pub fn read_timeout(&self) -> Duration { Duration::from_millis(self.read_timeout_ms) }
-    /// `queue_timeout_ms` as a [`Duration`].
-    pub fn queue_timeout(&self) -> Duration { Duration::from_millis(self.queue_timeout_ms) }
+    /// `queue_timeout_ms` as a [`Duration`] (default: the connect timeout).
+    pub fn queue_timeout(&self) -> Duration { Duration::from_millis(self.queue_timeout_ms.unwrap_or(self.connect_timeout_ms)) }
+    /// Requests per FastCGI connection: `connection_max_requests`, else (the old meaning, with a
+    /// warning) `worker_max_requests`.
+    pub fn connection_max_requests(&self) -> u64 {
+        match self.connection_max_requests {
+            Some(n) => n,
+            None if self.worker_max_requests > 0 => {
+                crate::log!(Warn, "config", "php.worker_max_requests with use_fpm = true is deprecated: it caps FastCGI connections, use php.connection_max_requests");
+                self.worker_max_requests
+            }
+            None => 0,
+        }
+    }
 }
 
 impl Config {
@@ -391,7 +420,7 @@ impl Config {
         }
         let php = &self.php;
         if php.use_fpm {
-            crate::pool::Address::parse(&php.fpm_socket)
+            crate::address::Address::parse(&php.fpm_socket)
                 .map_err(|reason| ConfigError::new("php.fpm_socket", reason))?;
         }
         if php.slowlog.is_empty() || php.slowlog.contains('\0') {

@@ -93,6 +93,9 @@ pub enum EngineError {
     ClientGone,
     /// An unexpected internal failure (a bug, or the PHP thread died). → 500
     Internal(String),
+    /// A second embedded engine in a process that already started PHP (NTS, once per
+    /// process: see [`crate::engine::embedded_started`]). → 500
+    AlreadyEmbedded,
 }
 
 impl EngineError {
@@ -106,7 +109,7 @@ impl EngineError {
             EngineError::Timeout(_) => 504,
             EngineError::Overloaded(_) => 503,
             EngineError::ClientGone => 499,
-            EngineError::Internal(_) => 500,
+            EngineError::Internal(_) | EngineError::AlreadyEmbedded => 500,
         }
     }
 
@@ -122,6 +125,7 @@ impl EngineError {
             EngineError::Overloaded(_) => "overloaded",
             EngineError::ClientGone => "client_gone",
             EngineError::Internal(_) => "internal",
+            EngineError::AlreadyEmbedded => "already_embedded",
         }
     }
 
@@ -133,6 +137,48 @@ impl EngineError {
             _ => EngineError::Unreachable(format!("{context}: {err}")),
         }
     }
+}
+
+/// The reason phrase of a status fe-php answers itself (the statuses of [`EngineError::status`],
+/// as nginx words them; `Internal Server Error` for any other).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        413 => "Request Entity Too Large",
+        499 => "Client Closed Request",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Internal Server Error",
+    }
+}
+
+/// `Content-Type` of [`error_text`].
+pub const ERROR_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The body of a response fe-php gives itself when a request failed before PHP produced a head
+/// (harness and C ABI; nginx uses its own error pages): `"502 Bad Gateway\n"`.
+pub fn error_text(status: u16) -> String {
+    format!("{status} {}\n", reason_phrase(status))
+}
+
+/// The message of a caught panic's payload (`"unknown panic payload"` when it is not a string):
+/// what every surface's panic boundary logs or reports.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic payload".into())
+}
+
+/// Runs `f`, turning a panic into `Err(message)` ([`panic_message`]): the one panic boundary
+/// every surface (nginx module, C ABI, harness) wraps its entry points in, so a panic never
+/// unwinds into C or nginx.
+pub fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
 }
 
 impl fmt::Display for EngineError {
@@ -147,6 +193,7 @@ impl fmt::Display for EngineError {
             EngineError::Overloaded(m) => write!(f, "overloaded: {m}"),
             EngineError::ClientGone => write!(f, "client went away"),
             EngineError::Internal(m) => write!(f, "internal error: {m}"),
+            EngineError::AlreadyEmbedded => write!(f, "embedded PHP already started in this process"),
         }
     }
 }

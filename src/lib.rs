@@ -14,6 +14,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod address;
 pub mod capi;
 pub mod cgi;
 pub mod config;

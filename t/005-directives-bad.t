@@ -62,12 +62,50 @@ no port in upstream "nowhere"
 
 
 
-=== TEST 5: fephp_keepalive 0
+=== TEST 5: fephp_max_connections 0
+--- config
+    location /a { fephp_max_connections 0; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_max_connections" directive: invalid number "0"
+
+
+
+=== TEST 5b: fephp_keepalive (the deprecated old name of fephp_max_connections) still checks its value
 --- config
     location /a { fephp_keepalive 0; fephp_pass 127.0.0.1:9000; }
 --- must_die
 --- error_log
 "fephp_keepalive" directive: invalid number "0"
+
+
+
+=== TEST 5c: two locations passing to one FPM address with different fephp_max_connections (one pool per address)
+--- config
+    location /a { fephp_max_connections 2; fephp_pass 127.0.0.1:9000; }
+    location /b { fephp_max_connections 3; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+"fephp_max_connections" directive: locations passing to 127.0.0.1:9000 share one FPM pool per worker and must agree on fephp_max_connections
+
+
+
+=== TEST 5e: fephp_keepalive warns that it is deprecated (the configuration then fails on another directive, so the warning is in the start-up output)
+--- config
+    location /a { fephp_keepalive 1; fephp_pass 127.0.0.1:9000; }
+    location /b { fephp_max_requests lots; fephp_pass 127.0.0.1:9000; }
+--- must_die
+--- error_log
+the "fephp_keepalive" directive is deprecated, use the "fephp_max_connections" directive instead
+
+
+
+=== TEST 5d: fephp_buffer_size junk
+--- config
+    location /a { fephp_buffer_size lots; fephp_pass embedded; }
+--- must_die
+--- error_log
+"fephp_buffer_size" directive: invalid size "lots"
 
 
 

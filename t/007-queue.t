@@ -1,7 +1,8 @@
 # Queueing, on both backends: concurrent PHP requests wait for a free FPM connection
-# (fephp_keepalive 1) or for the worker's one embedded PHP thread, in order; fephp_queue N
+# (fephp_max_connections 1) or for the worker's one embedded PHP thread, in order; fephp_queue N
 # bounds the wait list (one more gets 503 at once) and timeout=T how long one may wait (then
-# 503). A driver script (run by PHP-FPM in another pool) opens its own connections to this
+# 503). A driver script (run by PHP-FPM's TCP pool: another address, so another fephp pool
+# than the one under test, which is one per address) opens its own connections to this
 # nginx and reports statuses and ordering, never absolute timings.
 use Test::Nginx::Socket;
 
@@ -16,11 +17,11 @@ __DATA__
 --- config
     location = /driver.php {
         root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+        fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location /q/ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
 --- user_files
@@ -62,7 +63,7 @@ spans 3 overlapping 0
 --- config
     location = /driver.php {
         root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+        fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location /q/ {
         root html;
@@ -107,11 +108,11 @@ spans 3 overlapping 0
 --- config
     location = /driver.php {
         root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+        fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location /q/ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_queue 1;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -154,7 +155,7 @@ fephp: overloaded: all 1 FastCGI connections busy and 1 requests already waiting
 --- config
     location = /driver.php {
         root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+        fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location /q/ {
         root html;
@@ -200,11 +201,11 @@ fephp: overloaded: embedded PHP queue is full
 --- config
     location = /driver.php {
         root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+        fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location /q/ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_queue 8 timeout=1s;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -243,7 +244,7 @@ fephp: overloaded: no FastCGI connection free within 1s
 --- config
     location = /driver.php {
         root html;
-        fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
+        fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location /q/ {
         root html;

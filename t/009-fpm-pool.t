@@ -1,5 +1,6 @@
-# FPM connection pool directives: fephp_keepalive (connections kept per worker and pool),
-# fephp_max_requests (requests per connection), pool sharing. They have no embedded
+# FPM connection pool directives: fephp_max_connections (connections open per worker and FPM
+# address; old name fephp_keepalive), fephp_max_requests (requests per connection), one pool per
+# address. They have no embedded
 # counterpart (embedded PHP has no connections); fephp_status's counters show the effect.
 use Test::Nginx::Socket;
 
@@ -11,7 +12,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: fephp_keepalive: sequential requests reuse one kept-alive FastCGI connection
+=== TEST 1: fephp_keepalive (the deprecated old name of fephp_max_connections; its warning: t/005 TEST 5e): sequential requests reuse one kept-alive FastCGI connection
 --- config
     location ~ \.php$ {
         root html;
@@ -35,7 +36,7 @@ __DATA__
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_max_requests 1;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -56,7 +57,7 @@ __DATA__
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_max_requests 2;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
@@ -73,7 +74,7 @@ __DATA__
 
 
 
-=== TEST 4: locations with the same FPM address and settings share a pool; other settings get their own
+=== TEST 4: locations passing to one FPM address share its one pool, whatever their timeouts (one location's fephp_max_connections is the pool's)
 --- config
     location /a/ {
         root html;
@@ -81,11 +82,13 @@ __DATA__
     }
     location /b/ {
         root html;
+        fephp_read_timeout 5s;
+        fephp_connect_timeout 2s;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location /c/ {
         root html;
-        fephp_keepalive 2;
+        fephp_max_connections 2;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location /e/ {
@@ -96,7 +99,7 @@ __DATA__
 --- request
 GET /status?json
 --- response_body_like
-^\{"pid":\d+,"ok":true,"engines":\[\{"engine":"embedded",[^\]]*\{"engine":"fpm unix:[^"]+",[^\]]*\{"engine":"fpm unix:[^"]+",[^{]*\}\]\}$
+^\{"pid":\d+,"ok":true,"engines":\[\{"engine":"embedded",[^\]]*\{"engine":"fpm unix:[^"]+",[^{]*\}\]\}$
 --- no_error_log
 [error]
 
@@ -106,7 +109,7 @@ GET /status?json
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_pass unix:$TEST_NGINX_FPM_RECYCLE_SOCKET;
     }
     location = /status { fephp_status; }
@@ -126,7 +129,7 @@ GET /status?json
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 2;
+        fephp_max_connections 2;
         fephp_pass unix:$TEST_NGINX_FPM_SOCKET;
     }
     location = /status { fephp_status; }
@@ -146,7 +149,7 @@ GET /status?json
 --- config
     location ~ \.php$ {
         root html;
-        fephp_keepalive 1;
+        fephp_max_connections 1;
         fephp_pass $TEST_NGINX_FPM_TCP;
     }
     location = /status { fephp_status; }

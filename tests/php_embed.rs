@@ -576,7 +576,10 @@ fn second_start_is_a_clear_error() {
     let _s = serial();
     let _ = world();
     match fephp::php::Php::start(PhpOptions::default()) {
-        Err(EngineError::Internal(m)) => assert_eq!(m, "embedded PHP already started in this process"),
+        Err(e @ EngineError::AlreadyEmbedded) => {
+            assert_eq!(e.to_string(), "embedded PHP already started in this process");
+            assert!(fephp::engine::embedded_started());
+        }
         Err(other) => panic!("wrong error {other}"),
         Ok(_) => panic!("second start must fail"),
     }

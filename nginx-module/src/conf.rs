@@ -1,9 +1,18 @@
 //! Configuration: the directives, their storage and their merge.
 //!
 //! Every location field starts unset (`None`), is inherited from the enclosing level when unset
-//! (nginx's `ngx_conf_merge_*_value`), and gets its explicit default where it is read
-//! ([`LocConf::index`] and friends). `fephp_param` lists are inherited as a whole, like
-//! `fastcgi_param`: a level with at least one `fephp_param` does not see its parent's.
+//! (nginx's `ngx_conf_merge_*_value`), and gets its explicit default in [`merge_loc_conf`], so a
+//! request reads merged values ([`LocConf::split_path_info`] and friends) and never builds a
+//! default. `fephp_param` lists are inherited as a whole, like `fastcgi_param`: a level with at
+//! least one `fephp_param` does not see its parent's.
+//!
+//! FPM pools: one per FPM address and worker, whatever the locations passing to it, so
+//! `fephp_max_connections` is a limit for the address (set it to FPM's `pm.max_children` and no
+//! request waits in FPM's backlog). Its pool-wide settings (`fephp_max_connections`,
+//! `fephp_max_requests`, `fephp_queue N`) apply to every location passing to the address; two
+//! locations that set one of them to different values are a configuration error. Timeouts
+//! (`fephp_*_timeout`, `fephp_queue timeout=`) and `fephp_buffer_size` are per location (per
+//! request).
 //!
 //! | directive | context | default |
 //! |---|---|---|
@@ -14,7 +23,8 @@
 //! | `fephp_connect_timeout TIME;` | http, server, location | `60s` |
 //! | `fephp_send_timeout TIME;` | http, server, location | `60s` |
 //! | `fephp_read_timeout TIME;` | http, server, location | `60s` |
-//! | `fephp_keepalive N;` (FPM connections per worker) | http, server, location | `16` |
+//! | `fephp_buffer_size SIZE;` (most bytes of a response head, else 502) | http, server, location | `4k\|8k` (one memory page) |
+//! | `fephp_max_connections N;` (FPM connections per worker and address; old name `fephp_keepalive`) | http, server, location | `16` |
 //! | `fephp_max_requests N;` (per FPM connection, 0 = no limit) | http, server, location | `0` |
 //! | `fephp_queue N [timeout=TIME];` (requests waiting for PHP) | http, server, location | `1024`, FPM: connect timeout, embedded: `60s` |
 //! | `fephp_intercept_errors on \| off;` | http, server, location | `off` |
@@ -34,12 +44,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fephp::cgi::SplitRule;
-use fephp::config::{IniFile, IniSetting, RequestIni};
-use fephp::pool::{Address, PoolConfig};
+use fephp::config::{self as defaults, IniFile, IniSetting, RequestIni};
+use fephp::pool::{Address, PoolConfig, Timeouts};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
-    ngx_http_complex_value_t, ngx_http_upstream_add, ngx_http_upstream_srv_conf_t, ngx_parse_time, ngx_pcalloc,
-    ngx_str_t, ngx_url_t, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
+    ngx_http_complex_value_t, ngx_http_upstream_add, ngx_http_upstream_srv_conf_t, ngx_parse_size, ngx_parse_time,
+    ngx_pcalloc, ngx_str_t, ngx_url_t, NGX_ERROR, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::ngx_conf_log_error;
@@ -52,14 +62,9 @@ const CONF_OK: *mut c_char = ptr::null_mut();
 /// `NGX_CONF_ERROR`.
 const CONF_ERROR: *mut c_char = ngx::core::NGX_CONF_ERROR as *mut c_char;
 
-/// Default `fephp_index`.
-pub const DEFAULT_INDEX: &str = "index.php";
-/// Default for the three `fephp_*_timeout` directives (as `fastcgi_*_timeout`).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default `fephp_keepalive`: FastCGI connections per worker and pool.
-pub const DEFAULT_KEEPALIVE: usize = 16;
-/// Requests that may wait for a free FPM connection, per worker and pool.
-pub const DEFAULT_QUEUE_SIZE: usize = 1024;
+/// Default for the three `fephp_*_timeout` directives: nginx's `fastcgi_*_timeout` default.
+/// (The harness's `[php]` timeouts default to the same value, [`defaults::DEFAULT_TIMEOUT`].)
+pub const DEFAULT_TIMEOUT: Duration = defaults::DEFAULT_TIMEOUT;
 
 /// Where `fephp_pass` sends requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,38 +103,47 @@ pub struct Param {
     pub skip_empty: bool,
 }
 
-/// The settings that make two FPM locations share one pool (per worker).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PoolKey {
+/// One FPM pool (per worker): an address and its pool-wide settings, as the locations passing to
+/// it set them (`None`: no location set it, the default applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSpec {
     /// FPM address.
-    pub address: String,
-    /// `fephp_keepalive`.
-    pub size: usize,
+    pub address: Address,
+    /// `fephp_max_connections`.
+    pub max_connections: Option<usize>,
     /// `fephp_max_requests`.
-    pub max_requests: u64,
-    /// Timeouts in milliseconds: connect, send, read.
-    pub timeouts_ms: [u64; 3],
+    pub max_requests: Option<u64>,
     /// `fephp_queue N`: requests that may wait for a free connection.
-    pub queue_size: usize,
-    /// `fephp_queue timeout=`, in milliseconds (default: the connect timeout).
-    pub queue_timeout_ms: u64,
+    pub queue_size: Option<usize>,
 }
 
-impl PoolKey {
-    /// The engine's pool settings for this key.
-    pub fn pool_config(&self) -> Result<PoolConfig, String> {
-        let [connect, send, read] = self.timeouts_ms.map(Duration::from_millis);
-        Ok(PoolConfig {
-            address: Address::parse(&self.address)?,
-            size: self.size,
-            max_requests: self.max_requests,
-            queue_size: self.queue_size,
-            queue_timeout: Duration::from_millis(self.queue_timeout_ms),
-            connect_timeout: connect,
-            send_timeout: send,
-            read_timeout: read,
-            connector: None,
-        })
+impl PoolSpec {
+    /// The engine's pool settings (its own timeouts are the defaults; each request brings its
+    /// location's, see [`LocConf::timeouts`]).
+    pub fn pool_config(&self) -> PoolConfig {
+        let mut cfg = PoolConfig::new(self.address.clone());
+        cfg.size = self.max_connections.unwrap_or(defaults::DEFAULT_MAX_CONNECTIONS);
+        cfg.max_requests = self.max_requests.unwrap_or(0);
+        cfg.queue_size = self.queue_size.unwrap_or(defaults::DEFAULT_QUEUE_SIZE);
+        cfg
+    }
+
+    /// Takes a location's explicit settings into the pool; the name of a directive the location
+    /// sets to another value than an earlier location passing to the same address.
+    fn take(&mut self, conf: &LocConf) -> Result<(), &'static str> {
+        fn one<T: PartialEq + Copy>(slot: &mut Option<T>, value: Option<T>, name: &'static str) -> Result<(), &'static str> {
+            match (*slot, value) {
+                (Some(a), Some(b)) if a != b => Err(name),
+                (None, Some(b)) => {
+                    *slot = Some(b);
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+        one(&mut self.max_connections, conf.max_connections, "fephp_max_connections")?;
+        one(&mut self.max_requests, conf.max_requests, "fephp_max_requests")?;
+        one(&mut self.queue_size, conf.queue.map(|q| q.size), "fephp_queue")
     }
 }
 
@@ -142,10 +156,10 @@ pub struct MainConf {
     pub php_ini_file: Option<IniFile>,
     /// True when some location uses `fephp_pass embedded` (the worker starts PHP).
     pub embedded: bool,
-    /// Distinct FPM pools; each worker creates one engine per entry.
-    pub pools: Vec<PoolKey>,
-    /// Upstream blocks used by `fephp_pass`, with their settings; each worker makes one engine
-    /// per server and entry on first use.
+    /// One FPM pool per address; each worker creates one engine per entry.
+    pub pools: Vec<PoolSpec>,
+    /// Upstream blocks used by `fephp_pass`, with their pool settings and retry rules; each
+    /// worker makes one engine per server and entry on first use.
     pub upstreams: Vec<UpstreamKey>,
     /// `fephp_queue` of the locations using `fephp_pass embedded` (they share the worker's one
     /// PHP thread, so they must agree); `None` means the defaults.
@@ -173,12 +187,13 @@ impl Queue {
     pub fn embedded(queue: Option<Queue>) -> (usize, Duration) {
         match queue {
             Some(q) => (q.size, q.timeout.unwrap_or(DEFAULT_TIMEOUT)),
-            None => (DEFAULT_QUEUE_SIZE, DEFAULT_TIMEOUT),
+            None => (defaults::DEFAULT_QUEUE_SIZE, DEFAULT_TIMEOUT),
         }
     }
 }
 
-/// Location-level configuration (also created at `http` and `server` level).
+/// Location-level configuration (also created at `http` and `server` level). The fields are
+/// what the directives set; [`merge_loc_conf`] fills every one a request reads.
 #[derive(Debug, Default)]
 pub struct LocConf {
     /// `fephp_pass`.
@@ -197,8 +212,10 @@ pub struct LocConf {
     pub send_timeout: Option<Duration>,
     /// `fephp_read_timeout`.
     pub read_timeout: Option<Duration>,
-    /// `fephp_keepalive`.
-    pub keepalive: Option<usize>,
+    /// `fephp_buffer_size`.
+    pub buffer_size: Option<usize>,
+    /// `fephp_max_connections` (or its old name `fephp_keepalive`).
+    pub max_connections: Option<usize>,
     /// `fephp_max_requests`.
     pub max_requests: Option<u64>,
     /// `fephp_intercept_errors`.
@@ -209,6 +226,8 @@ pub struct LocConf {
     pub next_upstream: Option<NextUpstream>,
     /// `fephp_next_upstream_tries`.
     pub next_upstream_tries: Option<usize>,
+    /// Set by merge: this location's FPM timeouts.
+    pub timeouts: Option<Timeouts>,
     /// `fephp_php_value` / `fephp_php_admin_value` of this level, then (after merge) also the
     /// enclosing levels' settings of other names.
     pub php_values: Option<Vec<IniSetting>>,
@@ -216,23 +235,31 @@ pub struct LocConf {
     pub request_ini: Option<Arc<RequestIni>>,
 }
 
+/// The defaults of the fields a request reads, when merge has not run (never in nginx).
+static UNMERGED_SPLIT: std::sync::LazyLock<SplitRule> = std::sync::LazyLock::new(|| SplitRule::Extension);
+
 impl LocConf {
-    /// `fephp_index`, default `index.php`.
+    /// `fephp_index` (merged; default `index.php`).
     pub fn index(&self) -> &str {
-        self.index.as_deref().unwrap_or(DEFAULT_INDEX)
+        self.index.as_deref().unwrap_or(defaults::DEFAULT_INDEX)
     }
 
-    /// `fephp_split_path_info`, default on ([`SplitRule::Extension`]).
-    pub fn split_path_info(&self) -> SplitRule {
-        self.split_path_info.clone().unwrap_or(SplitRule::Extension)
+    /// `fephp_split_path_info` (merged; default on, [`SplitRule::Extension`]).
+    pub fn split_path_info(&self) -> &SplitRule {
+        self.split_path_info.as_ref().unwrap_or(&UNMERGED_SPLIT)
     }
 
-    /// `fephp_read_timeout`, default 60s (also the bridge's idle guard for embedded PHP).
+    /// `fephp_read_timeout` (merged; default 60s; also the bridge's idle guard for embedded PHP).
     pub fn read_timeout(&self) -> Duration {
         self.read_timeout.unwrap_or(DEFAULT_TIMEOUT)
     }
 
-    /// `fephp_intercept_errors`, default off.
+    /// `fephp_buffer_size` (merged; default one memory page): the response head limit.
+    pub fn buffer_size(&self) -> usize {
+        self.buffer_size.unwrap_or(4096)
+    }
+
+    /// `fephp_intercept_errors` (merged; default off).
     pub fn intercept_errors(&self) -> bool {
         self.intercept_errors.unwrap_or(false)
     }
@@ -242,16 +269,19 @@ impl LocConf {
         self.params.as_deref().unwrap_or(&[])
     }
 
-    fn pool_key(&self, address: &Address) -> PoolKey {
-        let ms = |d: Option<Duration>| d.unwrap_or(DEFAULT_TIMEOUT).as_millis() as u64;
-        let connect = ms(self.connect_timeout);
-        PoolKey {
-            address: address.to_string(),
-            size: self.keepalive.unwrap_or(DEFAULT_KEEPALIVE),
-            max_requests: self.max_requests.unwrap_or(0),
-            timeouts_ms: [connect, ms(self.send_timeout), ms(self.read_timeout)],
-            queue_size: self.queue.map_or(DEFAULT_QUEUE_SIZE, |q| q.size),
-            queue_timeout_ms: self.queue.and_then(|q| q.timeout).map_or(connect, |t| t.as_millis() as u64),
+    /// This location's FPM timeouts (merged): connect, send, read, and the queue wait
+    /// (`fephp_queue timeout=`, default: the connect timeout).
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts.unwrap_or_else(|| self.merged_timeouts())
+    }
+
+    fn merged_timeouts(&self) -> Timeouts {
+        let connect = self.connect_timeout.unwrap_or(DEFAULT_TIMEOUT);
+        Timeouts {
+            queue: self.queue.and_then(|q| q.timeout).unwrap_or(connect),
+            connect,
+            send: self.send_timeout.unwrap_or(DEFAULT_TIMEOUT),
+            read: self.read_timeout.unwrap_or(DEFAULT_TIMEOUT),
         }
     }
 }
@@ -284,8 +314,21 @@ fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
     }
 }
 
-/// Merges `conf` with its parent `prev` and registers the location's backend in the main
-/// configuration, so each worker can start every engine in `init_process`.
+/// One memory page (`ngx_pagesize`), the default `fephp_buffer_size` as nginx's
+/// `fastcgi_buffer_size` (4k or 8k).
+fn page_size() -> usize {
+    // SAFETY: plain read of a value nginx sets at start-up, before any configuration is parsed.
+    let page = unsafe { ngx::ffi::ngx_pagesize };
+    if page == 0 {
+        4096
+    } else {
+        page
+    }
+}
+
+/// Merges `conf` with its parent `prev`, applies every default a request reads, and registers
+/// the location's backend in the main configuration, so each worker can start every engine in
+/// `init_process`.
 ///
 /// # Safety
 /// `cf` must be the configuration being parsed (an `http` context).
@@ -297,13 +340,22 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
     inherit(&mut conf.connect_timeout, &prev.connect_timeout);
     inherit(&mut conf.send_timeout, &prev.send_timeout);
     inherit(&mut conf.read_timeout, &prev.read_timeout);
-    inherit(&mut conf.keepalive, &prev.keepalive);
+    inherit(&mut conf.buffer_size, &prev.buffer_size);
+    inherit(&mut conf.max_connections, &prev.max_connections);
     inherit(&mut conf.max_requests, &prev.max_requests);
     inherit(&mut conf.intercept_errors, &prev.intercept_errors);
     inherit(&mut conf.queue, &prev.queue);
     inherit(&mut conf.next_upstream, &prev.next_upstream);
     inherit(&mut conf.next_upstream_tries, &prev.next_upstream_tries);
     merge_php_values(conf, prev);
+
+    // The defaults, once, here (ngx_conf_merge_*_value's third argument).
+    conf.index.get_or_insert_with(|| defaults::DEFAULT_INDEX.to_string());
+    conf.split_path_info.get_or_insert(SplitRule::Extension);
+    conf.read_timeout.get_or_insert(DEFAULT_TIMEOUT);
+    conf.buffer_size.get_or_insert_with(page_size);
+    conf.intercept_errors.get_or_insert(false);
+    conf.timeouts = Some(conf.merged_timeouts());
 
     // SAFETY: `cf` is a valid http-context configuration (caller contract).
     let Some(main) = Module::main_conf_mut(unsafe { &*cf }) else {
@@ -349,21 +401,35 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
             Some(Backend::Executors)
         }
         Some(Pass::Fpm(address)) => {
-            let key = conf.pool_key(address);
-            let index = match main.pools.iter().position(|k| *k == key) {
+            let index = match main.pools.iter().position(|p| p.address == *address) {
                 Some(i) => i,
                 None => {
-                    main.pools.push(key);
+                    main.pools.push(PoolSpec { address: address.clone(), max_connections: None, max_requests: None, queue_size: None });
                     main.pools.len() - 1
                 }
             };
+            if let Err(directive) = main.pools[index].take(conf) {
+                ngx_conf_log_error!(
+                    NGX_LOG_EMERG,
+                    cf,
+                    "\"{directive}\" directive: locations passing to {address} share one FPM pool per worker and must agree on {directive}"
+                );
+                return CONF_ERROR;
+            }
             Some(Backend::Fpm(index))
         }
         Some(Pass::Upstream(name, uscf)) => {
             let key = UpstreamKey {
                 name: name.clone(),
                 uscf: *uscf,
-                pool: conf.pool_key(&Address::Tcp(format!("upstream {name}"))),
+                // Every server's pool takes these settings (`address` is replaced by the
+                // server's); the timeouts are the location's, per request.
+                pool: PoolSpec {
+                    address: Address::Tcp(format!("upstream {name}")),
+                    max_connections: conf.max_connections,
+                    max_requests: conf.max_requests,
+                    queue_size: conf.queue.map(|q| q.size),
+                },
                 next: conf.next_upstream.unwrap_or_default(),
                 tries: conf.next_upstream_tries.unwrap_or(0),
             };
@@ -598,15 +664,43 @@ fn number(cf: *mut ngx_conf_t, a: &[ngx_str_t], min: u64) -> Result<u64, *mut c_
 }
 
 setter!(
-    /// `fephp_keepalive N;`: FastCGI connections per worker and pool.
-    set_keepalive, LocConf, |cf, a, conf| {
-        if conf.keepalive.is_some() {
+    /// `fephp_max_connections N;` (old name: `fephp_keepalive`, deprecated: nginx's `keepalive`
+    /// sizes an idle cache, this caps every open connection): most FastCGI connections per
+    /// worker to one FPM address, busy or idle.
+    set_max_connections, LocConf, |cf, a, conf| {
+        if conf.max_connections.is_some() {
             return fail(cf, format_args!("is duplicate"));
         }
+        if a[0].as_bytes() == b"fephp_keepalive" {
+            ngx_conf_log_error!(
+                NGX_LOG_WARN,
+                cf,
+                "the \"fephp_keepalive\" directive is deprecated, use the \"fephp_max_connections\" directive instead"
+            );
+        }
         match number(cf, a, 1) {
-            Ok(n) => conf.keepalive = Some(n as usize),
+            Ok(n) => conf.max_connections = Some(n as usize),
             Err(e) => return e,
         }
+        CONF_OK
+    }
+);
+
+setter!(
+    /// `fephp_buffer_size SIZE;`: most bytes a PHP response head (status line and headers) may
+    /// take; a longer one is a 502, as nginx's `fastcgi_buffer_size` ("upstream sent too big
+    /// header").
+    set_buffer_size, LocConf, |cf, a, conf| {
+        if conf.buffer_size.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut value = a[1];
+        // SAFETY: `value` is a valid ngx_str_t; ngx_parse_size only reads it.
+        let size = unsafe { ngx_parse_size(&mut value) };
+        if size == NGX_ERROR as isize || size <= 0 {
+            return fail(cf, format_args!("invalid size \"{}\"", text(&a[1])));
+        }
+        conf.buffer_size = Some(size as usize);
         CONF_OK
     }
 );
@@ -825,14 +919,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pool_key_defaults_and_config() {
-        let conf = LocConf::default();
-        let key = conf.pool_key(&Address::parse("127.0.0.1:9000").unwrap());
-        assert_eq!(key.size, DEFAULT_KEEPALIVE);
-        assert_eq!(key.timeouts_ms, [60_000; 3]);
-        let cfg = key.pool_config().unwrap();
-        assert_eq!(cfg.read_timeout, DEFAULT_TIMEOUT);
-        assert_eq!(cfg.address, Address::Tcp("127.0.0.1:9000".into()));
+    fn merged_timeouts_default_and_queue_follows_connect() {
+        let mut conf = LocConf::default();
+        let t = conf.timeouts();
+        assert_eq!((t.connect, t.send, t.read, t.queue), (DEFAULT_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_TIMEOUT));
+        conf.connect_timeout = Some(Duration::from_secs(3));
+        assert_eq!(conf.timeouts().queue, Duration::from_secs(3));
+        conf.queue = Some(Queue { size: 1, timeout: Some(Duration::from_secs(1)) });
+        assert_eq!(conf.timeouts().queue, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn one_pool_per_address_explicit_settings_must_agree() {
+        let address = Address::parse("127.0.0.1:9000").unwrap();
+        let mut spec = PoolSpec { address: address.clone(), max_connections: None, max_requests: None, queue_size: None };
+        let cfg = spec.pool_config();
+        assert_eq!((cfg.size, cfg.max_requests, cfg.queue_size), (16, 0, 1024));
+        assert_eq!(cfg.address, address);
+        let mut a = LocConf::default();
+        assert_eq!(spec.take(&a), Ok(()));
+        a.max_connections = Some(4);
+        assert_eq!(spec.take(&a), Ok(()));
+        assert_eq!(spec.take(&LocConf::default()), Ok(()), "a location that sets nothing takes the pool's");
+        a.max_connections = Some(5);
+        assert_eq!(spec.take(&a), Err("fephp_max_connections"));
+        assert_eq!(spec.pool_config().size, 4);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::os::fd::FromRawFd;
 
 use bytes::Bytes;
 use fephp::cgi::{BodyPart, HttpRequest, Params, RequestBody, SymlinkPolicy};
+use fephp::engine::ServeOptions;
 use fephp::{EngineError, Request};
 use ngx::ffi::{
     ngx_connection_local_sockaddr, ngx_http_complex_value, ngx_http_finalize_request, ngx_http_map_uri_to_path,
@@ -82,7 +83,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Some(root) => root,
             None => return fail(r, EngineError::Internal("cannot map the document root".into())),
         };
-        let site = match symlink_policy(r).and_then(|p| worker.site(root, lcf.index(), &lcf.split_path_info(), p)) {
+        let site = match symlink_policy(r).and_then(|p| worker.site(root, lcf.index(), lcf.split_path_info(), p)) {
             Ok(s) => s,
             Err(e) => return fail(r, e),
         };
@@ -91,8 +92,13 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Err(e) => return fail(r, e),
         };
         let mut settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
+        let opts = ServeOptions {
+            timeouts: matches!(backend, Backend::Fpm(_) | Backend::Upstream(_)).then(|| lcf.timeouts()),
+            head_limit: Some(lcf.buffer_size()),
+            ini: lcf.request_ini.clone(),
+        };
         let fut: bridge::LocalFuture = match (backend, engine) {
-            (Backend::Upstream(i), _) => match upstream::serve(r, i, site, req) {
+            (Backend::Upstream(i), _) => match upstream::serve(r, i, site, req, opts) {
                 Ok((fut, attempts)) => {
                     // The bridge's idle guard must outlast every attempt before the head.
                     settings.read_timeout = upstream::guard(lcf, attempts);
@@ -100,10 +106,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
                 }
                 Err(e) => return fail(r, e),
             },
-            (_, Some(engine)) => {
-                let ini = lcf.request_ini.clone();
-                Box::pin(async move { engine.serve_with(&site, req, ini).await.map(Output::Stream) })
-            }
+            (_, Some(engine)) => Box::pin(async move { engine.serve_with(&site, req, opts).await.map(Output::Stream) }),
             (_, None) => return fail(r, EngineError::Internal("no engine for this location".into())),
         };
         // Polled on this thread: embedded PHP wakes nginx from the PHP thread; FPM's sockets are
@@ -144,7 +147,7 @@ const SERVER_SOFTWARE: &str = match ngx::ffi::NGINX_VER.to_str() {
 unsafe fn server_name(r: *mut ngx_http_request_t) -> Option<String> {
     // SAFETY: live request on the nginx thread; the core module's server conf is always set.
     let cscf = unsafe { NgxHttpCoreModule::server_conf(&*r) }?;
-    Some(String::from_utf8_lossy(str_of(&cscf.server_name)).into_owned())
+    Some(owned_text(str_of(&cscf.server_name)))
 }
 
 /// The location's `disable_symlinks` (with `from=` evaluated for this request), for the core's
@@ -162,6 +165,14 @@ unsafe fn symlink_policy(r: *mut ngx_http_request_t) -> Result<SymlinkPolicy, En
             return Err(EngineError::Internal("cannot evaluate disable_symlinks from=".into()));
         }
         Ok(SymlinkPolicy::from_nginx(clcf.disable_symlinks as u32, (from.len > 0).then(|| str_of(&from))))
+    }
+}
+
+/// `b` as a `String`: validated with the standard (fast) UTF-8 check, lossy only when invalid.
+fn owned_text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
     }
 }
 
@@ -209,8 +220,8 @@ unsafe fn sockaddr_to_std(sa: *const sockaddr) -> Option<SocketAddr> {
 unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Request, EngineError> {
     // SAFETY: live request on the nginx thread; all pointers below come from it.
     unsafe {
-        let method = String::from_utf8_lossy(str_of(&(*r).method_name)).into_owned();
-        let unparsed = String::from_utf8_lossy(str_of(&(*r).unparsed_uri)).into_owned();
+        let method = owned_text(str_of(&(*r).method_name));
+        let unparsed = owned_text(str_of(&(*r).unparsed_uri));
         // The request line target unless nginx rewrote the URI (rewrite, try_files, index):
         // then the current URI decides the script and REQUEST_URI stays the original.
         let rewritten = (*r).valid_unparsed_uri() == 0 || (*r).internal() != 0;
@@ -225,7 +236,7 @@ unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Req
             (unparsed, None)
         };
         let proto = str_of(&(*r).http_protocol);
-        let protocol = if proto.is_empty() { "HTTP/1.0".into() } else { String::from_utf8_lossy(proto).into_owned() };
+        let protocol = if proto.is_empty() { "HTTP/1.0".into() } else { owned_text(proto) };
         let mut http = HttpRequest {
             method,
             uri,
@@ -246,7 +257,7 @@ unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Req
                 if h.hash == 0 {
                     continue; // deleted header
                 }
-                http.headers.push((String::from_utf8_lossy(str_of(&h.key)).into_owned(), str_of(&h.value).to_vec()));
+                http.headers.push((owned_text(str_of(&h.key)), str_of(&h.value).to_vec()));
             }
             part = (*part).next;
         }

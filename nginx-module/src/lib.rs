@@ -30,10 +30,10 @@ use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
 /// `[alert]` line in the cycle log: a panic never unwinds into nginx.
 macro_rules! ffi_guard {
     ($default:expr, $body:block) => {
-        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+        match ::fephp::error::catch_panic(|| $body) {
             Ok(value) => value,
-            Err(panic) => {
-                $crate::log_panic(panic);
+            Err(what) => {
+                $crate::log_panic(&what);
                 $default
             }
         }
@@ -76,7 +76,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 26] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 28] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -84,7 +84,10 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 26] = [
     command(b"fephp_connect_timeout\0", LOC | NGX_CONF_TAKE1, conf::set_connect_timeout, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_send_timeout\0", LOC | NGX_CONF_TAKE1, conf::set_send_timeout, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_read_timeout\0", LOC | NGX_CONF_TAKE1, conf::set_read_timeout, NGX_HTTP_LOC_CONF_OFFSET),
-    command(b"fephp_keepalive\0", LOC | NGX_CONF_TAKE1, conf::set_keepalive, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_buffer_size\0", LOC | NGX_CONF_TAKE1, conf::set_buffer_size, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_max_connections\0", LOC | NGX_CONF_TAKE1, conf::set_max_connections, NGX_HTTP_LOC_CONF_OFFSET),
+    // The old name of fephp_max_connections (deprecated: warns).
+    command(b"fephp_keepalive\0", LOC | NGX_CONF_TAKE1, conf::set_max_connections, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_max_requests\0", LOC | NGX_CONF_TAKE1, conf::set_max_requests, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_intercept_errors\0", LOC | NGX_CONF_FLAG, conf::set_intercept_errors, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_queue\0", LOC | NGX_CONF_TAKE12, conf::set_queue, NGX_HTTP_LOC_CONF_OFFSET),
@@ -199,20 +202,9 @@ unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
     })
 }
 
-/// Logs a caught panic at `[alert]` in the cycle log.
+/// Logs a caught panic's message ([`fephp::error::panic_message`]) at `[alert]` in the cycle log.
 #[doc(hidden)]
-pub fn log_panic(panic: Box<dyn std::any::Any + Send>) {
-    let msg = panic_message(&*panic);
+pub fn log_panic(msg: &str) {
     let log = ngx::log::ngx_cycle_log().as_ptr();
     ngx::ngx_log_error!(NGX_LOG_ALERT, log, "fephp: panic caught at the FFI boundary: {msg}");
-}
-
-/// The message of a caught panic's payload (`"unknown panic"` when it is not a string).
-#[doc(hidden)]
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use fephp::cgi::ResponseHead;
-use fephp::engine::Health;
+use fephp::engine::{health_json, json_str, Health};
 use fephp::{Engine, EngineError};
 use ngx::ffi::{
     ngx_http_finalize_request, ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t, ngx_pid,
@@ -181,40 +181,6 @@ async fn report(
     Output::Full(head, Bytes::from(body))
 }
 
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// `{"pid":N,"ok":bool,"engines":[{"engine":..,"backend":..,"ok":..,"detail":..}]}`.
-pub fn health_json(pid: i64, healths: &[(String, Health)]) -> String {
-    let ok = healths.iter().all(|(_, h)| h.ok);
-    let engines: Vec<String> = healths
-        .iter()
-        .map(|(label, h)| {
-            format!(
-                "{{\"engine\":{},\"backend\":{},\"ok\":{},\"busy\":{},\"detail\":{}}}",
-                json_str(label),
-                json_str(h.backend),
-                h.ok,
-                h.busy,
-                json_str(&h.detail)
-            )
-        })
-        .collect();
-    format!("{{\"pid\":{pid},\"ok\":{ok},\"engines\":[{}]}}\n", engines.join(","))
-}
-
 /// `{"upstream":NAME,"ok":bool,"servers":[{"server":..,"state":"up"|"down"|"failed",...}]}`.
 pub fn upstream_json(name: &str, servers: &[ServerState]) -> String {
     let list: Vec<String> = servers
@@ -312,14 +278,5 @@ mod tests {
         assert_eq!(a, "# HELP x_total X\n# TYPE x_total counter\nx_total{engine=\"fpm a\"} 3\ny{engine=\"fpm a\",k=\"v\"} 1\nz{engine=\"fpm a\"} 2\n");
         let b = label_metrics("# HELP x_total X\nx_total 4\n", "embedded", &mut seen);
         assert_eq!(b, "x_total{engine=\"embedded\"} 4\n");
-    }
-
-    #[test]
-    fn json_escapes() {
-        let h = Health { backend: "fpm", ok: false, detail: "a \"b\"\n".into(), busy: false };
-        assert_eq!(
-            health_json(7, &[("fpm x".into(), h)]),
-            "{\"pid\":7,\"ok\":false,\"engines\":[{\"engine\":\"fpm x\",\"backend\":\"fpm\",\"ok\":false,\"busy\":false,\"detail\":\"a \\\"b\\\"\\u000a\"}]}\n"
-        );
     }
 }

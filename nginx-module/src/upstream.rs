@@ -34,7 +34,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use fephp::cgi::Site;
-use fephp::engine::BackendConfig;
+use fephp::engine::{BackendConfig, ServeOptions};
+use fephp::pool::Address;
 use fephp::{Engine, EngineError, Request};
 use ngx::ffi::{
     ngx_http_request_t, ngx_http_upstream_create, ngx_http_upstream_rr_peer_t, ngx_http_upstream_rr_peers_t,
@@ -44,7 +45,7 @@ use ngx::ffi::{
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, LocalFuture, Output};
-use crate::conf::{LocConf, PoolKey};
+use crate::conf::{LocConf, PoolSpec};
 use std::time::Duration;
 use crate::ngx_socket::NgxConnector;
 use crate::Module;
@@ -67,7 +68,8 @@ impl Default for NextUpstream {
 }
 
 /// One upstream block as locations use it, with their pool settings and retry rules (equal
-/// keys share per-server engines). Lives in [`crate::conf::MainConf::upstreams`].
+/// keys share per-server engines; timeouts are not part of the key: each request brings its
+/// location's, as for `fephp_pass ADDRESS`). Lives in [`crate::conf::MainConf::upstreams`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamKey {
     /// The block's name.
@@ -75,7 +77,7 @@ pub struct UpstreamKey {
     /// The block (nginx's configuration pool; lives as long as the cycle).
     pub uscf: *mut ngx_http_upstream_srv_conf_t,
     /// Pool settings of every server's pool (`address` is replaced by the server's).
-    pub pool: PoolKey,
+    pub pool: PoolSpec,
     /// `fephp_next_upstream`.
     pub next: NextUpstream,
     /// `fephp_next_upstream_tries` (0 = only the balancer's limit).
@@ -105,9 +107,8 @@ impl Servers {
         if let Some(s) = self.map.borrow().get(&(index, name.to_string())) {
             return s.clone();
         }
-        let pool = PoolKey { address: name.to_string(), ..key.pool.clone() };
-        let engine = pool
-            .pool_config()
+        let engine = Address::parse(name)
+            .map(|address| PoolSpec { address, ..key.pool.clone() }.pool_config())
             .and_then(|mut cfg| {
                 // Names are numeric (nginx resolved the `server` lines at configuration time):
                 // no lookup happens here.
@@ -208,12 +209,14 @@ fn failure(e: &EngineError) -> Option<(&'static str, bool)> {
 /// # Safety
 /// Nginx thread, `r` alive; the future must be polled on this thread and dropped before `r`'s
 /// pool is destroyed (the bridge does both).
-/// Also returns the most attempts the request may make.
+/// Every attempt is served with `opts` (the location's timeouts and head limit). Also returns
+/// the most attempts the request may make.
 pub unsafe fn serve(
     r: *mut ngx_http_request_t,
     index: usize,
     site: Arc<Site>,
     req: Request,
+    opts: ServeOptions,
 ) -> Result<(LocalFuture, usize), EngineError> {
     // SAFETY: live request on the nginx thread (caller contract) throughout.
     unsafe {
@@ -267,7 +270,7 @@ pub unsafe fn serve(
                     }
                 }
                 server.requests.set(server.requests.get() + 1);
-                let attempt = engine.serve(&site, this).await;
+                let attempt = engine.serve_with(&site, this, opts.clone()).await;
                 match attempt {
                     Ok(response) => return Ok(Output::Stream(response)), // freed at request end
                     Err(e) => {
@@ -302,11 +305,11 @@ pub unsafe fn serve(
 /// The bridge's idle guard for a request that may make `attempts` attempts before its
 /// response head: each may take a connect and a read timeout.
 pub fn guard(lcf: &LocConf, attempts: usize) -> Duration {
-    let connect = lcf.connect_timeout.unwrap_or(crate::conf::DEFAULT_TIMEOUT);
+    let t = lcf.timeouts();
     if attempts <= 1 {
-        return lcf.read_timeout();
+        return t.read;
     }
-    (connect + lcf.read_timeout()) * attempts.min(64) as u32
+    (t.connect + t.read) * attempts.min(64) as u32
 }
 
 /// One server's state for `fephp_status`.

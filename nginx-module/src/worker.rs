@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fephp::cgi::{Site, SplitRule, SymlinkPolicy};
-use fephp::engine::BackendConfig;
+use fephp::engine::{BackendConfig, EMBEDDED_LABEL, EXECUTORS_LABEL};
 use fephp::php::PhpOptions;
 use fephp::{Engine, EngineError};
 use ngx::ffi::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ALERT, NGX_LOG_NOTICE, NGX_OK, NGX_PROCESS_SINGLE, NGX_PROCESS_WORKER};
@@ -32,7 +32,7 @@ pub struct Worker {
     pub embedded: Option<EngineSlot>,
     /// The executor pool's client, when some location uses `fephp_pass executors`.
     pub executors: Option<EngineSlot>,
-    /// One FPM engine per [`crate::conf::MainConf::pools`] entry, same order.
+    /// One FPM engine per [`crate::conf::MainConf::pools`] entry (one per address), same order.
     pub pools: Vec<(String, EngineSlot)>,
     /// The engines of upstream servers, made on first use ([`crate::upstream`]).
     pub upstreams: crate::upstream::Servers,
@@ -73,10 +73,10 @@ impl Worker {
     pub fn engines(&self) -> Vec<(String, EngineSlot)> {
         let mut all = Vec::new();
         if let Some(slot) = &self.embedded {
-            all.push(("embedded".to_string(), slot.clone()));
+            all.push((EMBEDDED_LABEL.to_string(), slot.clone()));
         }
         if let Some(slot) = &self.executors {
-            all.push(("executors".to_string(), slot.clone()));
+            all.push((EXECUTORS_LABEL.to_string(), slot.clone()));
         }
         all.extend(self.pools.iter().cloned());
         all
@@ -170,16 +170,13 @@ pub unsafe fn init(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let pools = main
         .pools
         .iter()
-        .map(|key| {
-            let label = format!("fpm {}", key.address);
-            let slot = key
-                .pool_config()
-                .and_then(|mut cfg| {
-                    // The pool's sockets run on this thread's nginx event loop.
-                    cfg.connector = Some(Arc::new(NgxConnector::new(&cfg.address)));
-                    bridge::in_runtime(|| Engine::new(BackendConfig::Fpm(cfg))).map_err(|e| e.to_string())
-                })
-                .map(Arc::new);
+        .map(|spec| {
+            let mut cfg = spec.pool_config();
+            // The pool's sockets run on this thread's nginx event loop.
+            cfg.connector = Some(Arc::new(NgxConnector::new(&cfg.address)));
+            let backend = BackendConfig::Fpm(cfg);
+            let label = backend.label();
+            let slot = bridge::in_runtime(|| Engine::new(backend)).map_err(|e| e.to_string()).map(Arc::new);
             if let Err(e) = &slot {
                 ngx_log_error!(NGX_LOG_ALERT, log, "fephp: {label}: {e}");
             }

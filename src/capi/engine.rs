@@ -3,7 +3,6 @@
 use std::ffi::c_char;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +17,6 @@ const WORKER_THREADS: usize = 2;
 const MAX_BLOCKING_THREADS: usize = 8;
 /// How long `fephp_engine_free` waits for blocking work to stop.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Set once an embedded-PHP engine has been created: PHP is NTS and its module startup runs
-/// once per process ([`crate::php::Php::start`]), so a process gets one embedded engine, ever.
-static EMBEDDED_CLAIMED: AtomicBool = AtomicBool::new(false);
 
 /// A PHP engine: the backend chosen by the configuration (a FastCGI connection pool to
 /// PHP-FPM, or embedded PHP), the site it serves (document root, script rules) and the tokio
@@ -61,32 +56,33 @@ impl fephp_engine {
         let backend = Engine::backend_config(&config).map_err(config_err)?;
         let site = Engine::site(&config).map_err(config_err)?;
         let embedded = !matches!(backend, BackendConfig::Fpm(_));
-        if embedded && EMBEDDED_CLAIMED.swap(true, Ordering::AcqRel) {
+        if embedded && crate::engine::embedded_started() {
             return Err(Failure::new(
                 fephp_result::FEPHP_ERR_ALREADY_EMBEDDED,
                 "an embedded-PHP engine was already created in this process (PHP is NTS and starts once per \
                  process: share that engine, or use php.use_fpm = true)",
             ));
         }
-        // A failed start gives the claim back (PHP itself may still refuse a second start).
-        let release = |f: Failure| {
-            if embedded {
-                EMBEDDED_CLAIMED.store(false, Ordering::Release);
-            }
-            f
-        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
             .max_blocking_threads(MAX_BLOCKING_THREADS)
             .thread_name("fephp-rt")
             .enable_all()
             .build()
-            .map_err(|e| release(Failure::new(fephp_result::FEPHP_ERR_BACKEND_START, format!("cannot start the engine's threads: {e}"))))?;
+            .map_err(|e| Failure::new(fephp_result::FEPHP_ERR_BACKEND_START, format!("cannot start the engine's threads: {e}")))?;
         let engine = {
             let _guard = runtime.enter();
             Engine::new(backend)
         }
-        .map_err(|e| release(Failure::new(fephp_result::FEPHP_ERR_BACKEND_START, format!("cannot start the backend: {e}"))))?;
+        .map_err(|e| {
+            // Two engines created at once: the loser finds PHP started by the other.
+            let code = if embedded && matches!(e, crate::error::EngineError::AlreadyEmbedded) {
+                fephp_result::FEPHP_ERR_ALREADY_EMBEDDED
+            } else {
+                fephp_result::FEPHP_ERR_BACKEND_START
+            };
+            Failure::new(code, format!("cannot start the backend: {e}"))
+        })?;
         let shared = Arc::new(Shared { engine, site, https: config.server.https, server_name: config.server.server_name.clone() });
         Ok(fephp_engine { runtime: Some(runtime), shared: Some(shared) })
     }

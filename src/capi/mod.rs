@@ -23,7 +23,6 @@
 // `ffi_fn!`, and every dereference has its own `// SAFETY:` comment.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::c_char;
 
@@ -178,12 +177,7 @@ pub(crate) fn null_argument<T: Boundary>(function: &str, arg: &str) -> T {
 }
 
 /// Records the panic message and returns the panic value of `T`.
-pub(crate) fn panicked<T: Boundary>(function: &str, payload: Box<dyn Any + Send>) -> T {
-    let what = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic payload".to_string());
+pub(crate) fn panicked<T: Boundary>(function: &str, what: String) -> T {
     set_last_error(format!("{function}: internal error (panic): {what}"));
     T::panicked()
 }
@@ -200,9 +194,9 @@ macro_rules! ffi_fn {
                 return $crate::capi::null_argument($name, stringify!($arg));
             }
         )*
-        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
+        match $crate::error::catch_panic(|| $body) {
             Ok(value) => value,
-            Err(payload) => $crate::capi::panicked($name, payload),
+            Err(what) => $crate::capi::panicked($name, what),
         }
     }};
 }

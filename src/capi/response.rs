@@ -3,8 +3,8 @@
 use std::ffi::c_char;
 
 use super::{copy_out, ffi_fn, fephp_result, Failure};
-use crate::cgi::ResponseHead;
-use crate::error::EngineError;
+use crate::cgi::{content_length, header_use, HeaderUse, ResponseHead};
+use crate::error::{error_text, EngineError, ERROR_CONTENT_TYPE};
 
 /// The status and headers of a response (the body is delivered through the write callbacks).
 /// Returned by `fephp_execute` / `fephp_execute_async`, owned by the caller, released with
@@ -18,29 +18,24 @@ pub struct fephp_response {
 
 impl fephp_response {
     pub(crate) fn from_head(head: ResponseHead) -> fephp_response {
-        fephp_response { status: head.status, headers: head.headers, error: None }
+        // The response-header policy of every surface: hop-by-hop and internal headers and an
+        // invalid Content-Length are not passed on.
+        let mut headers = head.headers;
+        headers.retain(|(name, value)| match header_use(name) {
+            HeaderUse::Hidden => false,
+            HeaderUse::ContentLength => content_length(value).is_some(),
+            _ => true,
+        });
+        fephp_response { status: head.status, headers, error: None }
     }
 
     /// The response fe-php gives when serving failed before a head: the status nginx would
     /// give (404, 403, 400, 502, 503, 504, 500) and a plain-text body line (returned too).
     pub(crate) fn from_error(err: &EngineError) -> (fephp_response, String) {
         let status = err.status();
-        let body = format!("{status} {}\n", reason(status));
-        let headers = vec![("Content-Type".to_string(), "text/plain; charset=utf-8".to_string())];
+        let body = error_text(status);
+        let headers = vec![("Content-Type".to_string(), ERROR_CONTENT_TYPE.to_string())];
         (fephp_response { status, headers, error: Some(err.to_string()) }, body)
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        499 => "Client Closed Request",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Internal Server Error",
     }
 }
 

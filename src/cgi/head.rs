@@ -22,6 +22,57 @@ pub struct ResponseHead {
     saw_status: bool,
 }
 
+/// What a web server does with one header of a PHP response head: the one response-header
+/// policy every surface (nginx module, harness, C ABI) applies ([`header_use`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderUse {
+    /// Not passed on: hop-by-hop or internal to the server (`Status`, `Connection`,
+    /// `Keep-Alive`, `Transfer-Encoding`, `X-Accel-*`), as `fastcgi_hide_header`'s defaults
+    /// plus what nginx manages itself.
+    Hidden,
+    /// `Content-Length`: the server frames the body; a value that is not a number is dropped
+    /// ([`content_length`]).
+    ContentLength,
+    /// `Content-Type`.
+    ContentType,
+    /// `Location`: passed on as PHP sent it (a relative `/x` stays relative, as with
+    /// `fastcgi_pass`).
+    Location,
+    /// `Server`, which replaces the server's own.
+    Server,
+    /// `Date`, which replaces the server's own.
+    Date,
+    /// `Content-Encoding`.
+    ContentEncoding,
+    /// Any other header: passed on unchanged, repeated ones each as their own line.
+    Other,
+}
+
+/// The [`HeaderUse`] of a response header name (ASCII case-insensitive).
+pub fn header_use(name: &str) -> HeaderUse {
+    const HIDDEN: [&str; 4] = ["status", "connection", "keep-alive", "transfer-encoding"];
+    let b = name.as_bytes();
+    if HIDDEN.iter().any(|h| name.eq_ignore_ascii_case(h)) || b.len() >= 8 && b[..8].eq_ignore_ascii_case(b"x-accel-") {
+        return HeaderUse::Hidden;
+    }
+    const NAMED: [(&str, HeaderUse); 6] = [
+        ("content-length", HeaderUse::ContentLength),
+        ("content-type", HeaderUse::ContentType),
+        ("location", HeaderUse::Location),
+        ("server", HeaderUse::Server),
+        ("date", HeaderUse::Date),
+        ("content-encoding", HeaderUse::ContentEncoding),
+    ];
+    NAMED.iter().find(|(n, _)| name.eq_ignore_ascii_case(n)).map_or(HeaderUse::Other, |(_, u)| *u)
+}
+
+/// The value of a `Content-Length` header, `None` when it is not a decimal number (then the
+/// header is dropped and the body is framed by its end).
+pub fn content_length(value: &str) -> Option<u64> {
+    let v = value.trim();
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok()).flatten()
+}
+
 /// Outcome of [`ResponseHead::parse`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum HeadParse {
@@ -43,6 +94,13 @@ impl Default for ResponseHead {
 }
 
 impl ResponseHead {
+    /// How many bytes this head takes as CGI text (`Status: ...`, one `Name: value\r\n` line
+    /// per header, the blank line): what a head size limit (`fephp_buffer_size`) compares.
+    pub fn wire_len(&self) -> usize {
+        let status = 14 + self.reason.as_ref().map_or(0, |r| r.len() + 1);
+        status + self.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>() + 2
+    }
+
     /// An empty head with status 200.
     pub fn new() -> Self {
         ResponseHead::default()
@@ -85,8 +143,8 @@ impl ResponseHead {
             return Err(EngineError::Protocol(format!("invalid header name {:?}", String::from_utf8_lossy(name))));
         }
         let value = trim(&line[colon + 1..]);
-        let name = String::from_utf8_lossy(name);
-        let value = String::from_utf8_lossy(value);
+        let name = super::text(name);
+        let value = super::text(value);
         self.push_header(&name, &value)
     }
 
@@ -145,6 +203,21 @@ fn trim(mut s: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn header_policy_hides_hop_by_hop_and_accel_headers() {
+        for h in ["Status", "connection", "Transfer-Encoding", "X-Accel-Redirect", "keep-alive"] {
+            assert_eq!(super::header_use(h), super::HeaderUse::Hidden, "{h}");
+        }
+        for h in ["Set-Cookie", "X-Acc", "abcdefg\u{e9}x"] {
+            assert_eq!(super::header_use(h), super::HeaderUse::Other, "{h}");
+        }
+        assert_eq!(super::header_use("LOCATION"), super::HeaderUse::Location);
+        assert_eq!(super::header_use("content-length"), super::HeaderUse::ContentLength);
+        assert_eq!(super::content_length(" 12 "), Some(12));
+        assert_eq!(super::content_length("-1"), None);
+        assert_eq!(super::content_length("1e3"), None);
+    }
     use super::*;
 
     fn complete(buf: &[u8]) -> (ResponseHead, usize) {

@@ -72,6 +72,12 @@ impl Params {
         })
     }
 
+    /// True when some name or value contains a NUL byte (one scan of the whole buffer): a C
+    /// consumer that finds none needs no per-string check.
+    pub fn has_nul(&self) -> bool {
+        memchr::memchr(0, &self.buf).is_some()
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.spans.len()

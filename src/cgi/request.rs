@@ -75,7 +75,7 @@ pub const SERVER_SOFTWARE: &str = concat!("fe-php/", env!("CARGO_PKG_VERSION"));
 /// with `, ` (`; ` for `Cookie`).
 pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_length: u64) -> Params {
     let mut p = Params::with_capacity(32 + req.headers.len());
-    let root = site.root().to_string_lossy();
+    let root = super::text(site.root().as_os_str().as_encoded_bytes());
     let mut itoa_buf = itoa_fmt::Buffer::default();
 
     p.push("GATEWAY_INTERFACE", "CGI/1.1");
@@ -88,7 +88,7 @@ pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_len
     } else {
         p.push("CONTENT_LENGTH", "");
     }
-    p.push("SCRIPT_FILENAME", script.filename.to_string_lossy().as_bytes());
+    p.push("SCRIPT_FILENAME", super::text(script.filename.as_os_str().as_encoded_bytes()).as_bytes());
     p.push("SCRIPT_NAME", &script.script_name);
     if !script.path_info.is_empty() {
         p.push("PATH_INFO", &script.path_info);
@@ -128,23 +128,65 @@ pub fn build_params(req: &HttpRequest, site: &Site, script: &Script, content_len
 }
 
 fn push_http_headers(p: &mut Params, headers: &[(String, Vec<u8>)]) {
+    // Repeated names are joined into their first occurrence. Which headers repeat is found from
+    // a case-insensitive hash of each name: names are compared only when their hashes match
+    // (nearly never); up to 16 headers on the stack, more through a sort (O(n log n)).
+    const SMALL: usize = 16;
+    let n = headers.len();
+    let mut small = ([0u64; SMALL], [0usize; SMALL], [false; SMALL]);
+    let mut big;
+    let (hashes, first_of, repeated): (&mut [u64], &mut [usize], &mut [bool]) = if n <= SMALL {
+        (&mut small.0[..n], &mut small.1[..n], &mut small.2[..n])
+    } else {
+        big = (vec![0u64; n], vec![0usize; n], vec![false; n]);
+        (&mut big.0[..], &mut big.1[..], &mut big.2[..])
+    };
+    for (i, (name, _)) in headers.iter().enumerate() {
+        hashes[i] = name_hash(name);
+        first_of[i] = i;
+    }
+    let same = |hashes: &[u64], a: usize, b: usize| hashes[a] == hashes[b] && headers[a].0.eq_ignore_ascii_case(&headers[b].0);
+    if n <= SMALL {
+        for i in 1..n {
+            if let Some(j) = (0..i).find(|&j| first_of[j] == j && same(hashes, i, j)) {
+                first_of[i] = j;
+                repeated[j] = true;
+            }
+        }
+    } else {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (hashes[i], i));
+        let mut run = 0; // start of the run of equal hashes in `order`
+        for w in 1..n {
+            let i = order[w];
+            if hashes[i] != hashes[order[w - 1]] {
+                run = w;
+                continue;
+            }
+            if let Some(&first) = order[run..w].iter().find(|&&f| first_of[f] == f && same(hashes, i, f)) {
+                first_of[i] = first;
+                repeated[first] = true;
+            }
+        }
+    }
     for (i, (name, value)) in headers.iter().enumerate() {
-        if name.is_empty()
+        if first_of[i] != i
+            || name.is_empty()
             || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             || name.eq_ignore_ascii_case("proxy")
         {
-            continue;
+            continue; // a repeat is joined into the first occurrence below
         }
-        if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            continue; // joined into the first occurrence below
-        }
-        let sep: &[u8] = if name.eq_ignore_ascii_case("cookie") { b"; " } else { b", " };
-        let repeats = headers[i + 1..].iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
         let mut joined: Option<Vec<u8>> = None;
-        for (_, more) in repeats {
-            let j = joined.get_or_insert_with(|| value.clone());
-            j.extend_from_slice(sep);
-            j.extend_from_slice(more);
+        if repeated[i] {
+            let sep: &[u8] = if name.eq_ignore_ascii_case("cookie") { b"; " } else { b", " };
+            for k in i + 1..n {
+                if first_of[k] == i {
+                    let j = joined.get_or_insert_with(|| value.clone());
+                    j.extend_from_slice(sep);
+                    j.extend_from_slice(&headers[k].1);
+                }
+            }
         }
         let value = joined.as_deref().unwrap_or(value);
         p.push_with(
@@ -155,6 +197,11 @@ fn push_http_headers(p: &mut Params, headers: &[(String, Vec<u8>)]) {
             value,
         );
     }
+}
+
+/// FNV-1a of the ASCII-lowercased name.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b.to_ascii_lowercase() as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 /// `host` without its `:port` (an IPv6 literal keeps its brackets).
@@ -296,6 +343,30 @@ mod tests {
         assert!(p.get(b"HTTP_X_SPOOF").is_none());
         assert!(p.get(b"HTTP_PROXY").is_none());
         assert!(p.get(b"HTTPS").is_none());
+    }
+
+    #[test]
+    fn repeated_headers_join_into_the_first_few_or_many() {
+        for filler in [0usize, 40] {
+            let mut req = HttpRequest::new("GET", "/x.php");
+            req.headers.push(("X-A".into(), b"1".to_vec()));
+            for k in 0..filler {
+                req.headers.push((format!("X-F{k}"), b"f".to_vec()));
+            }
+            req.headers.push(("cookie".into(), b"a=1".to_vec()));
+            req.headers.push(("x-a".into(), b"2".to_vec()));
+            req.headers.push(("Cookie".into(), b"b=2".to_vec()));
+            req.headers.push(("X-A".into(), b"3".to_vec()));
+            let site = Site::new(std::env::temp_dir().as_path(), "index.php", &[".php".to_string()], true, false).unwrap();
+            let script = crate::cgi::Script { filename: "/x.php".into(), script_name: "/x.php".into(), path_info: String::new() };
+            let p = build_params(&req, &site, &script, 0);
+            assert_eq!(p.get(b"HTTP_X_A"), Some(&b"1, 2, 3"[..]), "{filler}");
+            assert_eq!(p.get(b"HTTP_COOKIE"), Some(&b"a=1; b=2"[..]), "{filler}");
+            assert_eq!(p.iter().filter(|(n, _)| *n == b"HTTP_X_A").count(), 1);
+            if filler > 0 {
+                assert_eq!(p.get(b"HTTP_X_F39"), Some(&b"f"[..]));
+            }
+        }
     }
 
     #[test]

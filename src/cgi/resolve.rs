@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -272,16 +273,20 @@ impl Site {
         if !raw_path.starts_with('/') {
             return Err(EngineError::BadRequest(format!("request path {raw_path:?} does not start with /")));
         }
+        // Borrowed unless the path has a `%` (no copy for the common path).
         let decoded = percent_decode(raw_path.as_bytes())
             .ok_or_else(|| EngineError::Forbidden(format!("bad percent-encoding in {raw_path:?}")))?;
-        if decoded.contains(&0) {
+        if memchr::memchr(0, &decoded).is_some() {
             return Err(EngineError::Forbidden("NUL byte in request path".into()));
         }
-        let decoded = String::from_utf8(decoded)
-            .map_err(|_| EngineError::Forbidden(format!("request path {raw_path:?} is not UTF-8")))?;
+        let not_utf8 = || EngineError::Forbidden(format!("request path {raw_path:?} is not UTF-8"));
+        let decoded: Cow<'_, str> = match decoded {
+            Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).map_err(|_| not_utf8())?),
+            Cow::Owned(v) => Cow::Owned(String::from_utf8(v).map_err(|_| not_utf8())?),
+        };
         let path = normalize(&decoded)?;
 
-        let (mut script_name, path_info) = self.split(&path)?;
+        let (mut script_name, path_info) = self.split(path)?;
         if script_name.ends_with('/') {
             script_name.push_str(&self.index);
         }
@@ -397,7 +402,7 @@ impl Site {
     /// segment that ends with an allowed extension and is followed by `/`. A regex's script
     /// capture is normalized again (it must start with `/` and may not contain `..`), so no
     /// pattern can point outside the root.
-    fn split(&self, path: &str) -> Result<(String, String), EngineError> {
+    fn split(&self, path: String) -> Result<(String, String), EngineError> {
         match &self.split {
             SplitRule::Off => {}
             SplitRule::Extension => {
@@ -411,7 +416,7 @@ impl Site {
                 }
             }
             SplitRule::Regex(re) => {
-                if let Some(caps) = re.captures(path) {
+                if let Some(caps) = re.captures(&path) {
                     let script = caps.get(1).map_or("", |m| m.as_str());
                     let info = caps.get(2).map_or("", |m| m.as_str());
                     if !script.starts_with('/') {
@@ -424,7 +429,7 @@ impl Site {
                 }
             }
         }
-        Ok((path.to_string(), String::new()))
+        Ok((path, String::new()))
     }
 
     fn has_script_extension(&self, name: &str) -> bool {
@@ -459,9 +464,9 @@ fn open_root(root: &Path) -> Option<Arc<OwnedFd>> {
 }
 
 /// Decodes `%XX` escapes; `None` on a malformed escape.
-fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+fn percent_decode(input: &[u8]) -> Option<Cow<'_, [u8]>> {
     if memchr::memchr(b'%', input).is_none() {
-        return Some(input.to_vec());
+        return Some(Cow::Borrowed(input));
     }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
@@ -477,7 +482,7 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
             i += 1;
         }
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 /// Merges repeated slashes and drops `.` segments; refuses any `..` segment (after decoding)

@@ -3,17 +3,19 @@
 //! resolution and params building done once, here, through [`crate::cgi`].
 
 mod body;
+mod health;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use body::ResponseBody;
+pub use health::{health_json, json_str, Health};
 
 use crate::cgi::{build_params, HttpRequest, RequestBody, ResponseHead, Site};
 use crate::config::{Config, RequestIni};
 use crate::error::{ConfigError, EngineError};
 use crate::metrics::Metrics;
-use crate::pool::{Pool, PoolConfig, ProbeState};
+use crate::pool::{Pool, PoolConfig, ProbeState, Timeouts};
 
 /// A request to serve: the HTTP parts and the body.
 #[derive(Debug)]
@@ -33,6 +35,35 @@ pub struct Response {
     pub body: ResponseBody,
 }
 
+/// Per-request settings a surface may give [`Engine::serve_with`] (e.g. from the nginx location
+/// that serves the request); `Default` means the backend's own settings, no head limit and no
+/// per-request ini.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// FPM: this request's timeouts instead of the pool's (the pool, and so its connection
+    /// limit, is shared by every location passing to one address). Embedded PHP ignores them.
+    pub timeouts: Option<Timeouts>,
+    /// Most bytes the response head may take ([`ResponseHead::wire_len`]); a longer head is a
+    /// 502 ([`EngineError::Protocol`]), as nginx answers when it exceeds `fastcgi_buffer_size`.
+    pub head_limit: Option<usize>,
+    /// Embedded PHP: per-request ini settings (`fephp_php_value`, `fephp_php_admin_value`,
+    /// `[php.values]`), applied before PHP's request startup and undone after the request. The
+    /// FPM backend sends none (php-fpm's pool configuration has its own `php_value[]`); executors
+    /// ignore them too.
+    pub ini: Option<Arc<RequestIni>>,
+}
+
+/// True once this process has started embedded PHP: PHP is NTS and its module startup runs once
+/// per process, so a process gets one embedded engine, ever (the one flag every surface asks).
+pub fn embedded_started() -> bool {
+    #[cfg(feature = "embed")]
+    {
+        crate::php::started()
+    }
+    #[cfg(not(feature = "embed"))]
+    false
+}
+
 /// Which backend runs PHP.
 #[derive(Debug, Clone)]
 pub enum BackendConfig {
@@ -46,27 +77,48 @@ pub enum BackendConfig {
     Executors(crate::executor::Client),
 }
 
+/// The label of the embedded engine in status reports and metrics ([`BackendConfig::label`]).
+pub const EMBEDDED_LABEL: &str = "embedded";
+
+/// The label of the executor pool's engine in status reports and metrics.
+pub const EXECUTORS_LABEL: &str = "executors";
+
+/// [`ServeOptions::head_limit`] for the backends that hand over a whole head (embedded PHP and
+/// the executors; FPM's parser enforces it while reading).
+#[cfg(feature = "embed")]
+fn head_within(head: &crate::cgi::ResponseHead, limit: Option<usize>) -> Result<(), EngineError> {
+    match limit {
+        Some(limit) if head.wire_len() > limit => {
+            Err(EngineError::Protocol(format!("PHP sent too big a response head (more than {limit} bytes)")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn fpm_label(address: &crate::pool::Address) -> String {
+    format!("fpm {address}")
+}
+
+impl BackendConfig {
+    /// The label of an engine with this backend in status reports and metrics:
+    /// [`EMBEDDED_LABEL`], [`EXECUTORS_LABEL`] or `fpm ADDRESS`.
+    pub fn label(&self) -> String {
+        match self {
+            BackendConfig::Fpm(cfg) => fpm_label(&cfg.address),
+            #[cfg(feature = "embed")]
+            BackendConfig::Embedded(_) => EMBEDDED_LABEL.to_string(),
+            #[cfg(feature = "embed")]
+            BackendConfig::Executors(_) => EXECUTORS_LABEL.to_string(),
+        }
+    }
+}
+
 enum Backend {
     Fpm(Pool),
     #[cfg(feature = "embed")]
     Embedded(crate::php::Php),
     #[cfg(feature = "embed")]
     Executors(crate::executor::Client),
-}
-
-/// Backend health, as `/_health` and `fephp_status` report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    /// `"fpm"` or `"embedded"`.
-    pub backend: &'static str,
-    /// True when the backend can take requests (FPM reachable; PHP thread alive).
-    pub ok: bool,
-    /// Human-readable detail (the FPM address, the error).
-    pub detail: String,
-    /// Every PHP worker is busy: no FPM child answered the probe within
-    /// [`crate::pool::PROBE_TIMEOUT`], or the embedded PHP thread is running a request. A busy
-    /// backend is still `ok` (it takes requests; they wait).
-    pub busy: bool,
 }
 
 /// Serves PHP requests. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -112,16 +164,13 @@ impl Engine {
     /// Serves `req` for `site`: resolves the script (refusing what must not run), builds the
     /// params, runs PHP on the backend and returns the response head with a streaming body.
     pub async fn serve(&self, site: &Site, req: Request) -> Result<Response, EngineError> {
-        self.serve_with(site, req, None).await
+        self.serve_with(site, req, ServeOptions::default()).await
     }
 
-    /// [`Engine::serve`] with per-request ini settings for embedded PHP (`fephp_php_value`,
-    /// `fephp_php_admin_value`, `[php.values]`): applied before PHP's request startup, undone
-    /// after the request. The FPM backend sends none (php-fpm's pool configuration has its own
-    /// `php_value[]`).
-    pub async fn serve_with(&self, site: &Site, req: Request, ini: Option<Arc<RequestIni>>) -> Result<Response, EngineError> {
+    /// [`Engine::serve`] with per-request settings ([`ServeOptions`]).
+    pub async fn serve_with(&self, site: &Site, req: Request, opts: ServeOptions) -> Result<Response, EngineError> {
         let started = Instant::now();
-        let result = self.serve_inner(site, req, ini).await;
+        let result = self.serve_inner(site, req, opts).await;
         match &result {
             Ok(resp) => self.metrics.record(resp.head.status, started.elapsed()),
             Err(e) => {
@@ -132,25 +181,38 @@ impl Engine {
         result
     }
 
-    async fn serve_inner(&self, site: &Site, req: Request, ini: Option<Arc<RequestIni>>) -> Result<Response, EngineError> {
+    async fn serve_inner(&self, site: &Site, req: Request, opts: ServeOptions) -> Result<Response, EngineError> {
         let script = site.resolve(&req.http.uri)?;
         let params = build_params(&req.http, site, &script, req.body.len());
         match &self.backend {
             Backend::Fpm(pool) => {
-                let _ = ini;
-                let (head, body) = pool.send(&params, req.body).await?;
+                let timeouts = opts.timeouts.unwrap_or_else(|| pool.config().timeouts());
+                let (head, body) = pool.send_with(&params, req.body, &timeouts, opts.head_limit).await?;
                 Ok(Response { head, body: ResponseBody::fpm(body) })
             }
             #[cfg(feature = "embed")]
             Backend::Embedded(php) => {
-                let (head, body) = php.execute_with(params, script, req.body, ini.filter(|i| !i.is_empty())).await?;
+                let (head, body) = php.execute_with(params, script, req.body, opts.ini.filter(|i| !i.is_empty())).await?;
+                head_within(&head, opts.head_limit)?;
                 Ok(Response { head, body: ResponseBody::php(body) })
             }
             #[cfg(feature = "embed")]
             Backend::Executors(client) => {
                 let (head, body) = client.execute(&params, &script, req.body).await?;
+                head_within(&head, opts.head_limit)?;
                 Ok(Response { head, body: ResponseBody::exec(body) })
             }
+        }
+    }
+
+    /// This engine's label ([`BackendConfig::label`]).
+    pub fn label(&self) -> String {
+        match &self.backend {
+            Backend::Fpm(pool) => fpm_label(pool.address()),
+            #[cfg(feature = "embed")]
+            Backend::Embedded(_) => EMBEDDED_LABEL.to_string(),
+            #[cfg(feature = "embed")]
+            Backend::Executors(_) => EXECUTORS_LABEL.to_string(),
         }
     }
 

@@ -12,12 +12,12 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Request as HyperRequest, Response as HyperResponse, StatusCode};
 
-use crate::cgi::{HttpRequest, RequestBody, Site};
-use crate::engine::{Engine, Request, ResponseBody};
-use crate::error::EngineError;
+use crate::cgi::{content_length, header_use, HeaderUse, HttpRequest, RequestBody, Site};
+use crate::engine::{health_json, Engine, Request, ResponseBody, ServeOptions};
+use crate::error::{error_text, EngineError, ERROR_CONTENT_TYPE};
 
 /// Largest request body the harness accepts (413 beyond).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -116,7 +116,7 @@ impl ConnService {
         let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
         let started = std::time::Instant::now();
         let reply = match self.to_engine_request(req).await {
-            Ok(request) => match self.inner.engine.serve_with(&self.inner.site, request, self.inner.request_ini.clone()).await {
+            Ok(request) => match self.inner.engine.serve_with(&self.inner.site, request, ServeOptions { ini: self.inner.request_ini.clone(), ..ServeOptions::default() }).await {
                 Ok(resp) => from_engine(resp.head.status, resp.head.reason, resp.head.headers, resp.body),
                 Err(e) => error_reply(&e),
             },
@@ -128,8 +128,8 @@ impl ConnService {
 
     async fn health(&self) -> Reply {
         let h = self.inner.engine.health().await;
-        let body = serde_json::json!({ "backend": h.backend, "ok": h.ok, "busy": h.busy, "detail": h.detail }).to_string();
         let status = if h.ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let body = health_json(std::process::id() as i64, &[(self.inner.engine.label(), h)]);
         simple(status, "application/json", body.into())
     }
 
@@ -147,9 +147,9 @@ impl ConnService {
             Err(e) => {
                 let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
                 return Err(if too_large {
-                    simple(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "request body too large\n".into())
+                    simple(StatusCode::PAYLOAD_TOO_LARGE, ERROR_CONTENT_TYPE, error_text(413).into())
                 } else {
-                    simple(StatusCode::BAD_REQUEST, "text/plain", "could not read the request body\n".into())
+                    simple(StatusCode::BAD_REQUEST, ERROR_CONTENT_TYPE, error_text(400).into())
                 });
             }
         };
@@ -172,8 +172,7 @@ fn error_reply(e: &EngineError) -> Reply {
         _ => crate::log!(Error, "serve", "{e}"),
     }
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let text = format!("{} {}\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
-    simple(status, "text/plain", text.into())
+    simple(status, ERROR_CONTENT_TYPE, error_text(status.as_u16()).into())
 }
 
 fn from_engine(status: u16, reason: Option<String>, headers: Vec<(String, String)>, body: ResponseBody) -> Reply {
@@ -185,13 +184,15 @@ fn from_engine(status: u16, reason: Option<String>, headers: Vec<(String, String
     }
     let map = r.headers_mut();
     for (name, value) in headers {
+        match header_use(&name) {
+            HeaderUse::Hidden => continue,
+            HeaderUse::ContentLength if content_length(&value).is_none() => continue,
+            _ => {}
+        }
         let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) else {
             crate::log!(Warn, "serve", "dropping invalid response header from PHP");
             continue;
         };
-        if name == CONTENT_LENGTH && value.to_str().ok().and_then(|v| v.parse::<u64>().ok()).is_none() {
-            continue;
-        }
         map.append(name, value);
     }
     r

@@ -294,6 +294,18 @@ impl Request {
         self.params.push((n, v, len));
     }
 
+    /// [`Request::add_param`] for a name and value known to hold no NUL byte.
+    pub(crate) fn add_param_plain(&mut self, name: &[u8], value: &[u8]) {
+        let n = self.buf.len();
+        self.buf.reserve(name.len() + value.len() + 2);
+        self.buf.extend_from_slice(name);
+        self.buf.push(0);
+        let v = self.buf.len();
+        self.buf.extend_from_slice(value);
+        self.buf.push(0);
+        self.params.push((n, v, value.len()));
+    }
+
     fn ptr(&self, offset: usize) -> *const c_char {
         self.buf[offset..].as_ptr().cast()
     }

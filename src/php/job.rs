@@ -1,7 +1,7 @@
 //! One request on its way through the PHP thread: built on the async side ([`Job::new`], which
 //! only moves the request in: no copies, no C strings on the caller's thread), run on the PHP
 //! thread ([`Job::run`]) where the SAPI callbacks hand the head and the body back through the
-//! request's [`Exchange`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
+//! request's [`Handoff`]. The head waits for the first chunk (16 KiB of output, a `flush()`, or
 //! the end), so a small response reaches the async side in one handover.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use super::exchange::{Exchange, Receiver, Sender};
+use super::handoff::{Handoff, Receiver, Sender};
 use super::ffi::{self, Outcome, Sapi};
 use crate::cgi::{BodyReader, Params, RequestBody, ResponseHead, Script};
 use crate::config::RequestIni;
@@ -29,9 +29,9 @@ pub(crate) struct Job {
 
 impl Job {
     /// A job running `script` with `params` (built by [`crate::cgi::build_params`]), and the
-    /// waiter's end of its exchange.
+    /// waiter's end of its handoff.
     pub(crate) fn new(params: Params, script: Script, body: RequestBody, ini: Option<Arc<RequestIni>>) -> (Job, Receiver) {
-        let (tx, rx) = Exchange::pair();
+        let (tx, rx) = Handoff::pair();
         (Job { params, script, body, ini, tx }, rx)
     }
 
@@ -82,14 +82,20 @@ const WANTED: [&[u8]; 10] = [
 pub(super) fn fill_request(req: &mut ffi::Request, params: &Params, script: &Script) {
     req.clear();
     let mut found: [Option<&[u8]>; WANTED.len()] = [None; WANTED.len()];
+    // One scan for NUL bytes over all params; only when there is one is each string checked.
+    let checked = params.has_nul();
     for (name, value) in params.iter() {
-        if name.is_empty() || memchr::memchr(0, name).is_some() {
+        if name.is_empty() || checked && memchr::memchr(0, name).is_some() {
             continue;
         }
         if let Some(i) = WANTED.iter().position(|w| *w == name) {
             found[i] = Some(value);
         }
-        req.add_param(name, value);
+        if checked {
+            req.add_param(name, value);
+        } else {
+            req.add_param_plain(name, value);
+        }
     }
     let [method, query, uri, content_type, content_length, filename, cookie, authorization, script_name, path_info] =
         found;

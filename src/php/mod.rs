@@ -7,13 +7,13 @@
 //! bounded queue: full or waited past `queue_timeout` → [`EngineError::Overloaded`], 503),
 //! resolves when PHP hands over its headers (with the first 16 KiB of output, at a `flush()`, or
 //! at the end: a small response is one handover and one wakeup), and hands back a [`PhpBody`]
-//! that streams the rest through the request's bounded exchange, so a slow client blocks PHP's
+//! that streams the rest through the request's bounded handoff, so a slow client blocks PHP's
 //! `echo` (back-pressure) and a dropped body is an aborted connection for PHP
 //! (`connection_aborted()`, `ignore_user_abort()`).
 //!
 //! Files: `shim.c`/`shim.h` (the `sapi_module_struct`, startup, the request cycle inside
 //! `zend_first_try`), `ffi.rs` (the extern block and callbacks; the only `unsafe`), `thread.rs`
-//! (the PHP thread), `job.rs` (one request on the PHP thread), `exchange.rs` (what one request
+//! (the PHP thread), `job.rs` (one request on the PHP thread), `handoff.rs` (what one request
 //! shares between the PHP thread and its waiter), `watchdog.rs` (time limits),
 //! `log.rs` (PHP's log lines).
 //!
@@ -119,7 +119,7 @@
 //! No `request_terminate_timeout` (wall-clock kill), and one PHP thread per process
 //! (parallelism = processes).
 
-mod exchange;
+mod handoff;
 mod ffi;
 mod job;
 mod log;
@@ -188,6 +188,12 @@ struct Inner {
 
 static STARTED: AtomicBool = AtomicBool::new(false);
 
+/// True once [`Php::start`] or [`process::startup`] (an executor supervisor) has been called in
+/// this process (successfully or not: PHP's module startup runs once per process).
+pub fn started() -> bool {
+    STARTED.load(Ordering::SeqCst)
+}
+
 /// The slow log of embedded PHP (nginx `fephp_slowlog_timeout` + `fephp_slowlog`): a request
 /// running longer than `timeout` (wall clock) gets its PHP backtrace (innermost frame first,
 /// `function() file:line`, at most 20 frames) written once, without being stopped.
@@ -222,13 +228,13 @@ fn slowlog() -> Option<SlowLog> {
 /// gone (its next output sees an aborted connection).
 #[derive(Debug)]
 pub struct PhpBody {
-    rx: exchange::Receiver,
+    rx: handoff::Receiver,
 }
 
 impl PhpBody {
     /// Polls for the next chunk of output, as PHP produced (and flushed) it; `Ready(None)` at
     /// the end of the script. An error means the response is truncated. Pending registers
-    /// `cx`'s waker with the exchange (PHP's next send wakes it).
+    /// `cx`'s waker with the handoff (PHP's next send wakes it).
     pub fn poll_chunk(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<Bytes, EngineError>>> {
         self.rx.poll_chunk(cx)
     }
@@ -284,11 +290,11 @@ impl PhpStats {
 impl Php {
     /// Starts this process's PHP thread and runs PHP's module startup on it (blocking until
     /// done). Errors: a second call in the same process
-    /// (`EngineError::Internal("embedded PHP already started in this process")`), or a failed
+    /// ([`EngineError::AlreadyEmbedded`]), or a failed
     /// startup (its reason is in the log).
     pub fn start(opts: PhpOptions) -> Result<Php, EngineError> {
         if STARTED.swap(true, Ordering::SeqCst) {
-            return Err(EngineError::Internal("embedded PHP already started in this process".into()));
+            return Err(EngineError::AlreadyEmbedded);
         }
         let shared = Arc::new(Shared::default());
         let queue = thread::spawn(&opts, Arc::clone(&shared))?;

@@ -49,7 +49,7 @@ pub struct RunStats {
 /// startup (its reason is logged).
 pub fn startup(opts: &PhpOptions) -> Result<(), EngineError> {
     if STARTED.swap(true, Ordering::SeqCst) {
-        return Err(EngineError::Internal("embedded PHP already started in this process".into()));
+        return Err(EngineError::AlreadyEmbedded);
     }
     let ini = CString::new(thread::ini_entries(opts))
         .map_err(|_| EngineError::Internal("ini entries contain a NUL byte".into()))?;

@@ -384,6 +384,9 @@ static void fephp_save_home(void)
     fephp_home_locale = loc ? strdup(loc) : NULL;
 }
 
+/* The umask is not restored here: a script changes it only through PHP's umask(), which
+ * remembers the old value and puts it back in the basic extension's RSHUTDOWN (one umask()
+ * system call per request saved). */
 static void fephp_restore_home(void)
 {
     const char *loc;
@@ -391,7 +394,6 @@ static void fephp_restore_home(void)
         static const char msg[] = "fe-php: cannot restore the working directory after a request";
         fephp_log_message(msg, 3);
     }
-    umask(fephp_home_umask);
     loc = setlocale(LC_ALL, NULL);
     if (fephp_home_locale && (!loc || strcmp(loc, fephp_home_locale) != 0)) {
         setlocale(LC_ALL, fephp_home_locale);
@@ -530,10 +532,17 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
         zend_destroy_file_handle(&file);
     }
 
+    /* Hidden during shutdown too: php_request_shutdown() calls zend_unset_timeout(), which
+     * calls setitimer() whenever EG(timeout_seconds) is set, though PHP armed no timer (the
+     * watchdog is ours). An ini restore in shutdown writes EG(timeout_seconds) again (our
+     * on_modify) with the configured value, which is the value this request started with
+     * (time_limit): the next request starts with that, whatever this one set. */
+    EG(timeout_seconds) = 0;
     fephp_last_peak = zend_memory_peak_usage(1);
     zend_try {
         php_request_shutdown(NULL);
     } zend_end_try();
+    EG(timeout_seconds) = time_limit;
 
     if (fephp_cb.set_timer) {
         fephp_cb.set_timer(0);

@@ -108,7 +108,7 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
             log_ini_report(ini_mode, &ffi::ini_report());
             shared.alive.store(true, Ordering::SeqCst);
             let _ = ready_tx.send(Ok(()));
-            let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let served = crate::error::catch_panic(|| {
                 let mut request = ffi::Request::default();
                 while let Some(job) = rx.blocking_recv() {
                     shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
@@ -127,9 +127,9 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
                     shared.busy.store(false, Ordering::SeqCst);
                     shared.executed.fetch_add(1, Ordering::SeqCst);
                 }
-            }));
-            if served.is_err() {
-                log::emit(2, "the PHP thread panicked; embedded PHP is down");
+            });
+            if let Err(msg) = served {
+                log::emit(2, &format!("the PHP thread panicked ({msg}); embedded PHP is down"));
             }
             shared.alive.store(false, Ordering::SeqCst);
             shared.busy.store(false, Ordering::SeqCst);

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::conn::Conn;
-use super::{FpmBody, Pool, PoolConfig, Stream};
+use super::{FpmBody, Pool, Stream, Timeouts};
 use crate::cgi::{BodyPart, HeadParse, Params, RequestBody, ResponseHead};
 use crate::error::EngineError;
 use crate::fastcgi::{self, Event, ResponseDecoder};
@@ -35,8 +35,9 @@ pub(super) async fn run(
     permit: OwnedSemaphorePermit,
     params: &Params,
     body: RequestBody,
+    timeouts: &Timeouts,
+    head_limit: Option<usize>,
 ) -> Result<(ResponseHead, FpmBody), EngineError> {
-    let cfg = &pool.shared.cfg;
     let mut head = BytesMut::with_capacity(1024 + params.len() * 48);
     fastcgi::encode_begin_request(&mut head, REQUEST_ID, true);
     fastcgi::encode_params(&mut head, REQUEST_ID, params);
@@ -55,14 +56,14 @@ pub(super) async fn run(
     }
     let request = head.freeze();
 
-    let conn = pool.checkout(permit).await.map_err(|(e, _)| e)?;
-    match attempt(cfg, conn, &request, streamed.take()).await {
+    let conn = pool.checkout(permit, timeouts.connect).await.map_err(|(e, _)| e)?;
+    match attempt(timeouts, head_limit, conn, &request, streamed.take()).await {
         Ok(ok) => Ok(ok),
         Err((failure, Some(conn))) if failure.retryable && conn.reused && buffered => {
             crate::log!(Debug, "fpm", "stale kept-alive connection ({}), retrying on a fresh one", failure.error);
             pool.shared.retried_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let conn = pool.connect_fresh(conn.into_permit()).await.map_err(|(e, _)| e)?;
-            attempt(cfg, conn, &request, None).await.map_err(|(f, _)| f.error)
+            let conn = pool.connect_fresh(conn.into_permit(), timeouts.connect).await.map_err(|(e, _)| e)?;
+            attempt(timeouts, head_limit, conn, &request, None).await.map_err(|(f, _)| f.error)
         }
         Err((failure, _)) => Err(failure.error),
     }
@@ -74,16 +75,17 @@ fn body_in_memory(body: &RequestBody) -> bool {
 }
 
 async fn attempt(
-    cfg: &PoolConfig,
+    cfg: &Timeouts,
+    head_limit: Option<usize>,
     mut conn: Conn,
     request: &Bytes,
     streamed: Option<RequestBody>,
 ) -> Result<(ResponseHead, FpmBody), (Failure, Option<Conn>)> {
     conn.start_request();
     let send = async {
-        write_all(conn.stream(), request, cfg.send_timeout).await?;
+        write_all(conn.stream(), request, cfg.send).await?;
         if let Some(body) = streamed {
-            send_body(conn.stream(), body, cfg.send_timeout).await?;
+            send_body(conn.stream(), body, cfg.send).await?;
         }
         Ok::<(), EngineError>(())
     };
@@ -101,10 +103,22 @@ async fn attempt(
             match decoder.decode(&mut buf) {
                 Ok(Some(Event::Stdout(data))) => {
                     head_buf.extend_from_slice(&data);
-                    match ResponseHead::parse(&head_buf) {
+                    let parsed = ResponseHead::parse(&head_buf);
+                    let head_len = match &parsed {
+                        Ok(HeadParse::Complete { body_start, .. }) => *body_start,
+                        _ => head_buf.len(),
+                    };
+                    if head_limit.is_some_and(|limit| head_len > limit) {
+                        let error = EngineError::Protocol(format!(
+                            "PHP-FPM sent too big a response head (more than {} bytes)",
+                            head_limit.unwrap_or_default()
+                        ));
+                        return Err((Failure { error, retryable: false }, None));
+                    }
+                    match parsed {
                         Ok(HeadParse::Complete { head, body_start }) => {
                             let rest = head_buf.split_off(body_start).freeze();
-                            let body = FpmBody::new(conn, decoder, buf, rest, cfg.read_timeout);
+                            let body = FpmBody::new(conn, decoder, buf, rest, cfg.read);
                             return Ok((head, body));
                         }
                         Ok(HeadParse::Incomplete) => {}
@@ -126,7 +140,7 @@ async fn attempt(
                 }
             }
         }
-        match read_some(conn.stream(), &mut buf, cfg.read_timeout).await {
+        match read_some(conn.stream(), &mut buf, cfg.read).await {
             Ok(0) => {
                 let error = EngineError::Unreachable("PHP-FPM closed the connection before responding".into());
                 return Err((Failure { error, retryable: !got_bytes }, Some(conn)));

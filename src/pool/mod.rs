@@ -12,14 +12,13 @@
 //!   fresh connection.
 //! - The response body is read from the socket only as the caller asks for it ([`FpmBody`]).
 
-mod address;
 mod body;
 mod conn;
 mod exchange;
 mod host;
 mod stream;
 
-pub use address::Address;
+pub use crate::address::Address;
 pub use host::{ConnectFuture, Connector, HostSocket};
 pub use body::FpmBody;
 pub use stream::Stream;
@@ -82,7 +81,7 @@ impl PoolConfig {
         Ok(PoolConfig {
             address: Address::parse(&php.fpm_socket).map_err(|r| ConfigError::new("php.fpm_socket", r))?,
             size: php.worker_pool_size as usize,
-            max_requests: php.worker_max_requests,
+            max_requests: php.connection_max_requests(),
             queue_size: php.queue_size as usize,
             queue_timeout: php.queue_timeout(),
             connect_timeout: php.connect_timeout(),
@@ -92,10 +91,30 @@ impl PoolConfig {
         })
     }
 
-    /// Defaults for `address`: 16 connections, 1024 queued for 5 s, 5 s connect, 60 s I/O.
+    /// The pool's own timeouts: those of a request that brings none.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts { queue: self.queue_timeout, connect: self.connect_timeout, send: self.send_timeout, read: self.read_timeout }
+    }
+
+    /// Defaults for `address` (the `[php]` defaults of [`crate::config`]).
     pub fn new(address: Address) -> PoolConfig {
         PoolConfig::from_config(&PhpConfig::default()).map(|c| PoolConfig { address, ..c }).unwrap_or_else(|_| unreachable!())
     }
+}
+
+/// The timeouts of one request. Pool-wide settings (size, queue size, `max_requests`) belong to
+/// the pool; timeouts belong to the request, so locations with different timeouts share one
+/// pool (and its connection limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long the request may wait for a free connection (then 503).
+    pub queue: Duration,
+    /// Connect timeout (→ 504).
+    pub connect: Duration,
+    /// Send timeout between writes (→ 504).
+    pub send: Duration,
+    /// Read timeout between reads (→ 504).
+    pub read: Duration,
 }
 
 /// A pool of FastCGI connections to one PHP-FPM address. Cheap to clone (shared state).
@@ -204,8 +223,21 @@ impl Pool {
     /// [`EngineError::Unreachable`] (refused, reset, closed early: 502),
     /// [`EngineError::Protocol`] (garbage: 502), [`EngineError::Timeout`] (504).
     pub async fn send(&self, params: &Params, body: RequestBody) -> Result<(ResponseHead, FpmBody), EngineError> {
-        let permit = self.acquire().await?;
-        exchange::run(self, permit, params, body).await
+        self.send_with(params, body, &self.shared.cfg.timeouts(), None).await
+    }
+
+    /// [`Pool::send`] with this request's `timeouts` and a limit on the response head
+    /// (status line and headers, as FPM sent them): a longer head is a 502
+    /// ([`EngineError::Protocol`]), like nginx's "upstream sent too big header".
+    pub async fn send_with(
+        &self,
+        params: &Params,
+        body: RequestBody,
+        timeouts: &Timeouts,
+        head_limit: Option<usize>,
+    ) -> Result<(ResponseHead, FpmBody), EngineError> {
+        let permit = self.acquire(timeouts.queue).await?;
+        exchange::run(self, permit, params, body, timeouts, head_limit).await
     }
 
     /// Asks PHP-FPM for `FCGI_MPXS_CONNS` (GET_VALUES): Ok when it answers within
@@ -275,7 +307,7 @@ impl Pool {
     }
 
     /// Waits (bounded) for the right to use a connection.
-    async fn acquire(&self) -> Result<OwnedSemaphorePermit, EngineError> {
+    async fn acquire(&self, queue_timeout: Duration) -> Result<OwnedSemaphorePermit, EngineError> {
         let s = &self.shared;
         if let Ok(permit) = s.permits.clone().try_acquire_owned() {
             return Ok(permit);
@@ -288,18 +320,18 @@ impl Pool {
             )));
         }
         let _waiting = Waiting(&s.waiting);
-        match tokio::time::timeout(s.cfg.queue_timeout, s.permits.clone().acquire_owned()).await {
+        match tokio::time::timeout(queue_timeout, s.permits.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(EngineError::Internal("pool closed".into())),
             Err(_) => Err(EngineError::Overloaded(format!(
                 "no FastCGI connection free within {:?} ({} busy)",
-                s.cfg.queue_timeout, s.cfg.size
+                queue_timeout, s.cfg.size
             ))),
         }
     }
 
     /// A connection for a request: the newest live idle one, else a fresh one.
-    async fn checkout(&self, permit: OwnedSemaphorePermit) -> Result<Conn, (EngineError, OwnedSemaphorePermit)> {
+    async fn checkout(&self, permit: OwnedSemaphorePermit, connect_timeout: Duration) -> Result<Conn, (EngineError, OwnedSemaphorePermit)> {
         loop {
             let idle = self.shared.idle.lock().pop();
             match idle {
@@ -311,12 +343,12 @@ impl Pool {
                 None => break,
             }
         }
-        self.connect_fresh(permit).await
+        self.connect_fresh(permit, connect_timeout).await
     }
 
-    async fn connect_fresh(&self, permit: OwnedSemaphorePermit) -> Result<Conn, (EngineError, OwnedSemaphorePermit)> {
+    async fn connect_fresh(&self, permit: OwnedSemaphorePermit, connect_timeout: Duration) -> Result<Conn, (EngineError, OwnedSemaphorePermit)> {
         let cfg = &self.shared.cfg;
-        match Stream::connect(&cfg.address, cfg.connect_timeout, cfg.connector.as_deref()).await {
+        match Stream::connect(&cfg.address, connect_timeout, cfg.connector.as_deref()).await {
             Ok(stream) => {
                 self.shared.opened_total.fetch_add(1, Relaxed);
                 Ok(Conn::fresh(self.shared.clone(), stream, permit))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fephp_pass to an `upstream` of three PHP-FPM servers (three php-fpm masters a, b, c on TCP,
 # 4 children each, weights 1/2/3, max_fails=1 fail_timeout=2s), one nginx with two workers
-# (fephp_keepalive 2, so the kept-alive connections never outnumber a server's children):
+# (fephp_max_connections 2, so the kept-alive connections never outnumber a server's children):
 #   1. distribution: 10,000 GETs (curl --parallel, 8 at a time) all 200, counted per server from
 #      each php-fpm's access log: within 2% of 1/6, 2/6, 3/6;
 #   2. failover under load: `fe-php bench` (16 connections, 8 s) while server c (its master and
@@ -113,7 +113,7 @@ http {
         # more kept-alive connections than children, one worker's idle connections can hold
         # every child while the other worker's fresh connection waits in php-fpm's backlog
         # until fephp_read_timeout (as with nginx's own fastcgi keepalive).
-        location ~ \.php\$ { fephp_keepalive 2; fephp_pass php; }
+        location ~ \.php\$ { fephp_max_connections 2; fephp_pass php; }
         location = /status { fephp_status; }
     }
 }

@@ -1,4 +1,5 @@
-//! [`Address`]: where PHP-FPM listens, `unix:/path` or `host:port`.
+//! [`Address`]: where PHP-FPM listens, `unix:/path` or `host:port` (a configuration value:
+//! [`crate::config`] checks it, [`crate::pool`] connects to it).
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! [`Exchange`]: where one request's response passes from the PHP thread to the async side.
+//! [`Handoff`]: where one request's response passes from the PHP thread to the async side.
 //!
 //! One allocation per request holds everything the two sides share: the job's state (queued,
 //! running, cancelled), the response head, the body chunks in flight, the end mark, and the
@@ -34,7 +34,7 @@ pub(crate) type HeadResult = Result<ResponseHead, EngineError>;
 pub(crate) type Chunk = Result<Bytes, EngineError>;
 
 /// The shared part of one request.
-pub(crate) struct Exchange {
+pub(crate) struct Handoff {
     state: AtomicU8,
     slot: Mutex<Slot>,
     /// Signalled when a chunk is taken or the receiver goes (the PHP side waits for room).
@@ -52,10 +52,10 @@ struct Slot {
     waker: Option<Waker>,
 }
 
-impl Exchange {
-    /// A queued exchange, shared by the job ([`Sender`]) and the waiter ([`Receiver`]).
+impl Handoff {
+    /// A queued handoff, shared by the job ([`Sender`]) and the waiter ([`Receiver`]).
     pub(crate) fn pair() -> (Sender, Receiver) {
-        let x = Arc::new(Exchange {
+        let x = Arc::new(Handoff {
             state: AtomicU8::new(QUEUED),
             slot: Mutex::new(Slot::default()),
             room: Condvar::new(),
@@ -67,7 +67,7 @@ impl Exchange {
 /// The PHP thread's end. Dropping it before [`Sender::end`] ends the response (with an error
 /// if no head was sent), so a waiter never hangs.
 pub(crate) struct Sender {
-    x: Arc<Exchange>,
+    x: Arc<Handoff>,
     head_sent: bool,
     ended: bool,
 }
@@ -149,7 +149,7 @@ impl Drop for Sender {
 /// The async side's end: first the head, then the body chunks. Dropping it tells PHP the client
 /// is gone and takes a job that has not started out of the queue.
 pub(crate) struct Receiver {
-    x: Arc<Exchange>,
+    x: Arc<Handoff>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_small_response_is_one_handover_and_one_wakeup() {
-        let (mut tx, rx) = Exchange::pair();
+        let (mut tx, rx) = Handoff::pair();
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         let mut cx = Context::from_waker(&waker);
@@ -249,13 +249,13 @@ mod tests {
 
     #[test]
     fn a_dropped_sender_ends_with_an_error() {
-        let (tx, rx) = Exchange::pair();
+        let (tx, rx) = Handoff::pair();
         drop(tx);
         let waker = Waker::noop();
         let mut cx = Context::from_waker(waker);
         assert!(matches!(rx.poll_head(&mut cx), Poll::Ready(Err(_))));
 
-        let (mut tx, rx) = Exchange::pair();
+        let (mut tx, rx) = Handoff::pair();
         assert!(tx.send(Some(Ok(head())), None, false));
         drop(tx);
         assert!(matches!(rx.poll_head(&mut cx), Poll::Ready(Ok(_))));
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_dropped_receiver_cancels_a_queued_job_and_stops_the_sender() {
-        let (mut tx, rx) = Exchange::pair();
+        let (mut tx, rx) = Handoff::pair();
         drop(rx);
         assert!(!tx.claim());
         assert!(tx.is_gone());
@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn the_sender_waits_for_room_and_resumes_when_a_chunk_is_read() {
-        let (mut tx, rx) = Exchange::pair();
+        let (mut tx, rx) = Handoff::pair();
         assert!(tx.send(Some(Ok(head())), None, false));
         for _ in 0..BODY_CHANNEL {
             assert!(tx.send(None, Some(Ok(Bytes::from_static(b"c"))), false));
@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_receiver_gone_while_the_sender_waits_releases_it() {
-        let (mut tx, rx) = Exchange::pair();
+        let (mut tx, rx) = Handoff::pair();
         for _ in 0..BODY_CHANNEL {
             assert!(tx.send(None, Some(Ok(Bytes::from_static(b"c"))), false));
         }
