@@ -41,7 +41,12 @@ ra_setup() {
     ra_app=$1
     ra_nginx=${TEST_NGINX_BINARY:?run through t/run.sh or set TEST_NGINX_BINARY}
     ra_module=${TEST_NGINX_LOAD_MODULES:?run through t/run.sh or set TEST_NGINX_LOAD_MODULES}
-    ra_conf_dir=$(cd "$(dirname "$ra_nginx")/../conf" && pwd)
+    # nginx's conf dir: next to the binary (our build), else Debian's /etc/nginx
+    if [ -d "$(dirname "$ra_nginx")/../conf" ]; then
+        ra_conf_dir=$(cd "$(dirname "$ra_nginx")/../conf" && pwd)
+    else
+        ra_conf_dir=/etc/nginx
+    fi
     [ -f "$ra_conf_dir/fastcgi.conf" ] || { echo "$ra_app: $ra_conf_dir/fastcgi.conf missing (scripts/build-nginx.sh)" >&2; exit 1; }
     ra_fpm_bin=${PHP_FPM:-$(command -v php-fpm8.2 || command -v php-fpm)}
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/fephp-$ra_app.XXXXXX")
