@@ -58,9 +58,9 @@ use crate::upstream::{NextUpstream, UpstreamKey};
 use crate::Module;
 
 /// `NGX_CONF_OK`.
-const CONF_OK: *mut c_char = ptr::null_mut();
+pub(crate) const CONF_OK: *mut c_char = ptr::null_mut();
 /// `NGX_CONF_ERROR`.
-const CONF_ERROR: *mut c_char = ngx::core::NGX_CONF_ERROR as *mut c_char;
+pub(crate) const CONF_ERROR: *mut c_char = ngx::core::NGX_CONF_ERROR as *mut c_char;
 
 /// Default for the three `fephp_*_timeout` directives: nginx's `fastcgi_*_timeout` default.
 /// (The harness's `[php]` timeouts default to the same value, [`defaults::DEFAULT_TIMEOUT`].)
@@ -233,6 +233,8 @@ pub struct LocConf {
     pub php_values: Option<Vec<IniSetting>>,
     /// Set by merge from `php_values`: what embedded PHP applies to each request here.
     pub request_ini: Option<Arc<RequestIni>>,
+    /// The response path: buffering, temp files ([`crate::response_conf`]).
+    pub response: crate::response_conf::ResponseConf,
 }
 
 /// The defaults of the fields a request reads, when merge has not run (never in nginx).
@@ -316,7 +318,7 @@ fn inherit<T: Clone>(this: &mut Option<T>, prev: &Option<T>) {
 
 /// One memory page (`ngx_pagesize`), the default `fephp_buffer_size` as nginx's
 /// `fastcgi_buffer_size` (4k or 8k).
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: plain read of a value nginx sets at start-up, before any configuration is parsed.
     let page = unsafe { ngx::ffi::ngx_pagesize };
     if page == 0 {
@@ -348,6 +350,10 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
     inherit(&mut conf.next_upstream, &prev.next_upstream);
     inherit(&mut conf.next_upstream_tries, &prev.next_upstream_tries);
     merge_php_values(conf, prev);
+    // SAFETY: `cf` is the configuration being merged (caller contract).
+    if let Err(e) = unsafe { conf.response.merge(cf, &prev.response, conf.buffer_size.unwrap_or_else(page_size)) } {
+        return e;
+    }
 
     // The defaults, once, here (ngx_conf_merge_*_value's third argument).
     conf.index.get_or_insert_with(|| defaults::DEFAULT_INDEX.to_string());
@@ -454,7 +460,7 @@ pub unsafe fn merge_loc_conf(cf: *mut ngx_conf_t, prev: &LocConf, conf: &mut Loc
 ///
 /// # Safety
 /// `cf` must be a configuration being parsed, inside a directive handler.
-unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a [ngx_str_t] {
+pub(crate) unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a [ngx_str_t] {
     // SAFETY: nginx fills `cf->args` with `nelts` ngx_str_t before calling a handler.
     unsafe {
         let a = (*cf).args;
@@ -462,12 +468,12 @@ unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a [ngx_str_t] {
     }
 }
 
-fn text(s: &ngx_str_t) -> String {
+pub(crate) fn text(s: &ngx_str_t) -> String {
     String::from_utf8_lossy(s.as_bytes()).into_owned()
 }
 
 /// Logs `[emerg] "directive" <msg>` for the directive being parsed and returns NGX_CONF_ERROR.
-fn fail(cf: *mut ngx_conf_t, msg: std::fmt::Arguments<'_>) -> *mut c_char {
+pub(crate) fn fail(cf: *mut ngx_conf_t, msg: std::fmt::Arguments<'_>) -> *mut c_char {
     // SAFETY: called from a directive handler with a valid `cf`.
     let name = unsafe { args(cf).first().map(text).unwrap_or_default() };
     ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"{name}\" directive: {msg}");
@@ -590,7 +596,7 @@ setter!(
     }
 );
 
-fn flag(cf: *mut ngx_conf_t, a: &[ngx_str_t], slot: &mut Option<bool>) -> *mut c_char {
+pub(crate) fn flag(cf: *mut ngx_conf_t, a: &[ngx_str_t], slot: &mut Option<bool>) -> *mut c_char {
     if slot.is_some() {
         return fail(cf, format_args!("is duplicate"));
     }

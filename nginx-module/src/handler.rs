@@ -91,7 +91,11 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             Ok(req) => req,
             Err(e) => return fail(r, e),
         };
-        let mut settings = Settings { read_timeout: lcf.read_timeout(), intercept_errors: lcf.intercept_errors() };
+        let mut settings = Settings {
+            read_timeout: lcf.read_timeout(),
+            intercept_errors: lcf.intercept_errors(),
+            buffering: lcf.response.buffering(),
+        };
         let opts = ServeOptions {
             timeouts: matches!(backend, Backend::Fpm(_) | Backend::Upstream(_)).then(|| lcf.timeouts()),
             head_limit: Some(lcf.buffer_size()),

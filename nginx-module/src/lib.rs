@@ -20,7 +20,7 @@ use std::ptr::addr_of;
 
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t,
-    ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23,
+    ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE2, NGX_CONF_TAKE23, NGX_CONF_TAKE1234,
     NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
     NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_ALERT,
 };
@@ -45,6 +45,7 @@ pub mod conf;
 pub mod executors;
 pub mod handler;
 pub mod ngx_socket;
+pub mod response_conf;
 pub mod status;
 pub mod upstream;
 pub mod worker;
@@ -76,7 +77,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 28] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 33] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -105,6 +106,11 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 28] = [
     command(b"fephp_executor_binary\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_binary, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_slowlog_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_slowlog\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_buffering\0", LOC | NGX_CONF_FLAG, response_conf::set_buffering, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_buffers\0", LOC | NGX_CONF_TAKE2, response_conf::set_buffers, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_temp_path\0", LOC | NGX_CONF_TAKE1234, response_conf::set_temp_path, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_max_temp_file_size\0", LOC | NGX_CONF_TAKE1, response_conf::set_max_temp_file_size, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_temp_file_write_size\0", LOC | NGX_CONF_TAKE1, response_conf::set_temp_file_write_size, NGX_HTTP_LOC_CONF_OFFSET),
     ngx_command_t::empty(),
 ];
 

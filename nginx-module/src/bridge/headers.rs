@@ -216,11 +216,29 @@ unsafe fn link_multi(r: *mut ngx_http_request_t, field: MultiField, h: *mut ngx_
     let _ = (r, field, h);
 }
 
+/// What the head's `X-Accel-*` controls ask of the response (they are not passed on).
+#[derive(Debug, Default)]
+pub(super) struct Controls {
+    /// `X-Accel-Buffering: yes | no`.
+    pub(super) buffering: Option<bool>,
+}
+
+/// `X-Accel-Buffering`'s value as nginx reads it (`yes` / `no`, any case; else ignored).
+fn accel_buffering(value: &str) -> Option<bool> {
+    if value.eq_ignore_ascii_case("no") {
+        Some(false)
+    } else if value.eq_ignore_ascii_case("yes") {
+        Some(true)
+    } else {
+        None
+    }
+}
+
 /// Copies the response head (status, status line, headers) into `r->headers_out`.
 ///
 /// # Safety
 /// `r` must be a live request on the nginx thread whose header has not been sent.
-pub(super) unsafe fn copy_head(r: *mut ngx_http_request_t, head: &ResponseHead) -> Result<(), ()> {
+pub(super) unsafe fn copy_head(r: *mut ngx_http_request_t, head: &ResponseHead) -> Result<Controls, ()> {
     // SAFETY: caller contract; everything is allocated from the request pool.
     unsafe {
         (*r).headers_out.status = head.status as _;
@@ -233,9 +251,14 @@ pub(super) unsafe fn copy_head(r: *mut ngx_http_request_t, head: &ResponseHead) 
         let mut have_length = false;
         let mut have_type = false;
         let mut have_location = false;
+        let mut controls = Controls::default();
         for (name, value) in &head.headers {
             match copy_of(name) {
-                Copy::Ignore => {}
+                Copy::Ignore => {
+                    if name.eq_ignore_ascii_case("X-Accel-Buffering") {
+                        controls.buffering = accel_buffering(value.trim());
+                    }
+                }
                 Copy::ContentLength => {
                     // As nginx (≥ 1.23): one Content-Length; a value that is not a number is
                     // dropped and the body is framed by its end.
@@ -303,7 +326,7 @@ pub(super) unsafe fn copy_head(r: *mut ngx_http_request_t, head: &ResponseHead) 
         // As the upstream module without a cache: nginx does not answer 304 / 412 itself from
         // PHP's Last-Modified / ETag (PHP decides about conditional requests).
         (*r).set_disable_not_modified(1);
-        Ok(())
+        Ok(controls)
     }
 }
 

@@ -144,8 +144,9 @@ unsafe extern "C" fn stop_request(data: *mut c_void) {
         // SAFETY: the guard timer is ours.
         unsafe { disarm_guard(ctx) };
         forget(ctx);
-        if ctx.out.blocked {
+        if ctx.out.blocked || ctx.out.writing {
             ctx.out.blocked = false;
+            ctx.out.writing = false;
             // SAFETY: the request is allocated while its main request's cleanups run (a
             // subrequest lives in the main request's pool, destroyed after them). `writer`
             // would only return (done); terminate sets its own handler after the cleanups.
@@ -307,6 +308,14 @@ unsafe fn pump(ctx: *mut ReqCtx) {
                 Event::Chunk(bytes) => {
                     if !(*ctx).out.header_only {
                         batch.push(bytes);
+                        if batch.bytes() >= (*ctx).out.batch_limit() {
+                            if output::send_body(ctx, &mut batch, false) == NGX_ERROR as ngx_int_t {
+                                return finish(ctx, NGX_ERROR as ngx_int_t);
+                            }
+                            if (*ctx).out.blocked {
+                                break;
+                            }
+                        }
                     }
                 }
                 Event::End => {
@@ -358,7 +367,8 @@ mod tests {
 
     /// A request context with no nginx request behind it (only what `forget` touches).
     fn test_ctx(id: u64) -> Box<ReqCtx> {
-        let settings = Settings { read_timeout: Duration::from_secs(1), intercept_errors: false };
+        let buffering = crate::response_conf::ResponseConf::default().buffering();
+        let settings = Settings { read_timeout: Duration::from_secs(1), intercept_errors: false, buffering };
         Box::new(ReqCtx {
             id,
             r: ptr::null_mut(),

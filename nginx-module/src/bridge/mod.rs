@@ -65,4 +65,6 @@ pub struct Settings {
     pub read_timeout: Duration,
     /// `fephp_intercept_errors`.
     pub intercept_errors: bool,
+    /// `fephp_buffering` and its companions.
+    pub buffering: crate::response_conf::Buffering,
 }
