@@ -3,7 +3,7 @@
 //! nothing does not hold PHP — a 20 MB response is taken into memory and nginx's temp file, PHP
 //! finishes (it writes a marker file after its last `echo`), another request is answered
 //! meanwhile, and the slow client still gets every byte, in order. With `fephp_buffering off`
-//! the back-pressure reaches PHP: the script does not finish while the client does not read,
+//! (or a response's `X-Accel-Buffering: no`) the back-pressure reaches PHP: the script does not finish while the client does not read,
 //! and finishes once it does.
 
 mod support;
@@ -39,6 +39,8 @@ fn write_scripts(root: &Path, dirs: &[&str]) {
         let dir = root.join(d);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("big.php"), BIG_PHP).unwrap();
+        let no_buffering = BIG_PHP.replacen("<?php\n", "<?php\nheader('X-Accel-Buffering: no');\n", 1);
+        std::fs::write(dir.join("big-nobuf.php"), no_buffering).unwrap();
         std::fs::write(dir.join("hello.php"), "<?php echo 'hello';").unwrap();
     }
 }
@@ -120,11 +122,12 @@ fn buffered(nginx: &Nginx, markers: &Path, loc: &str) {
     check_body(&body, loc);
 }
 
-/// Buffering off: PHP stays in its echo loop while the client does not read (the client's and
-/// the kernel's buffers hold far less than 20 MB), and finishes once the client reads.
-fn streamed(nginx: &Nginx, markers: &Path, loc: &str) {
-    let marker = markers.join(format!("{loc}-streamed"));
-    let mut slow = get(nginx.port, &format!("/{loc}/big.php?marker={}", marker.display()));
+/// Buffering off (`fephp_buffering off`, or the response's `X-Accel-Buffering: no`): PHP stays
+/// in its echo loop while the client does not read (the client's and the kernel's buffers hold
+/// far less than 20 MB), and finishes once the client reads.
+fn streamed(nginx: &Nginx, markers: &Path, loc: &str, script: &str) {
+    let marker = markers.join(format!("{loc}-{script}-streamed"));
+    let mut slow = get(nginx.port, &format!("/{loc}/{script}?marker={}", marker.display()));
     let (head, mut body) = read_head_and(&mut slow, 1000);
     assert!(head.starts_with("HTTP/1.1 200"), "{loc}: {head}");
     std::thread::sleep(Duration::from_secs(2));
@@ -144,8 +147,10 @@ fn a_slow_client_does_not_hold_php_unless_buffering_is_off() {
 
     buffered(&nginx, markers.path(), "emb");
     buffered(&nginx, markers.path(), "fpm");
-    streamed(&nginx, markers.path(), "emb-off");
-    streamed(&nginx, markers.path(), "fpm-off");
+    streamed(&nginx, markers.path(), "emb-off", "big.php");
+    streamed(&nginx, markers.path(), "fpm-off", "big.php");
+    streamed(&nginx, markers.path(), "emb", "big-nobuf.php");
+    streamed(&nginx, markers.path(), "fpm", "big-nobuf.php");
     assert!(nginx.dir.path().join("fephp_tmp").is_dir(), "fephp_temp_path is created by nginx");
     assert!(nginx.dir.path().join("fephp_temp").is_dir(), "the default fephp_temp_path is created by nginx");
     let log = nginx.error_log();

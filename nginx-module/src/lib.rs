@@ -77,7 +77,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 33] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 36] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -111,6 +111,9 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 33] = [
     command(b"fephp_temp_path\0", LOC | NGX_CONF_TAKE1234, response_conf::set_temp_path, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_max_temp_file_size\0", LOC | NGX_CONF_TAKE1, response_conf::set_max_temp_file_size, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_temp_file_write_size\0", LOC | NGX_CONF_TAKE1, response_conf::set_temp_file_write_size, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_hide_header\0", LOC | NGX_CONF_TAKE1, response_conf::set_hide_header, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_pass_header\0", LOC | NGX_CONF_TAKE1, response_conf::set_pass_header, NGX_HTTP_LOC_CONF_OFFSET),
+    command(b"fephp_ignore_headers\0", LOC | NGX_CONF_1MORE, response_conf::set_ignore_headers, NGX_HTTP_LOC_CONF_OFFSET),
     ngx_command_t::empty(),
 ];
 

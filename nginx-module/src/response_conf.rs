@@ -9,6 +9,9 @@
 //! | `fephp_temp_path PATH [L1 [L2 [L3]]];` | http, server, location | `fephp_temp` (under the prefix), levels `1 2` |
 //! | `fephp_max_temp_file_size SIZE;` (0: no temp file) | http, server, location | `1024m` |
 //! | `fephp_temp_file_write_size SIZE;` | http, server, location | 2 × max(`fephp_buffer_size`, one buffer) |
+//! | `fephp_hide_header NAME;` | http, server, location | — (always hidden: `Status`, `X-Accel-*`) |
+//! | `fephp_pass_header NAME;` | http, server, location | — |
+//! | `fephp_ignore_headers NAME ...;` | http, server, location | — |
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -44,6 +47,57 @@ pub struct ResponseConf {
     pub temp_file_write_size: Option<usize>,
     /// Set by merge: the write size in effect here.
     pub write_size: usize,
+    /// `fephp_hide_header` names of this level (or, when the level sets neither list, its
+    /// parent's), as written.
+    pub hide_headers: Option<Vec<String>>,
+    /// `fephp_pass_header` names, as `hide_headers`.
+    pub pass_headers: Option<Vec<String>>,
+    /// Set by merge: the headers not passed to the client here (lowercase): the defaults
+    /// ([`DEFAULT_HIDDEN`]) minus `fephp_pass_header`, plus `fephp_hide_header`.
+    pub hidden: Vec<String>,
+    /// `fephp_ignore_headers` ([`Ignore`] bits).
+    pub ignore_headers: Option<u32>,
+}
+
+/// The response headers hidden by default, as `fastcgi_hide_header`'s defaults.
+pub const DEFAULT_HIDDEN: &[&str] =
+    &["status", "x-accel-expires", "x-accel-redirect", "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset"];
+
+/// `fephp_ignore_headers` values (nginx's `NGX_HTTP_UPSTREAM_IGN_*`).
+pub struct Ignore;
+
+impl Ignore {
+    /// `X-Accel-Redirect`.
+    pub const XA_REDIRECT: u32 = 0x2;
+    /// `X-Accel-Expires`.
+    pub const XA_EXPIRES: u32 = 0x4;
+    /// `Expires`.
+    pub const EXPIRES: u32 = 0x8;
+    /// `Cache-Control`.
+    pub const CACHE_CONTROL: u32 = 0x10;
+    /// `Set-Cookie`.
+    pub const SET_COOKIE: u32 = 0x20;
+    /// `X-Accel-Limit-Rate`.
+    pub const XA_LIMIT_RATE: u32 = 0x40;
+    /// `X-Accel-Buffering`.
+    pub const XA_BUFFERING: u32 = 0x80;
+    /// `X-Accel-Charset`.
+    pub const XA_CHARSET: u32 = 0x100;
+    /// `Vary`.
+    pub const VARY: u32 = 0x200;
+
+    /// The names `fephp_ignore_headers` takes, as `fastcgi_ignore_headers`.
+    pub const NAMES: &[(&str, u32)] = &[
+        ("X-Accel-Redirect", Self::XA_REDIRECT),
+        ("X-Accel-Expires", Self::XA_EXPIRES),
+        ("X-Accel-Limit-Rate", Self::XA_LIMIT_RATE),
+        ("X-Accel-Buffering", Self::XA_BUFFERING),
+        ("X-Accel-Charset", Self::XA_CHARSET),
+        ("Expires", Self::EXPIRES),
+        ("Cache-Control", Self::CACHE_CONTROL),
+        ("Set-Cookie", Self::SET_COOKIE),
+        ("Vary", Self::VARY),
+    ];
 }
 
 impl Default for ResponseConf {
@@ -55,6 +109,10 @@ impl Default for ResponseConf {
             max_temp_file_size: None,
             temp_file_write_size: None,
             write_size: 0,
+            hide_headers: None,
+            pass_headers: None,
+            hidden: Vec::new(),
+            ignore_headers: None,
         }
     }
 }
@@ -76,6 +134,19 @@ pub struct Buffering {
 }
 
 impl ResponseConf {
+    /// True when the response header `name` (any case) is not passed to the client.
+    pub fn is_hidden(&self, name: &str) -> bool {
+        if self.hidden.is_empty() {
+            return DEFAULT_HIDDEN.iter().any(|h| h.eq_ignore_ascii_case(name));
+        }
+        self.hidden.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// True when `fephp_ignore_headers` names the header of `bit` ([`Ignore`]).
+    pub fn ignores(&self, bit: u32) -> bool {
+        self.ignore_headers.unwrap_or(0) & bit != 0
+    }
+
     /// The merged buffering settings (`enabled` false with `fephp_buffering off`: streaming
     /// with back-pressure).
     pub fn buffering(&self) -> Buffering {
@@ -107,6 +178,16 @@ impl ResponseConf {
         if self.temp_file_write_size.is_none() {
             self.temp_file_write_size = prev.temp_file_write_size;
         }
+        if self.ignore_headers.is_none() {
+            self.ignore_headers = prev.ignore_headers;
+        }
+        // As `ngx_http_upstream_hide_headers_hash`: a level that sets neither list takes its
+        // parent's; otherwise its own lists apply on top of the defaults.
+        if self.hide_headers.is_none() && self.pass_headers.is_none() {
+            self.hide_headers.clone_from(&prev.hide_headers);
+            self.pass_headers.clone_from(&prev.pass_headers);
+        }
+        self.hidden = hidden_headers(self.hide_headers.as_deref().unwrap_or(&[]), self.pass_headers.as_deref().unwrap_or(&[]));
         let page = crate::conf::page_size();
         let (n, size) = *self.buffers.get_or_insert((DEFAULT_BUFFERS, page));
         self.max_temp_file_size.get_or_insert(DEFAULT_MAX_TEMP_FILE_SIZE);
@@ -133,6 +214,26 @@ impl ResponseConf {
         }
         Ok(())
     }
+}
+
+/// The hidden headers (lowercase): the defaults not in `pass`, then every one of `hide`.
+fn hidden_headers(hide: &[String], pass: &[String]) -> Vec<String> {
+    let mut hidden: Vec<String> = DEFAULT_HIDDEN
+        .iter()
+        .filter(|d| !pass.iter().any(|p| p.eq_ignore_ascii_case(d)))
+        .map(|d| d.to_string())
+        .collect();
+    for h in hide {
+        let h = h.to_ascii_lowercase();
+        if !hidden.contains(&h) {
+            hidden.push(h);
+        }
+    }
+    if hidden.is_empty() {
+        // Keep "merged" distinguishable from "unmerged" (see `is_hidden`).
+        hidden.push(String::new());
+    }
+    hidden
 }
 
 fn size_arg(cf: *mut ngx_conf_t, s: &ngx_str_t) -> Result<usize, *mut c_char> {
@@ -226,3 +327,52 @@ response_setter!(
         unsafe { ngx_conf_set_path_slot(cf, cmd, &mut c.temp_path as *mut *mut ngx_path_t as *mut c_void) }
     }
 );
+
+response_setter!(
+    /// `fephp_hide_header NAME;`: a response header not passed to the client.
+    set_hide_header, |_cf, _cmd, a, c| {
+        c.hide_headers.get_or_insert_with(Vec::new).push(text(&a[1]));
+        CONF_OK
+    }
+);
+
+response_setter!(
+    /// `fephp_pass_header NAME;`: a header hidden by default (`Status`, `X-Accel-*`) passed on.
+    set_pass_header, |_cf, _cmd, a, c| {
+        c.pass_headers.get_or_insert_with(Vec::new).push(text(&a[1]));
+        CONF_OK
+    }
+);
+
+response_setter!(
+    /// `fephp_ignore_headers NAME ...;`: response headers whose special meaning is ignored.
+    set_ignore_headers, |cf, _cmd, a, c| {
+        if c.ignore_headers.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        let mut bits = 0;
+        for arg in &a[1..] {
+            let name = text(arg);
+            match Ignore::NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                Some((_, bit)) => bits |= bit,
+                None => return fail(cf, format_args!("invalid value \"{name}\"")),
+            }
+        }
+        c.ignore_headers = Some(bits);
+        CONF_OK
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_headers_are_the_defaults_minus_pass_plus_hide() {
+        let h = hidden_headers(&["X-Powered-By".into()], &["X-Accel-Redirect".into(), "Status".into()]);
+        assert!(h.contains(&"x-powered-by".to_string()));
+        assert!(!h.contains(&"x-accel-redirect".to_string()));
+        assert!(!h.contains(&"status".to_string()));
+        assert!(h.contains(&"x-accel-charset".to_string()));
+    }
+}

@@ -9,10 +9,14 @@ use std::ptr;
 
 use fephp::cgi::{content_length, ResponseHead};
 use ngx::ffi::{
-    ngx_http_headers_out_t, ngx_http_request_t, ngx_list_push, ngx_parse_http_time, ngx_pnalloc, ngx_str_t,
-    ngx_table_elt_t, NGX_LOG_WARN,
+    ngx_http_headers_out_t, ngx_http_request_t, ngx_list_push, ngx_palloc, ngx_parse_http_time, ngx_pnalloc,
+    ngx_str_t, ngx_table_elt_t, NGX_LOG_WARN,
 };
+use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_log_error;
+
+use crate::response_conf::{Ignore, ResponseConf};
+use crate::Module;
 
 /// A `headers_out` pointer field that one header sets (nginx's `offsetof(ngx_http_headers_out_t, …)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,44 +78,79 @@ enum Copy {
     Plain,
 }
 
-/// One entry of the table: the header's name and how it is copied.
+/// An `X-Accel-*` control (nginx's `process_handler`s that act on the request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accel {
+    Redirect,
+    Expires,
+    LimitRate,
+    Buffering,
+    Charset,
+}
+
+/// One entry of the table: the header's name, how it is copied, whether it is copied before an
+/// `X-Accel-Redirect` too (nginx's `redirect` flag), and the control it carries.
 struct HeaderHandler {
     name: &'static str,
     copy: Copy,
+    redirect: bool,
+    accel: Option<Accel>,
 }
 
-/// The headers with a handler, as nginx's `ngx_http_upstream_headers_in` (plus the ones the
-/// FastCGI module hides by default: `Status` and the `X-Accel-*` controls). Any other header is
-/// [`Copy::Plain`].
+const fn h(name: &'static str, copy: Copy) -> HeaderHandler {
+    HeaderHandler { name, copy, redirect: false, accel: None }
+}
+
+/// Also copied before an `X-Accel-Redirect` (nginx's `redirect` flag).
+const fn hr(name: &'static str, copy: Copy) -> HeaderHandler {
+    HeaderHandler { name, copy, redirect: true, accel: None }
+}
+
+/// An `X-Accel-*` control (hidden by default, see `fephp_pass_header`).
+const fn ha(name: &'static str, accel: Accel) -> HeaderHandler {
+    HeaderHandler { name, copy: Copy::Plain, redirect: false, accel: Some(accel) }
+}
+
+/// The headers with a handler, as nginx's `ngx_http_upstream_headers_in`. Any other header is
+/// [`Copy::Plain`]. `Status` and the `X-Accel-*` controls are hidden by default
+/// ([`crate::response_conf::DEFAULT_HIDDEN`]), as the FastCGI module hides them.
 const HEADERS: &[HeaderHandler] = &[
-    HeaderHandler { name: "Status", copy: Copy::Ignore },
-    HeaderHandler { name: "Content-Type", copy: Copy::ContentType },
-    HeaderHandler { name: "Content-Length", copy: Copy::ContentLength },
-    HeaderHandler { name: "Date", copy: Copy::Single { field: Field::Date, once: true } },
-    HeaderHandler { name: "Last-Modified", copy: Copy::LastModified },
-    HeaderHandler { name: "ETag", copy: Copy::Single { field: Field::ETag, once: true } },
-    HeaderHandler { name: "Server", copy: Copy::Single { field: Field::Server, once: true } },
-    HeaderHandler { name: "Location", copy: Copy::Location },
-    HeaderHandler { name: "Refresh", copy: Copy::Single { field: Field::Refresh, once: true } },
-    HeaderHandler { name: "Cache-Control", copy: Copy::Multi(MultiField::CacheControl) },
-    HeaderHandler { name: "Expires", copy: Copy::Single { field: Field::Expires, once: false } },
-    HeaderHandler { name: "Accept-Ranges", copy: Copy::Single { field: Field::AcceptRanges, once: false } },
-    HeaderHandler { name: "Content-Range", copy: Copy::Single { field: Field::ContentRange, once: false } },
-    HeaderHandler { name: "Connection", copy: Copy::Ignore },
-    HeaderHandler { name: "Keep-Alive", copy: Copy::Ignore },
-    HeaderHandler { name: "Link", copy: Copy::Multi(MultiField::Link) },
-    HeaderHandler { name: "Transfer-Encoding", copy: Copy::Ignore },
-    HeaderHandler { name: "Content-Encoding", copy: Copy::Single { field: Field::ContentEncoding, once: false } },
-    HeaderHandler { name: "X-Accel-Expires", copy: Copy::Ignore },
-    HeaderHandler { name: "X-Accel-Redirect", copy: Copy::Ignore },
-    HeaderHandler { name: "X-Accel-Limit-Rate", copy: Copy::Ignore },
-    HeaderHandler { name: "X-Accel-Buffering", copy: Copy::Ignore },
-    HeaderHandler { name: "X-Accel-Charset", copy: Copy::Ignore },
+    h("Status", Copy::Plain),
+    hr("Content-Type", Copy::ContentType),
+    h("Content-Length", Copy::ContentLength),
+    h("Date", Copy::Single { field: Field::Date, once: true }),
+    h("Last-Modified", Copy::LastModified),
+    h("ETag", Copy::Single { field: Field::ETag, once: true }),
+    h("Server", Copy::Single { field: Field::Server, once: true }),
+    h("Location", Copy::Location),
+    h("Refresh", Copy::Single { field: Field::Refresh, once: true }),
+    hr("Set-Cookie", Copy::Plain),
+    hr("Content-Disposition", Copy::Plain),
+    hr("Cache-Control", Copy::Multi(MultiField::CacheControl)),
+    hr("Expires", Copy::Single { field: Field::Expires, once: false }),
+    hr("Accept-Ranges", Copy::Single { field: Field::AcceptRanges, once: false }),
+    h("Content-Range", Copy::Single { field: Field::ContentRange, once: false }),
+    h("Connection", Copy::Ignore),
+    h("Keep-Alive", Copy::Ignore),
+    h("Link", Copy::Multi(MultiField::Link)),
+    h("Transfer-Encoding", Copy::Ignore),
+    h("Content-Encoding", Copy::Single { field: Field::ContentEncoding, once: false }),
+    ha("X-Accel-Expires", Accel::Expires),
+    ha("X-Accel-Redirect", Accel::Redirect),
+    ha("X-Accel-Limit-Rate", Accel::LimitRate),
+    ha("X-Accel-Buffering", Accel::Buffering),
+    ha("X-Accel-Charset", Accel::Charset),
 ];
 
+/// The table entry of `name` (any case); `None`: a plain header.
+fn handler_of(name: &str) -> Option<&'static HeaderHandler> {
+    HEADERS.iter().find(|h| h.name.eq_ignore_ascii_case(name))
+}
+
 /// How `name` (any case) is copied.
+#[cfg(test)]
 fn copy_of(name: &str) -> Copy {
-    HEADERS.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map_or(Copy::Plain, |h| h.copy)
+    handler_of(name).map_or(Copy::Plain, |h| h.copy)
 }
 
 /// Where `; charset=` starts in a `Content-Type` value and the charset's bounds (quotes
@@ -221,6 +260,9 @@ unsafe fn link_multi(r: *mut ngx_http_request_t, field: MultiField, h: *mut ngx_
 pub(super) struct Controls {
     /// `X-Accel-Buffering: yes | no`.
     pub(super) buffering: Option<bool>,
+    /// `X-Accel-Redirect`: the URI or `@name` to redirect to (the head was not copied, except
+    /// the headers nginx keeps for the redirect).
+    pub(super) redirect: Option<String>,
 }
 
 /// `X-Accel-Buffering`'s value as nginx reads it (`yes` / `no`, any case; else ignored).
@@ -234,31 +276,108 @@ fn accel_buffering(value: &str) -> Option<bool> {
     }
 }
 
-/// Copies the response head (status, status line, headers) into `r->headers_out`.
+/// Reads the head's `X-Accel-*` controls as nginx's process handlers do (the first
+/// `X-Accel-Redirect`, `-Expires`, `-Limit-Rate` wins, a repeat is logged and dropped; the last
+/// `-Buffering` and `-Charset` win), skipping those named in `fephp_ignore_headers`.
+/// `X-Accel-Limit-Rate` and `X-Accel-Charset` act on the request right away.
+unsafe fn process_controls(r: *mut ngx_http_request_t, head: &ResponseHead, conf: &ResponseConf) -> Result<Controls, ()> {
+    // SAFETY: live request; allocations from its pool.
+    unsafe {
+        let mut controls = Controls::default();
+        let mut seen: [Option<&str>; 3] = [None; 3];
+        for (name, value) in &head.headers {
+            let Some(accel) = handler_of(name).and_then(|h| h.accel) else { continue };
+            let once = match accel {
+                Accel::Redirect => Some(0),
+                Accel::Expires => Some(1),
+                Accel::LimitRate => Some(2),
+                _ => None,
+            };
+            if let Some(i) = once {
+                if let Some(prev) = seen[i] {
+                    ngx_log_error!(
+                        NGX_LOG_WARN,
+                        (*(*r).connection).log,
+                        "fephp: PHP sent duplicate header line: \"{name}: {value}\", previous value: \"{name}: {prev}\", ignored"
+                    );
+                    continue;
+                }
+                seen[i] = Some(value);
+            }
+            match accel {
+                Accel::Redirect if !conf.ignores(Ignore::XA_REDIRECT) => controls.redirect = Some(value.clone()),
+                // Only meaningful with a response cache (issue 16 item 2), as in nginx.
+                Accel::Expires => {}
+                Accel::LimitRate if !conf.ignores(Ignore::XA_LIMIT_RATE) => {
+                    if let Some(n) = atoi(value) {
+                        (*r).limit_rate = n;
+                        (*r).set_limit_rate_set(1);
+                    }
+                }
+                Accel::Buffering if !conf.ignores(Ignore::XA_BUFFERING) => {
+                    if let Some(b) = accel_buffering(value) {
+                        controls.buffering = Some(b);
+                    }
+                }
+                Accel::Charset if !conf.ignores(Ignore::XA_CHARSET) => {
+                    let v = pool_str(r, value.as_bytes(), false)?;
+                    let cs = ngx_palloc((*r).pool, std::mem::size_of::<ngx_str_t>()) as *mut ngx_str_t;
+                    if cs.is_null() {
+                        return Err(());
+                    }
+                    cs.write(v);
+                    (*r).headers_out.override_charset = cs;
+                }
+                _ => {}
+            }
+        }
+        Ok(controls)
+    }
+}
+
+/// A non-negative decimal number as `ngx_atoi` reads it (no sign, no spaces).
+fn atoi(v: &str) -> Option<usize> {
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok()).flatten()
+}
+
+/// Copies the response head (status, status line, headers) into `r->headers_out`, as
+/// `ngx_http_upstream_process_headers`: hidden headers (`fephp_hide_header`, the defaults less
+/// `fephp_pass_header`) are skipped, every other one goes through its table entry. With an
+/// `X-Accel-Redirect` only the headers nginx keeps for the redirect are copied (hidden or not,
+/// as nginx) and nothing else is set.
 ///
 /// # Safety
 /// `r` must be a live request on the nginx thread whose header has not been sent.
 pub(super) unsafe fn copy_head(r: *mut ngx_http_request_t, head: &ResponseHead) -> Result<Controls, ()> {
     // SAFETY: caller contract; everything is allocated from the request pool.
     unsafe {
-        (*r).headers_out.status = head.status as _;
-        if let Some(reason) = &head.reason {
-            // PHP's status line, as fastcgi_pass passes it on (nginx then keeps, for one, a
-            // 204's Content-Type, which it drops when it writes the status line itself).
-            let line = format!("{} {reason}", head.status);
-            (*r).headers_out.status_line = pool_str(r, line.as_bytes(), false)?;
+        let default_conf = ResponseConf::default();
+        let conf = Module::location_conf(&*r).map_or(&default_conf, |lcf| &lcf.response);
+        let controls = process_controls(r, head, conf)?;
+        let redirect = controls.redirect.is_some();
+        if !redirect {
+            (*r).headers_out.status = head.status as _;
+            if let Some(reason) = &head.reason {
+                // PHP's status line, as fastcgi_pass passes it on (nginx then keeps, for one, a
+                // 204's Content-Type, which it drops when it writes the status line itself).
+                let line = format!("{} {reason}", head.status);
+                (*r).headers_out.status_line = pool_str(r, line.as_bytes(), false)?;
+            }
         }
         let mut have_length = false;
         let mut have_type = false;
         let mut have_location = false;
-        let mut controls = Controls::default();
         for (name, value) in &head.headers {
-            match copy_of(name) {
-                Copy::Ignore => {
-                    if name.eq_ignore_ascii_case("X-Accel-Buffering") {
-                        controls.buffering = accel_buffering(value.trim());
-                    }
+            let handler = handler_of(name);
+            if redirect {
+                if !handler.is_some_and(|h| h.redirect) {
+                    continue;
                 }
+            } else if conf.is_hidden(name) {
+                continue;
+            }
+            match handler.map_or(Copy::Plain, |h| h.copy) {
+                Copy::Ignore => {}
                 Copy::ContentLength => {
                     // As nginx (≥ 1.23): one Content-Length; a value that is not a number is
                     // dropped and the body is framed by its end.
@@ -323,9 +442,11 @@ pub(super) unsafe fn copy_head(r: *mut ngx_http_request_t, head: &ResponseHead) 
                 }
             }
         }
-        // As the upstream module without a cache: nginx does not answer 304 / 412 itself from
-        // PHP's Last-Modified / ETag (PHP decides about conditional requests).
-        (*r).set_disable_not_modified(1);
+        if !redirect {
+            // As the upstream module without a cache: nginx does not answer 304 / 412 itself
+            // from PHP's Last-Modified / ETag (PHP decides about conditional requests).
+            (*r).set_disable_not_modified(1);
+        }
         Ok(controls)
     }
 }
@@ -338,7 +459,8 @@ mod tests {
     fn headers_are_found_in_any_case() {
         assert_eq!(copy_of("content-type"), Copy::ContentType);
         assert_eq!(copy_of("ETAG"), Copy::Single { field: Field::ETag, once: true });
-        assert_eq!(copy_of("x-accel-redirect"), Copy::Ignore);
+        assert_eq!(handler_of("x-accel-redirect").and_then(|h| h.accel), Some(Accel::Redirect));
+        assert!(handler_of("Set-Cookie").is_some_and(|h| h.redirect));
         assert_eq!(copy_of("X-Powered-By"), Copy::Plain);
     }
 

@@ -8,16 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fephp::error::catch_panic;
+use std::ptr;
+
 use ngx::ffi::{
-    ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_http_cleanup_add, ngx_http_finalize_request,
+    ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_http_cleanup_add, ngx_http_core_get_method,
+    ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location, ngx_http_parse_unsafe_uri,
     ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_run_posted_requests, ngx_http_test_reading,
-    ngx_int_t, ngx_msec_t, ngx_pool_cleanup_add, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    ngx_int_t, ngx_msec_t, ngx_pool_cleanup_add, ngx_str_t, ngx_uint_t, NGX_DONE, NGX_ERROR, NGX_HTTP_GATEWAY_TIME_OUT,
+    NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOG_UNSAFE, NGX_HTTP_NOT_FOUND, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::HttpModule;
 use ngx::ngx_log_error;
 
-use super::output::{self, Out};
+use super::output::{self, HeadSent, Out};
 use super::poll::{Event, Local, LocalFuture, LocalState};
 use super::wakeup::{registry_get, registry_insert, registry_remove, ReqWaker, BRIDGE};
 use super::Settings;
@@ -227,6 +231,58 @@ pub(super) unsafe fn finish(ctx: *mut ReqCtx, rc: ngx_int_t) {
     unsafe { ngx_http_finalize_request(r, rc) };
 }
 
+/// `X-Accel-Redirect`: ends our part (PHP's body is discarded: dropping the response cancels
+/// it at the backend) and redirects the request internally, exactly as
+/// `ngx_http_upstream_process_headers`: `@name` → that named location; else the URI (and its
+/// `?args`) is checked by `ngx_http_parse_unsafe_uri` (unsafe → 404), the method becomes GET
+/// unless it is HEAD, and `ngx_http_internal_redirect` runs (so `internal;` locations are
+/// reachable, as with `fastcgi_pass`).
+unsafe fn redirect(ctx: *mut ReqCtx, uri: String) {
+    // SAFETY: `ctx` is live on entry; after `forget` only `r` is used, which is live.
+    unsafe {
+        let r = {
+            let c = &mut *ctx;
+            c.done = true;
+            disarm_guard(c);
+            let _ = catch_panic(|| forget(c));
+            c.r
+        };
+        let Ok(mut target) = pool_bytes(r, uri.as_bytes()) else {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t);
+            return;
+        };
+        if uri.starts_with('@') {
+            ngx_http_named_location(r, &mut target);
+        } else {
+            let mut args = ngx_str_t { len: 0, data: ptr::null_mut() };
+            let mut flags: ngx_uint_t = NGX_HTTP_LOG_UNSAFE as ngx_uint_t;
+            if ngx_http_parse_unsafe_uri(r, &mut target, &mut args, &mut flags) != NGX_OK as ngx_int_t {
+                ngx_http_finalize_request(r, NGX_HTTP_NOT_FOUND as ngx_int_t);
+                return;
+            }
+            if (*r).method != NGX_HTTP_HEAD as ngx_uint_t {
+                (*r).method = NGX_HTTP_GET as ngx_uint_t;
+                (*r).method_name = ngx_http_core_get_method;
+            }
+            ngx_http_internal_redirect(r, &mut target, &mut args);
+        }
+        ngx_http_finalize_request(r, NGX_DONE as ngx_int_t);
+    }
+}
+
+/// Copies `s` into the request pool.
+unsafe fn pool_bytes(r: *mut ngx_http_request_t, s: &[u8]) -> Result<ngx_str_t, ()> {
+    // SAFETY: allocating from the live request's pool.
+    unsafe {
+        let p = ngx::ffi::ngx_pnalloc((*r).pool, s.len().max(1)) as *mut u8;
+        if p.is_null() {
+            return Err(());
+        }
+        ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+        Ok(ngx_str_t { len: s.len(), data: p })
+    }
+}
+
 /// The panic fallback of a content handler's body callback: ends `r` with `status` exactly
 /// once. When [`start_local`] has already registered the request, the bridge owns its
 /// finalization (its guard is armed): it is ended through the bridge, or left alone when the
@@ -300,11 +356,11 @@ unsafe fn pump(ctx: *mut ReqCtx) {
             let Some(ev) = local.poll_event() else { break };
             got_any = true;
             match ev {
-                Event::Head(head) => {
-                    if let Some(rc) = output::send_head(ctx, head) {
-                        return finish(ctx, rc);
-                    }
-                }
+                Event::Head(head) => match output::send_head(ctx, head) {
+                    HeadSent::Body => {}
+                    HeadSent::Over(rc) => return finish(ctx, rc),
+                    HeadSent::Redirect(uri) => return redirect(ctx, uri),
+                },
                 Event::Chunk(bytes) => {
                     if !(*ctx).out.header_only {
                         batch.push(bytes);

@@ -111,18 +111,31 @@ impl Drop for Batch {
     }
 }
 
-/// Sends the response head. `Some(rc)` means the request is over (error, HEAD, intercepted).
-pub(super) unsafe fn send_head(ctx: *mut ReqCtx, head: ResponseHead) -> Option<ngx_int_t> {
+/// What became of the response head.
+pub(super) enum HeadSent {
+    /// Sent: the body follows.
+    Body,
+    /// The request is over with this code (error, HEAD, intercepted error page).
+    Over(ngx_int_t),
+    /// `X-Accel-Redirect` to this URI or `@name`: nothing was sent.
+    Redirect(String),
+}
+
+/// Sends the response head (or reports an `X-Accel-Redirect`).
+pub(super) unsafe fn send_head(ctx: *mut ReqCtx, head: ResponseHead) -> HeadSent {
     // SAFETY: `ctx` and its request are live (nginx thread).
     unsafe {
         let r = (*ctx).r;
         if (*ctx).settings.intercept_errors && head.status >= 300 && has_error_page(r, head.status) {
-            return Some(head.status as ngx_int_t);
+            return HeadSent::Over(head.status as ngx_int_t);
         }
         let controls = match headers::copy_head(r, &head) {
             Ok(controls) => controls,
-            Err(()) => return Some(NGX_ERROR as ngx_int_t),
+            Err(()) => return HeadSent::Over(NGX_ERROR as ngx_int_t),
         };
+        if let Some(uri) = controls.redirect {
+            return HeadSent::Redirect(uri);
+        }
         // `X-Accel-Buffering: yes | no` switches buffering for this response, as nginx's
         // upstream module does for FastCGI.
         match controls.buffering {
@@ -135,9 +148,9 @@ pub(super) unsafe fn send_head(ctx: *mut ReqCtx, head: ResponseHead) -> Option<n
         out.header_sent = true;
         out.header_only = (*r).header_only() != 0;
         if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || out.header_only {
-            return Some(rc);
+            return HeadSent::Over(rc);
         }
-        None
+        HeadSent::Body
     }
 }
 
