@@ -13,9 +13,9 @@ use fephp::{EngineError, Request};
 use ngx::ffi::{
     ngx_connection_local_sockaddr, ngx_http_complex_value, ngx_http_finalize_request, ngx_http_map_uri_to_path,
     ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t, ngx_list_part_t, ngx_str_t, ngx_table_elt_t,
-    sockaddr, NGX_DONE, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
+    sockaddr, ngx_pnalloc, NGX_DONE, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
-use ngx::http::{HttpModuleLocationConf, HttpModuleServerConf, NgxHttpCoreModule};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, HttpModuleServerConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
 
 use crate::bridge::{self, Output, Settings};
@@ -95,6 +95,7 @@ unsafe fn start(r: *mut ngx_http_request_t) {
             read_timeout: lcf.read_timeout(),
             intercept_errors: lcf.intercept_errors(),
             buffering: lcf.response.buffering(),
+            peer: peer_name(r, backend),
         };
         let opts = ServeOptions {
             timeouts: matches!(backend, Backend::Fpm(_) | Backend::Upstream(_)).then(|| lcf.timeouts()),
@@ -119,6 +120,31 @@ unsafe fn start(r: *mut ngx_http_request_t) {
         if let Err(e) = started {
             fail(r, EngineError::Internal(e));
         }
+    }
+}
+
+/// The backend's name for `$upstream_addr`, in the request pool (null when out of memory: no
+/// `$upstream_*` state then): the FPM address as written (`unix:/path`, `host:port`), the
+/// `upstream` block's name, `embedded` or `executors`.
+unsafe fn peer_name(r: *mut ngx_http_request_t, backend: Backend) -> *mut ngx_str_t {
+    // SAFETY: live request on the nginx thread; allocations from its pool.
+    unsafe {
+        let main = Module::main_conf(&*r);
+        let name = match backend {
+            Backend::Embedded => "embedded".to_string(),
+            Backend::Executors => "executors".to_string(),
+            Backend::Fpm(i) => main.and_then(|m| m.pools.get(i)).map_or_else(String::new, |p| p.address.to_string()),
+            Backend::Upstream(i) => main.and_then(|m| m.upstreams.get(i)).map_or_else(String::new, |u| u.name.clone()),
+        };
+        let pool = (*r).pool;
+        let s = ngx_pnalloc(pool, std::mem::size_of::<ngx_str_t>()) as *mut ngx_str_t;
+        let data = ngx_pnalloc(pool, name.len().max(1)) as *mut u8;
+        if s.is_null() || data.is_null() {
+            return std::ptr::null_mut();
+        }
+        std::ptr::copy_nonoverlapping(name.as_ptr(), data, name.len());
+        s.write(ngx_str_t { len: name.len(), data });
+        s
     }
 }
 

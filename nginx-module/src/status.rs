@@ -85,7 +85,12 @@ unsafe extern "C" fn status_body_read(r: *mut ngx_http_request_t) {
             // A small complete body: no buffering needed (nothing behind it to free).
             let mut buffering = crate::response_conf::ResponseConf::default().buffering();
             buffering.enabled = false;
-            let settings = Settings { read_timeout: std::time::Duration::from_secs(10), intercept_errors: false, buffering };
+            let settings = Settings {
+                read_timeout: std::time::Duration::from_secs(10),
+                intercept_errors: false,
+                buffering,
+                peer: std::ptr::null_mut(),
+            };
             // On this thread: FPM health probes use the pools' nginx sockets.
             let fut = async move { Ok::<_, EngineError>(report(pid, engines, upstreams, json, full).await) };
             if let Err(e) = bridge::start_local(r, settings, Box::pin(fut)) {

@@ -23,6 +23,7 @@ use ngx::ngx_log_error;
 
 use super::output::{self, HeadSent, Out};
 use super::poll::{Event, Local, LocalFuture, LocalState};
+use super::states;
 use super::wakeup::{registry_get, registry_insert, registry_remove, ReqWaker, BRIDGE};
 use super::Settings;
 use crate::Module;
@@ -44,6 +45,8 @@ pub(super) struct ReqCtx {
     pub(super) done: bool,
     /// The response's way out to the client.
     pub(super) out: Out,
+    /// This request's `$upstream_*` state.
+    pub(super) state: Option<states::State>,
 }
 
 /// Starts serving `r` with `fut`, polled on this (the nginx) thread. The caller's content handler
@@ -105,6 +108,8 @@ unsafe fn register(
         settings,
         done: false,
         out: Out::new(&settings),
+        // SAFETY: `r` is live (caller contract); `peer` outlives it (Settings contract).
+        state: unsafe { states::begin(r, settings.peer) },
     }));
     // SAFETY: `r` is live; the pool cleanup owns `ctx` from here and frees it with the request
     // pool; the HTTP cleanup stops it when nginx ends or terminates the (main) request.
@@ -144,10 +149,15 @@ unsafe extern "C" fn stop_request(data: *mut c_void) {
         // SAFETY: `data` is the live `ReqCtx` of `register` (freed only by the pool cleanup,
         // which runs after the HTTP cleanups); nginx thread.
         let ctx = unsafe { &mut *(data as *mut ReqCtx) };
+        let stopped_by_nginx = !ctx.done;
         ctx.done = true;
         // SAFETY: the guard timer is ours.
         unsafe { disarm_guard(ctx) };
         forget(ctx);
+        if stopped_by_nginx {
+            // Ended by nginx (client abort, timeout, terminate): as nginx records 499 then.
+            end_state(ctx, 0);
+        }
         if ctx.out.blocked || ctx.out.writing {
             ctx.out.blocked = false;
             ctx.out.writing = false;
@@ -225,10 +235,21 @@ pub(super) unsafe fn finish(ctx: *mut ReqCtx, rc: ngx_int_t) {
         c.done = true;
         disarm_guard(c);
         let _ = catch_panic(|| forget(c));
+        end_state(c, rc);
         c.r
     };
     // SAFETY: `r` is live; after this call neither `r` nor `ctx` is touched.
     unsafe { ngx_http_finalize_request(r, rc) };
+}
+
+/// Records the end of our part in the request's `$upstream_*` state (`rc`: the code the
+/// request ends with; an HTTP status when no head arrived).
+fn end_state(c: &mut ReqCtx, rc: ngx_int_t) {
+    if let Some(st) = c.state {
+        let status = if (100..600).contains(&rc) { rc as u16 } else { 0 };
+        // SAFETY: the request is live while we end our part of it.
+        unsafe { states::end(c.r, st, status) };
+    }
 }
 
 /// `X-Accel-Redirect`: ends our part (PHP's body is discarded: dropping the response cancels
@@ -245,6 +266,7 @@ unsafe fn redirect(ctx: *mut ReqCtx, uri: String) {
             c.done = true;
             disarm_guard(c);
             let _ = catch_panic(|| forget(c));
+            end_state(c, 0);
             c.r
         };
         let Ok(mut target) = pool_bytes(r, uri.as_bytes()) else {
@@ -356,12 +378,20 @@ unsafe fn pump(ctx: *mut ReqCtx) {
             let Some(ev) = local.poll_event() else { break };
             got_any = true;
             match ev {
-                Event::Head(head) => match output::send_head(ctx, head) {
-                    HeadSent::Body => {}
-                    HeadSent::Over(rc) => return finish(ctx, rc),
-                    HeadSent::Redirect(uri) => return redirect(ctx, uri),
-                },
+                Event::Head(head) => {
+                    if let Some(st) = (*ctx).state {
+                        states::header(r, st, head.status);
+                    }
+                    match output::send_head(ctx, head) {
+                        HeadSent::Body => {}
+                        HeadSent::Over(rc) => return finish(ctx, rc),
+                        HeadSent::Redirect(uri) => return redirect(ctx, uri),
+                    }
+                }
                 Event::Chunk(bytes) => {
+                    if let Some(st) = (*ctx).state {
+                        states::received(r, st, bytes.len());
+                    }
                     if !(*ctx).out.header_only {
                         batch.push(bytes);
                         if batch.bytes() >= (*ctx).out.batch_limit() {
@@ -424,7 +454,8 @@ mod tests {
     /// A request context with no nginx request behind it (only what `forget` touches).
     fn test_ctx(id: u64) -> Box<ReqCtx> {
         let buffering = crate::response_conf::ResponseConf::default().buffering();
-        let settings = Settings { read_timeout: Duration::from_secs(1), intercept_errors: false, buffering };
+        let settings =
+            Settings { read_timeout: Duration::from_secs(1), intercept_errors: false, buffering, peer: ptr::null_mut() };
         Box::new(ReqCtx {
             id,
             r: ptr::null_mut(),
@@ -434,6 +465,7 @@ mod tests {
             settings,
             done: false,
             out: Out::new(&settings),
+            state: None,
         })
     }
 

@@ -6,7 +6,8 @@
 //! - [`poll`]: a request's engine side (its future, then its body) as a sequence of events;
 //! - [`lifecycle`]: start, register, pump, guard, finish, and the request's cleanups;
 //! - [`output`]: the response's way out to the client (body buffers, back-pressure);
-//! - [`headers`]: the response head into `r->headers_out`, as the upstream module's table.
+//! - [`headers`]: the response head into `r->headers_out`, as the upstream module's table;
+//! - [`states`]: `r->upstream_states`, what nginx's `$upstream_*` variables read.
 //!
 //! # Design
 //! - Each request's engine future, and then its response body (`poll_chunk`), is polled right
@@ -52,6 +53,7 @@ mod headers;
 mod lifecycle;
 mod output;
 mod poll;
+mod states;
 mod wakeup;
 
 pub use lifecycle::{finalize_after_panic, start_local};
@@ -67,4 +69,7 @@ pub struct Settings {
     pub intercept_errors: bool,
     /// `fephp_buffering` and its companions.
     pub buffering: crate::response_conf::Buffering,
+    /// The backend's address for `$upstream_addr` (in memory that outlives the request; null:
+    /// no `$upstream_*` state, e.g. `fephp_status`).
+    pub peer: *mut ngx::ffi::ngx_str_t,
 }
