@@ -286,6 +286,9 @@ unsafe fn process_controls(r: *mut ngx_http_request_t, head: &ResponseHead, conf
         let mut controls = Controls::default();
         let mut seen: [Option<&str>; 3] = [None; 3];
         for (name, value) in &head.headers {
+            if name.len() < 8 || !name.as_bytes()[..8].eq_ignore_ascii_case(b"x-accel-") {
+                continue;
+            }
             let Some(accel) = handler_of(name).and_then(|h| h.accel) else { continue };
             let once = match accel {
                 Accel::Redirect => Some(0),

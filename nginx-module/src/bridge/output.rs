@@ -188,8 +188,9 @@ pub(super) unsafe fn send_body(ctx: *mut ReqCtx, chunks: &mut Batch, last: bool)
         let mut to_file: Vec<Bytes> = Vec::new();
         let mut spilling = false;
         chunks.1 = 0;
-        let all: Vec<Bytes> = chunks.0.drain(..).collect();
-        for bytes in all {
+        // Taken out for the loop (which also borrows `c`), handed back for its capacity.
+        let mut all = std::mem::take(&mut chunks.0);
+        for bytes in all.drain(..) {
             if let Some(b) = c.buffering {
                 let mem_ok = !spilling && c.held_bytes + bytes.len() <= b.memory;
                 let file_ok = c.temp_size() + (to_file.iter().map(Bytes::len).sum::<usize>() + bytes.len()) as u64
@@ -225,6 +226,7 @@ pub(super) unsafe fn send_body(ctx: *mut ReqCtx, chunks: &mut Batch, last: bool)
             tail = &mut (*cl).next;
             last_cl = cl;
         }
+        chunks.0 = all;
         if !to_file.is_empty() {
             let Some(cl) = file_buf(r, c, &mut to_file, tag) else { return NGX_ERROR as ngx_int_t };
             *tail = cl;
