@@ -328,7 +328,11 @@ impl Php {
     ) -> Result<(ResponseHead, PhpBody), EngineError> {
         let shared = &self.inner.shared;
         let (job, rx) = Job::new(params, script, body, ini);
-        shared.queue_depth.fetch_add(1, Ordering::SeqCst);
+        // Nothing ahead of this job (no job waiting, none running: the PHP thread marks itself
+        // busy before it takes a job off the queue) means it starts as soon as the PHP thread
+        // wakes: no queue timer is armed for it (a timer per request is a lock and a wheel
+        // entry on the runtime's timer, and may wake the runtime thread).
+        let ahead = shared.queue_depth.fetch_add(1, Ordering::SeqCst) > 0 || shared.busy.load(Ordering::SeqCst);
         if let Err(e) = self.inner.queue.try_send(job) {
             shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
             return Err(match e {
@@ -343,7 +347,7 @@ impl Php {
         // started out of the queue.
         let head = {
             let mut head = std::pin::pin!(std::future::poll_fn(|cx| rx.poll_head(cx)));
-            if self.inner.queue_timeout.is_zero() {
+            if self.inner.queue_timeout.is_zero() || !ahead {
                 head.await
             } else {
                 tokio::select! {
