@@ -397,6 +397,7 @@ const char *fephp_shim_sapi_name(void)
  */
 static int fephp_own_fs;
 static int fephp_home_fd = -1;
+static void fephp_watch_chdir(void);
 static mode_t fephp_home_umask;
 static char *fephp_home_locale;
 
@@ -404,7 +405,9 @@ static void fephp_save_home(void)
 {
     const char *loc;
     fephp_own_fs = unshare(CLONE_FS) == 0;
-    if (!fephp_own_fs) {
+    if (fephp_own_fs) {
+        fephp_watch_chdir();
+    } else {
         fephp_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
     fephp_home_umask = umask(022);
@@ -434,13 +437,35 @@ static void fephp_restore_home(void)
  * back (two path walks per request); the shim keeps the last script directory open (O_PATH)
  * and enters it with fchdir(), reopening it when the directory differs or the descriptor is
  * older than FEPHP_DIR_TTL seconds (so a `current -> release` symlink swap is seen soon).
- * fephp_restore_home() leaves it after the request.
+ * With a filesystem context of its own (fephp_own_fs) the PHP thread stays there between
+ * requests, so the next script of the same directory needs no system call at all, unless a
+ * script left it: PHP's chdir() is wrapped to note that (fephp_watch_chdir). Otherwise
+ * fephp_restore_home() leaves it after each request.
  */
 #define FEPHP_DIR_TTL 2
 static char fephp_dir[4096];
 static size_t fephp_dir_len;
 static int fephp_dir_fd = -1;
 static time_t fephp_dir_at;
+/* The working directory is fephp_dir (entered, and no chdir() since). */
+static int fephp_in_dir;
+static zif_handler fephp_php_chdir;
+
+static ZEND_NAMED_FUNCTION(fephp_chdir)
+{
+    fephp_in_dir = 0;
+    fephp_php_chdir(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+}
+
+/* Wraps PHP's chdir() (after module startup, before any script is compiled). */
+static void fephp_watch_chdir(void)
+{
+    zend_function *f = zend_hash_str_find_ptr(CG(function_table), "chdir", sizeof("chdir") - 1);
+    if (f != NULL && f->type == ZEND_INTERNAL_FUNCTION && f->internal_function.handler != NULL) {
+        fephp_php_chdir = f->internal_function.handler;
+        f->internal_function.handler = fephp_chdir;
+    }
+}
 
 static void fephp_enter_script_dir(const char *filename)
 {
@@ -472,11 +497,18 @@ static void fephp_enter_script_dir(const char *filename)
         memcpy(fephp_dir, path, len + 1);
         fephp_dir_len = len;
         fephp_dir_at = now;
+        fephp_in_dir = 0;
+    }
+    if (fephp_in_dir && fephp_own_fs && fephp_php_chdir != NULL) {
+        return;
     }
     if (fchdir(fephp_dir_fd) != 0) {
         close(fephp_dir_fd); /* reopened next time; the script runs in the previous cwd */
         fephp_dir_fd = -1;
+        fephp_in_dir = 0;
+        return;
     }
+    fephp_in_dir = 1;
 }
 
 static void fephp_fill_request_info(const fephp_request *req)
