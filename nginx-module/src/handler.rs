@@ -275,7 +275,7 @@ unsafe fn build_request(r: *mut ngx_http_request_t, lcf: &LocConf) -> Result<Req
             remote_addr: None,
             local_addr: None,
             server_name: server_name(r),
-            server_software: Some(SERVER_SOFTWARE.to_string()),
+            server_software: Some(SERVER_SOFTWARE.into()),
             https: false,
             extra_params: Params::default(),
         };

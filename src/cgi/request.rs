@@ -1,6 +1,7 @@
 //! [`HttpRequest`] and [`build_params`]: the CGI params PHP sees, built the same way for every
 //! backend (the set nginx's `fastcgi_params` gives, plus the script fields and `HTTP_*`).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use super::{Params, Script, Site};
@@ -27,7 +28,7 @@ pub struct HttpRequest {
     pub server_name: Option<String>,
     /// `SERVER_SOFTWARE`; `None`: [`SERVER_SOFTWARE`] (`fe-php/<version>`). The nginx module
     /// says `nginx/<version>`, like `fastcgi_params`.
-    pub server_software: Option<String>,
+    pub server_software: Option<Cow<'static, str>>,
     /// True when the client connection is TLS (`HTTPS=on`, `REQUEST_SCHEME=https`).
     pub https: bool,
     /// Extra params set by the surface (nginx `fephp_param`), applied last so they override.

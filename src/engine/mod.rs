@@ -187,7 +187,10 @@ impl Engine {
         match &self.backend {
             Backend::Fpm(pool) => {
                 let timeouts = opts.timeouts.unwrap_or_else(|| pool.config().timeouts());
-                let (head, body) = pool.send_with(&params, req.body, &timeouts, opts.head_limit).await?;
+                // Boxed (here and for the executors): an `async fn` is as large as its largest
+                // branch, and the caller boxes and moves the whole future per request; the
+                // embedded branch's is small.
+                let (head, body) = Box::pin(pool.send_with(&params, req.body, &timeouts, opts.head_limit)).await?;
                 Ok(Response { head, body: ResponseBody::fpm(body) })
             }
             #[cfg(feature = "embed")]
@@ -198,7 +201,7 @@ impl Engine {
             }
             #[cfg(feature = "embed")]
             Backend::Executors(client) => {
-                let (head, body) = client.execute(&params, &script, req.body).await?;
+                let (head, body) = Box::pin(client.execute(&params, &script, req.body)).await?;
                 head_within(&head, opts.head_limit)?;
                 Ok(Response { head, body: ResponseBody::exec(body) })
             }

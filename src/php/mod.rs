@@ -58,25 +58,35 @@
 //! PHP's `max_execution_time` uses `setitimer(ITIMER_PROF)` — the CPU time of *all* threads of
 //! the host — and `_exit()`s the whole process `hard_timeout` seconds after a missed limit. The
 //! shim replaces the `on_modify` handler of `max_execution_time` (so `set_time_limit()` and
-//! `ini_set()` still restart the limit), hides the limit from `php_request_startup()` so PHP
-//! arms no itimer (and cancels the one `max_input_time` arms), and forces `hard_timeout=0`. A watchdog thread measures the PHP thread's own CPU clock (what a
+//! `ini_set()` still restart the limit), hides the limit and `max_input_time` from PHP through
+//! request startup, script start and shutdown (PHP 8.2 arms its itimer in all three whenever
+//! `max_input_time` is set, as the distribution's php.ini does), so PHP never calls
+//! `setitimer`, and forces `hard_timeout=0`. The script's limit is the `max_execution_time` ini
+//! entry once startup has applied the request's values and `.user.ini` files; after shutdown
+//! the configured value is back, so no request's limit reaches the next. A watchdog thread
+//! measures the PHP thread's own CPU clock (what a
 //! one-thread FPM worker's ITIMER_PROF measures) and, when the limit passes, sets
 //! `EG(timed_out)` + `EG(vm_interrupt)`: the VM raises PHP's own "Maximum execution time of N
 //! seconds exceeded" fatal error (→ 500 with `display_errors=0`), the host lives on. Like PHP on
 //! Linux, time spent sleeping or blocked in I/O does not count.
 //!
 //! # Per-request process state
-//! The shim notes the working directory (a directory fd), the umask and the locale once, at
-//! startup, and puts them back after every request (`fchdir`, `umask`, and
-//! `setlocale` only when the locale differs), so no system call is spent saving them.
-//! `putenv()` values are undone by PHP's own request shutdown. PHP does not install its
-//! per-request handlers for the host's signals (`SIGTERM`, `SIGHUP`, …): `zend_signal`'s
-//! per-request reset is switched off. Like FPM, a script runs in its own directory: the shim
-//! enters it with `fchdir` on a cached `O_PATH` descriptor of the last script directory
-//! (reopened after 2 s, so a `current -> release` symlink swap is seen) instead of PHP's
-//! `getcwd` + `chdir` + `chdir` back (`SAPI_OPTION_NO_CHDIR`). While a request runs, the
-//! process's cwd is the script's directory (NTS PHP has no virtual cwd); host code running
-//! concurrently must not rely on relative paths.
+//! The PHP thread has a filesystem context of its own (`unshare(CLONE_FS)` at startup: working
+//! directory, umask and root are then per thread), so a script's directory, `chdir()` and
+//! `umask()` never reach the host's threads, not even while the script runs. The shim notes
+//! the umask and the locale once, at startup; the locale is put back after a request only when
+//! it differs, the umask by PHP's own request shutdown (its `umask()` remembers the old one),
+//! so no system call is spent saving them. `putenv()` values are undone by PHP's own request
+//! shutdown. PHP does not install its per-request handlers for the host's signals (`SIGTERM`,
+//! `SIGHUP`, …): `zend_signal`'s per-request reset is switched off. Like FPM, a script runs in
+//! its own directory: the shim enters it with `fchdir` on a cached `O_PATH` descriptor of the
+//! last script directory (reopened after 2 s, so a `current -> release` symlink swap is seen)
+//! instead of PHP's `getcwd` + `chdir` + `chdir` back (`SAPI_OPTION_NO_CHDIR`), and stays there
+//! between requests: the next script of the same directory costs no system call, unless a
+//! script left it (PHP's `chdir()` is wrapped to note that). Where `unshare` is refused (a
+//! seccomp filter) the working directory is the process's: the shim then puts the host's back
+//! (`fchdir`) after every request, and while a request runs host code must not rely on
+//! relative paths.
 //!
 //! # Per-request ini
 //! [`Php::execute_with`] takes a [`RequestIni`] (nginx `fephp_php_value` /
@@ -328,7 +338,11 @@ impl Php {
     ) -> Result<(ResponseHead, PhpBody), EngineError> {
         let shared = &self.inner.shared;
         let (job, rx) = Job::new(params, script, body, ini);
-        shared.queue_depth.fetch_add(1, Ordering::SeqCst);
+        // Nothing ahead of this job (no job waiting, none running: the PHP thread marks itself
+        // busy before it takes a job off the queue) means it starts as soon as the PHP thread
+        // wakes: no queue timer is armed for it (a timer per request is a lock and a wheel
+        // entry on the runtime's timer, and may wake the runtime thread).
+        let ahead = shared.queue_depth.fetch_add(1, Ordering::SeqCst) > 0 || shared.busy.load(Ordering::SeqCst);
         if let Err(e) = self.inner.queue.try_send(job) {
             shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
             return Err(match e {
@@ -343,7 +357,7 @@ impl Php {
         // started out of the queue.
         let head = {
             let mut head = std::pin::pin!(std::future::poll_fn(|cx| rx.poll_head(cx)));
-            if self.inner.queue_timeout.is_zero() {
+            if self.inner.queue_timeout.is_zero() || !ahead {
                 head.await
             } else {
                 tokio::select! {

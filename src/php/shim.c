@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -249,10 +250,21 @@ static sapi_module_struct fephp_sapi_module = {
  * ITIMER_PROF timer: process-wide CPU time, with a hard_timeout that _exit()s). Ours keeps
  * EG(timeout_seconds) and hands the limit to the Rust watchdog, so set_time_limit() and
  * ini_set('max_execution_time') keep working.
+ *
+ * While the shim hides the limit from PHP (request startup and shutdown, see
+ * fephp_shim_execute) a change (per-request values, .user.ini, the ini restore of request
+ * shutdown) only lands in the ini entry, which PHP updates after this handler: the shim reads
+ * the limit from there when the script starts (fephp_configured_limit).
  */
+static zend_ini_entry *fephp_timeout_entry;
+static int fephp_limit_hidden;
+
 static ZEND_INI_MH(fephp_on_update_timeout)
 {
     (void) entry; (void) mh_arg1; (void) mh_arg2; (void) mh_arg3;
+    if (stage != ZEND_INI_STAGE_STARTUP && fephp_limit_hidden) {
+        return SUCCESS;
+    }
     EG(timeout_seconds) = ZEND_ATOL(ZSTR_VAL(new_value));
     if (stage == ZEND_INI_STAGE_STARTUP) {
         return SUCCESS;
@@ -261,6 +273,15 @@ static ZEND_INI_MH(fephp_on_update_timeout)
         fephp_cb.set_timer(stage == ZEND_INI_STAGE_DEACTIVATE ? 0 : (int64_t) EG(timeout_seconds));
     }
     return SUCCESS;
+}
+
+/* max_execution_time as it stands now (php.ini, per-request values, .user.ini, ini_set()). */
+static zend_long fephp_configured_limit(void)
+{
+    if (fephp_timeout_entry == NULL || fephp_timeout_entry->value == NULL) {
+        return EG(timeout_seconds);
+    }
+    return ZEND_ATOL(ZSTR_VAL(fephp_timeout_entry->value));
 }
 
 void fephp_shim_timeout_fire(void)
@@ -275,8 +296,6 @@ static void fephp_save_home(void);
 
 int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries, int ini_mode, const char *ini_path)
 {
-    zend_ini_entry *timeout_entry;
-
     if (fephp_started) {
         return -1;
     }
@@ -327,9 +346,9 @@ int fephp_shim_startup(const fephp_callbacks *callbacks, const char *ini_entries
     SIGG(reset) = 0;
 #endif
 
-    timeout_entry = zend_hash_str_find_ptr(EG(ini_directives), "max_execution_time", sizeof("max_execution_time") - 1);
-    if (timeout_entry) {
-        timeout_entry->on_modify = fephp_on_update_timeout;
+    fephp_timeout_entry = zend_hash_str_find_ptr(EG(ini_directives), "max_execution_time", sizeof("max_execution_time") - 1);
+    if (fephp_timeout_entry) {
+        fephp_timeout_entry->on_modify = fephp_on_update_timeout;
     }
     fephp_save_home();
     fephp_ops_slowlog_install();
@@ -369,15 +388,28 @@ const char *fephp_shim_sapi_name(void)
  * started (noted once, by fephp_shim_startup, so a request costs no system call to save it).
  * PHP itself puts the locale back in its RSHUTDOWN; this catches what a script, a shutdown
  * function or an extension changes.
+ *
+ * The PHP thread first takes a filesystem context of its own (unshare(CLONE_FS): working
+ * directory, umask and root are then per thread): a script's directory, its chdir() and
+ * umask() never reach the host's threads (the nginx event loop, a C ABI host), even while the
+ * script runs, and the host's working directory needs no restoring after each request. Where
+ * unshare is refused (a seccomp filter), the directory is restored with fchdir() as before.
  */
+static int fephp_own_fs;
 static int fephp_home_fd = -1;
+static void fephp_watch_chdir(void);
 static mode_t fephp_home_umask;
 static char *fephp_home_locale;
 
 static void fephp_save_home(void)
 {
     const char *loc;
-    fephp_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fephp_own_fs = unshare(CLONE_FS) == 0;
+    if (fephp_own_fs) {
+        fephp_watch_chdir();
+    } else {
+        fephp_home_fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
     fephp_home_umask = umask(022);
     umask(fephp_home_umask);
     loc = setlocale(LC_ALL, NULL);
@@ -390,7 +422,7 @@ static void fephp_save_home(void)
 static void fephp_restore_home(void)
 {
     const char *loc;
-    if (fephp_home_fd >= 0 && fchdir(fephp_home_fd) != 0) {
+    if (!fephp_own_fs && fephp_home_fd >= 0 && fchdir(fephp_home_fd) != 0) {
         static const char msg[] = "fe-php: cannot restore the working directory after a request";
         fephp_log_message(msg, 3);
     }
@@ -405,13 +437,35 @@ static void fephp_restore_home(void)
  * back (two path walks per request); the shim keeps the last script directory open (O_PATH)
  * and enters it with fchdir(), reopening it when the directory differs or the descriptor is
  * older than FEPHP_DIR_TTL seconds (so a `current -> release` symlink swap is seen soon).
- * fephp_restore_home() leaves it after the request.
+ * With a filesystem context of its own (fephp_own_fs) the PHP thread stays there between
+ * requests, so the next script of the same directory needs no system call at all, unless a
+ * script left it: PHP's chdir() is wrapped to note that (fephp_watch_chdir). Otherwise
+ * fephp_restore_home() leaves it after each request.
  */
 #define FEPHP_DIR_TTL 2
 static char fephp_dir[4096];
 static size_t fephp_dir_len;
 static int fephp_dir_fd = -1;
 static time_t fephp_dir_at;
+/* The working directory is fephp_dir (entered, and no chdir() since). */
+static int fephp_in_dir;
+static zif_handler fephp_php_chdir;
+
+static ZEND_NAMED_FUNCTION(fephp_chdir)
+{
+    fephp_in_dir = 0;
+    fephp_php_chdir(INTERNAL_FUNCTION_PARAM_PASSTHRU);
+}
+
+/* Wraps PHP's chdir() (after module startup, before any script is compiled). */
+static void fephp_watch_chdir(void)
+{
+    zend_function *f = zend_hash_str_find_ptr(CG(function_table), "chdir", sizeof("chdir") - 1);
+    if (f != NULL && f->type == ZEND_INTERNAL_FUNCTION && f->internal_function.handler != NULL) {
+        fephp_php_chdir = f->internal_function.handler;
+        f->internal_function.handler = fephp_chdir;
+    }
+}
 
 static void fephp_enter_script_dir(const char *filename)
 {
@@ -443,11 +497,18 @@ static void fephp_enter_script_dir(const char *filename)
         memcpy(fephp_dir, path, len + 1);
         fephp_dir_len = len;
         fephp_dir_at = now;
+        fephp_in_dir = 0;
+    }
+    if (fephp_in_dir && fephp_own_fs && fephp_php_chdir != NULL) {
+        return;
     }
     if (fchdir(fephp_dir_fd) != 0) {
         close(fephp_dir_fd); /* reopened next time; the script runs in the previous cwd */
         fephp_dir_fd = -1;
+        fephp_in_dir = 0;
+        return;
     }
+    fephp_in_dir = 1;
 }
 
 static void fephp_fill_request_info(const fephp_request *req)
@@ -487,29 +548,37 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
     /* Written inside zend_first_try and read after a possible longjmp: volatile. */
     volatile fephp_outcome outcome = FEPHP_OK;
     volatile int have_file = 0;
-    volatile int limit_back = 0;
+    volatile zend_long input_time;
     zend_file_handle file;
-    zend_long time_limit;
 
     if (!fephp_started) {
         return FEPHP_NOT_STARTED;
     }
     fephp_current = req;
     fephp_fill_request_info(req);
-    fephp_ops_request_start();
 
-    /* php_request_startup() arms PHP's ITIMER_PROF with EG(timeout_seconds) (or with
-     * max_input_time when that is set); the watchdog replaces it. With the limit hidden during
-     * startup, PHP arms nothing and there is nothing to cancel. */
-    time_limit = EG(timeout_seconds);
+    /* PHP's own time limit is an ITIMER_PROF timer; the watchdog replaces it, so PHP must arm
+     * none. php_request_startup() arms it with EG(timeout_seconds), or with max_input_time
+     * when that is not -1 (the distribution's php.ini says 60), and php_execute_script() then
+     * re-arms it with max_execution_time; php_request_shutdown() cancels it whenever
+     * EG(timeout_seconds) is set. Hidden (limit 0, max_input_time -1) through startup and
+     * shutdown, PHP calls no setitimer() at all. The limit the script runs with is the ini
+     * entry's once startup has applied per-request values and .user.ini files. */
+    fephp_limit_hidden = 1;
     EG(timeout_seconds) = 0;
+    input_time = PG(max_input_time);
+    PG(max_input_time) = -1;
+    fephp_ops_request_start();
     zend_first_try {
         int started = php_request_startup();
         if (PG(max_input_time) != -1) {
-            zend_unset_timeout(); /* armed with max_input_time, now in EG(timeout_seconds) */
+            /* A .user.ini set max_input_time: PHP armed its timer with it. */
+            zend_unset_timeout();
+            input_time = PG(max_input_time);
+            PG(max_input_time) = -1;
         }
-        EG(timeout_seconds) = time_limit;
-        limit_back = 1;
+        fephp_limit_hidden = 0;
+        EG(timeout_seconds) = fephp_configured_limit();
         if (started == FAILURE) {
             outcome = FEPHP_STARTUP_FAILED;
         } else {
@@ -523,26 +592,23 @@ fephp_outcome fephp_shim_execute(const fephp_request *req)
         }
     } zend_end_try();
 
-    if (!limit_back) {
-        EG(timeout_seconds) = time_limit; /* a bailout inside php_request_startup() */
-    }
     /* Also after exit()/a fatal error (a bailout skips the rest of the try block), and while
      * the request's memory manager is still up, like the CLI SAPI does. */
     if (have_file) {
         zend_destroy_file_handle(&file);
     }
 
-    /* Hidden during shutdown too: php_request_shutdown() calls zend_unset_timeout(), which
-     * calls setitimer() whenever EG(timeout_seconds) is set, though PHP armed no timer (the
-     * watchdog is ours). An ini restore in shutdown writes EG(timeout_seconds) again (our
-     * on_modify) with the configured value, which is the value this request started with
-     * (time_limit): the next request starts with that, whatever this one set. */
+    /* Hidden again for shutdown (see above); its ini restore lands in the entries, and the
+     * limit between requests is the configured one. */
+    PG(max_input_time) = input_time;
+    fephp_limit_hidden = 1;
     EG(timeout_seconds) = 0;
     fephp_last_peak = zend_memory_peak_usage(1);
     zend_try {
         php_request_shutdown(NULL);
     } zend_end_try();
-    EG(timeout_seconds) = time_limit;
+    fephp_limit_hidden = 0;
+    EG(timeout_seconds) = fephp_configured_limit();
 
     if (fephp_cb.set_timer) {
         fephp_cb.set_timer(0);

@@ -111,11 +111,14 @@ pub(crate) fn spawn(opts: &PhpOptions, shared: Arc<Shared>) -> Result<mpsc::Send
             let served = crate::error::catch_panic(|| {
                 let mut request = ffi::Request::default();
                 while let Some(job) = rx.blocking_recv() {
+                    // Busy before the job leaves the queue's count: a sender that sees neither
+                    // knows nothing runs ahead of its job (see `Php::execute_with`).
+                    shared.busy.store(true, Ordering::SeqCst);
                     shared.queue_depth.fetch_sub(1, Ordering::SeqCst);
                     if !job.claim() {
+                        shared.busy.store(false, Ordering::SeqCst);
                         continue;
                     }
-                    shared.busy.store(true, Ordering::SeqCst);
                     if let Some(dog) = WATCHDOG.get() {
                         dog.request_start();
                     }
