@@ -477,6 +477,44 @@ fn output_streams_before_the_script_ends() {
     });
 }
 
+/// This thread's umask (read by setting it and putting it back).
+fn read_umask() -> libc::mode_t {
+    // SAFETY: umask only swaps the calling thread's file mode mask; it is put back at once.
+    unsafe {
+        let mask = libc::umask(0o022);
+        libc::umask(mask);
+        mask
+    }
+}
+
+#[test]
+fn a_running_script_moves_neither_the_host_cwd_nor_its_umask() {
+    let _s = serial();
+    let go = state("cwd-go");
+    let _ = std::fs::remove_file(&go);
+    script(
+        "cwdhold.php",
+        &format!(
+            "<?php chdir('/tmp'); umask(0077); echo getcwd(); flush();
+            for ($i = 0; $i < 4000 && !file_exists('{go}'); $i++) {{ usleep(5000); }}
+            echo '|', getcwd();"
+        ),
+    );
+    let host_cwd = std::env::current_dir().unwrap();
+    let host_umask = read_umask();
+    rt().block_on(async {
+        let mut resp = send(req("GET", "/cwdhold.php"), b"").await.unwrap();
+        assert_eq!(resp.head.status, 200);
+        let first = resp.body.next_chunk().await.unwrap().unwrap();
+        assert_eq!(&first[..], b"/tmp");
+        // The script sits in /tmp with umask 077 right now: the host's threads do not.
+        assert_eq!(std::env::current_dir().unwrap(), host_cwd);
+        assert_eq!(read_umask(), host_umask);
+        std::fs::write(&go, "go").unwrap();
+        assert_eq!(read_all(&mut resp).await, "|/tmp");
+    });
+}
+
 #[test]
 fn client_abort_is_seen_by_php() {
     let _s = serial();
