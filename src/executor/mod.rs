@@ -52,6 +52,7 @@
 
 mod client;
 pub mod scoreboard;
+pub mod shm;
 mod supervisor;
 pub mod sys;
 pub mod wire;
@@ -62,7 +63,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use client::{Client, ClientConfig, ExecBody, PolledExecBody};
+pub use client::{Client, ClientConfig, ExecBody};
 pub use scoreboard::{ExecutorStatus, PoolStatus, Scoreboard};
 pub use sys::{lookup_user, Credentials};
 
@@ -97,6 +98,35 @@ impl Dynamic {
     }
 }
 
+/// How requests travel between clients and executors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// One unix-socket connection per request (the kernel's accept queue is the shared queue).
+    #[default]
+    Socket,
+    /// Shared-memory slots, a queue in shared memory, futex / eventfd wakes ([`shm`]).
+    Shm,
+}
+
+impl Transport {
+    /// `"socket"` or `"shm"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Socket => "socket",
+            Transport::Shm => "shm",
+        }
+    }
+
+    /// Parses `"socket"` / `"shm"`.
+    pub fn parse(s: &str) -> Option<Transport> {
+        match s {
+            "socket" => Some(Transport::Socket),
+            "shm" => Some(Transport::Shm),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of an executor pool.
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
@@ -117,8 +147,14 @@ pub struct ExecutorOptions {
     pub queue_timeout: Duration,
     /// Executors switch to this user and group after the fork (needs root).
     pub user: Option<Credentials>,
-    /// uids allowed to connect (root always is); empty = anyone.
+    /// uids allowed to connect (root always is); empty = anyone (socket transport; the
+    /// shared-memory transport is reachable only by processes that inherited its region).
     pub allowed_uids: Vec<u32>,
+    /// The transport.
+    pub transport: Transport,
+    /// Shared-memory transport: client processes (nginx workers; 1 for `fe-php serve`), each
+    /// with its own doorbell and its share of the queue's slots.
+    pub clients: usize,
 }
 
 impl Default for ExecutorOptions {
@@ -133,7 +169,16 @@ impl Default for ExecutorOptions {
             queue_timeout: Duration::from_secs(60),
             user: None,
             allowed_uids: Vec::new(),
+            transport: Transport::Socket,
+            clients: 1,
         }
+    }
+}
+
+impl ExecutorOptions {
+    /// The shared-memory region's layout for these options.
+    pub fn shm_layout(&self) -> shm::Layout {
+        shm::Layout::new(self.clients, self.executors, self.queue_size)
     }
 }
 
@@ -149,6 +194,7 @@ pub struct Pool {
     master: Option<OwnedFd>,
     users: Option<OwnedFd>,
     supervisor: libc::pid_t,
+    shm: Option<shm::Shared>,
 }
 
 static POOLS: AtomicU64 = AtomicU64::new(0);
@@ -178,7 +224,22 @@ pub fn exec_main(encoded: &str) -> ! {
             sys::exit_now(2)
         }
     };
-    supervisor::run(opts, supervisor::SupervisorFds { listener, master, users, log: None }, board)
+    let shm = match opts.transport {
+        Transport::Socket => None,
+        Transport::Shm => {
+            // SAFETY: as above: the region at 7, the doorbells from 8 on.
+            let region = unsafe { OwnedFd::from_raw_fd(7) };
+            let bells = (0..opts.clients).map(|i| unsafe { OwnedFd::from_raw_fd(8 + i as RawFd) }).collect();
+            match shm::Region::from_fd(region, opts.shm_layout()) {
+                Ok(r) => Some(shm::Shared { region: std::sync::Arc::new(r), bells: std::sync::Arc::new(bells) }),
+                Err(e) => {
+                    supervisor::log("alert", &format!("shared-memory region: {e}"));
+                    sys::exit_now(2)
+                }
+            }
+        }
+    };
+    supervisor::run(opts, supervisor::SupervisorFds { listener, master, users, log: None, shm }, board)
 }
 
 fn escape(s: &str) -> String {
@@ -209,6 +270,7 @@ impl ExecutorOptions {
         for uid in &self.allowed_uids {
             out.push_str(&format!("allow\t{uid}\n"));
         }
+        out.push_str(&format!("transport\t{}\nclients\t{}\n", self.transport.name(), self.clients));
         match &self.php.ini_file {
             IniFile::Distribution => {}
             IniFile::Off => out.push_str("ini_off\toff\n"),
@@ -239,6 +301,8 @@ impl ExecutorOptions {
                     o.user = Some(Credentials { uid: num(u)? as u32, gid: num(g)? as u32 });
                 }
                 "allow" => o.allowed_uids.push(num(value)? as u32),
+                "transport" => o.transport = Transport::parse(value).ok_or("bad transport")?,
+                "clients" => o.clients = (num(value)? as usize).clamp(1, 4096),
                 "dynamic" => {
                     let v: Vec<u64> = value.split(':').map(num).collect::<Result<_, _>>()?;
                     let [start, min_spare, max_spare, idle_ms] = v[..] else { return Err("bad dynamic".into()) };
@@ -292,21 +356,35 @@ impl Pool {
         let listener = sys::listen_abstract(&name, opts.queue_size.max(1))?;
         let (master_r, master_w) = sys::pipe()?;
         let (users_r, users_w) = sys::pipe()?;
+        let shm = match opts.transport {
+            Transport::Socket => None,
+            Transport::Shm => {
+                let region = shm::Region::new(opts.shm_layout())?;
+                let bells = (0..opts.clients.max(1)).map(|_| shm::wake_eventfd()).collect::<io::Result<Vec<_>>>()?;
+                Some(shm::Shared { region: std::sync::Arc::new(region), bells: std::sync::Arc::new(bells) })
+            }
+        };
         match sys::fork()? {
             sys::Forked::Child => {
                 drop(master_w);
                 drop(users_w);
                 if let Some(binary) = binary {
                     let encoded = opts.encode();
-                    let fds = [listener.as_raw_fd(), master_r.as_raw_fd(), users_r.as_raw_fd(), board.fd().unwrap_or(-1)];
+                    let mut fds = vec![listener.as_raw_fd(), master_r.as_raw_fd(), users_r.as_raw_fd(), board.fd().unwrap_or(-1)];
+                    if let Some(s) = &shm {
+                        fds.push(s.region.fd());
+                        fds.extend(s.bells.iter().map(|b| b.as_raw_fd()));
+                    }
                     let err = sys::exec_with_fds(binary, &["fephp-supervisor", EXEC_COMMAND, &encoded], &fds, log);
                     supervisor::log("alert", &format!("cannot exec {}: {err}", binary.display()));
                     sys::exit_now(1);
                 }
-                let fds = supervisor::SupervisorFds { listener, master: master_r, users: users_r, log };
+                let fds = supervisor::SupervisorFds { listener, master: master_r, users: users_r, log, shm };
                 supervisor::run(opts, fds, board)
             }
-            sys::Forked::Parent(pid) => Ok(Pool { name, board, master: Some(master_w), users: Some(users_w), supervisor: pid }),
+            sys::Forked::Parent(pid) => {
+                Ok(Pool { name, board, master: Some(master_w), users: Some(users_w), supervisor: pid, shm })
+            }
         }
     }
 
@@ -327,12 +405,43 @@ impl Pool {
         self.supervisor as u32
     }
 
-    /// A client of this pool (with the scoreboard, for status).
+    /// A client of this pool (with the scoreboard, for status): over the pool's transport;
+    /// with shared memory, as client index 0, its doorbell watched by a tokio task.
     pub fn client(&self, connect_timeout: Duration, read_timeout: Duration, terminate_timeout: Duration) -> Client {
-        Client::new(
-            ClientConfig { address: self.address(), connect_timeout, read_timeout, terminate_timeout, connector: None },
-            Some(self.board.clone()),
-        )
+        let cfg = ClientConfig { address: self.address(), connect_timeout, read_timeout, terminate_timeout, connector: None };
+        match self.shm_client(0, None, read_timeout) {
+            Some(Ok(shm)) => Client::with_shm(cfg, Some(self.board.clone()), shm),
+            _ => Client::new(cfg, Some(self.board.clone())),
+        }
+    }
+
+    /// The shared-memory transport's client number `index` (an nginx worker's number), its
+    /// doorbell watched by `host` (a tokio task when `None`); `None` when the pool uses the
+    /// socket transport. Errors: the index is out of range, or the doorbell cannot be copied.
+    pub fn shm_client(
+        &self,
+        index: usize,
+        host: Option<std::sync::Arc<dyn shm::BellHost>>,
+        read_timeout: Duration,
+    ) -> Option<Result<shm::ShmClient, String>> {
+        let s = self.shm.as_ref()?;
+        let Some(bell) = s.bells.get(index) else {
+            return Some(Err(format!("client index {index} is out of range ({} clients)", s.bells.len())));
+        };
+        let bell = match bell.try_clone() {
+            Ok(b) => b,
+            Err(e) => return Some(Err(format!("doorbell: {e}"))),
+        };
+        Some(shm::ShmClient::new(std::sync::Arc::clone(&s.region), index, bell, host, read_timeout))
+    }
+
+    /// The transport of this pool.
+    pub fn transport(&self) -> Transport {
+        if self.shm.is_some() {
+            Transport::Shm
+        } else {
+            Transport::Socket
+        }
     }
 
     /// In a forked client process (an nginx worker): closes the owner's liveness end, so the
