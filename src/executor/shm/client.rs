@@ -182,9 +182,9 @@ impl ShmClient {
         }
     }
 
-    /// The first slot of this client (for tests).
-    pub fn first_slot(&self) -> usize {
-        self.first
+    /// The slots of this client (its share of the queue).
+    pub fn region_slots(&self) -> usize {
+        self.region.layout().per_client
     }
 }
 

@@ -46,6 +46,9 @@ pub mod region;
 pub mod serve;
 mod wake;
 
+#[cfg(test)]
+mod tests;
+
 pub use bell::{Bell, BellHost};
 pub use client::{ShmBody, ShmClient};
 pub use region::{Layout, Region};
