@@ -33,7 +33,6 @@ pub struct ShmClient {
     region: Arc<Region>,
     bell: Arc<Bell>,
     index: usize,
-    first: usize,
     slots: Mutex<SlotPool>,
     host: Option<Arc<dyn BellHost>>,
     watching: OnceLock<Result<(), String>>,
@@ -78,7 +77,7 @@ impl ShmClient {
                 pool.free.push(slot);
             }
         }
-        Ok(ShmClient { region, bell, index, first, slots: Mutex::new(pool), host, watching: OnceLock::new(), read_timeout })
+        Ok(ShmClient { region, bell, index, slots: Mutex::new(pool), host, watching: OnceLock::new(), read_timeout })
     }
 
     fn watch(&self) -> Result<(), EngineError> {

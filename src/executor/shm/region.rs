@@ -213,6 +213,12 @@ impl Region {
         self.u32_at(64)
     }
 
+    /// Where the next claim pass starts (one past the last claimed slot; a hint shared by all
+    /// executors, so the queue is served round robin over the slots, close to FIFO).
+    pub fn cursor(&self) -> &AtomicU32 {
+        self.u32_at(160)
+    }
+
     /// Executors sleeping on [`Region::queue_futex`].
     pub fn sleepers(&self) -> &AtomicU32 {
         self.u32_at(128)

@@ -89,13 +89,12 @@ impl Shared {
 pub struct Source {
     shared: Shared,
     me: usize,
-    cursor: usize,
 }
 
 impl Source {
     /// The queue for executor number `me` (its scoreboard slot).
     pub fn new(shared: Shared, me: usize) -> Source {
-        Source { shared, me, cursor: me }
+        Source { shared, me }
     }
 
     /// Blocks until a request is claimed; `None` once `stop()` says so (checked at least every
@@ -118,21 +117,31 @@ impl Source {
         }
     }
 
-    /// One pass over the queued bitmap from the cursor (round robin between the words, so no
-    /// client's slots are always looked at last).
+    /// One pass over the queued bitmap, starting at the shared cursor (one past the last
+    /// claimed slot, by any executor) and wrapping around: round robin over the slots, so a
+    /// request is passed over at most once by each claim before it is taken (close to FIFO;
+    /// a lowest-bit-first scan would starve high slots under load).
     fn claim(&mut self) -> Option<usize> {
         let region = &self.shared.region;
         let words = region.bitmap_words();
         let slots = region.layout().slots();
-        for k in 0..words {
-            let wi = (self.cursor + k) % words;
+        let start = region.cursor().load(Ordering::Relaxed) as usize % slots;
+        for k in 0..=words {
+            let wi = (start / 64 + k) % words;
             let mut bits = region.bitmap_word(wi).load(Ordering::SeqCst);
+            // The start word twice: first its bits from the cursor on, at the end the rest.
+            let from = start % 64;
+            if k == 0 {
+                bits &= !0u64 << from;
+            } else if k == words {
+                bits &= (1u64 << from).wrapping_sub(1);
+            }
             while bits != 0 {
                 let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let slot = wi * 64 + b;
                 if slot >= slots {
-                    region.take_queued_bit(slot.min(words * 64 - 1));
+                    region.take_queued_bit(slot);
                     continue;
                 }
                 // Intent first: if this process dies between taking the bit and the state's
@@ -146,7 +155,7 @@ impl Source {
                         .is_ok();
                 region.claim_word(self.me).store(0, Ordering::SeqCst);
                 if mine {
-                    self.cursor = wi + 1;
+                    region.cursor().store((slot + 1) as u32, Ordering::Relaxed);
                     return Some(slot);
                 }
             }
