@@ -10,6 +10,26 @@ use std::sync::Arc;
 use fephp::executor::shm::{Bell, BellHost};
 use ngx::ffi::{ngx_close_connection, ngx_connection_t, ngx_cycle, ngx_event_t, ngx_get_connection, ngx_handle_read_event, ngx_int_t, NGX_OK};
 
+thread_local! {
+    /// The doorbell connections of this worker (closed by [`close_all`] at exit).
+    static BELLS: std::cell::RefCell<Vec<*mut ngx_connection_t>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Closes this worker's doorbell connections (at `exit_process`, so nginx finds no socket left
+/// open) and drops their bells.
+///
+/// # Safety
+/// Call on the worker's nginx thread, once the requests that used the doorbells are gone.
+pub unsafe fn close_all() {
+    for c in BELLS.with(|b| std::mem::take(&mut *b.borrow_mut())) {
+        // SAFETY: our connections, made in `watch`, each closed once; `data` holds the Arc.
+        unsafe {
+            drop(Arc::from_raw((*c).data as *const Bell));
+            ngx_close_connection(c);
+        }
+    }
+}
+
 /// Watches an executor client's doorbell with nginx's event loop (see the module docs).
 #[derive(Debug, Default)]
 pub struct NgxBellHost;
@@ -45,6 +65,7 @@ impl BellHost for NgxBellHost {
                 ngx_close_connection(c);
                 return Err(io::Error::other("cannot add the executor doorbell to the event loop"));
             }
+            BELLS.with(|b| b.borrow_mut().push(c));
         }
         Ok(())
     }
