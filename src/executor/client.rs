@@ -26,6 +26,7 @@ use super::shm::ShmClient;
 use super::sys;
 use super::wire::{self, Frame};
 use crate::cgi::{BodyPart, Params, RequestBody, ResponseHead, Script};
+use crate::config::RequestIni;
 use crate::error::EngineError;
 use crate::pool::{Address, Connector, Stream};
 
@@ -127,9 +128,22 @@ impl Client {
     /// [`ExecBody`]. Errors: 503 queue full or queue timeout, 502 pool unreachable or executor
     /// died, 504 timeouts, 500 the request failed in PHP before a head.
     pub async fn execute(&self, params: &Params, script: &Script, body: RequestBody) -> Result<(ResponseHead, ExecBody), EngineError> {
+        self.execute_with(params, script, body, None).await
+    }
+
+    /// [`Client::execute`] with ini settings for this request only (`fephp_php_value`,
+    /// `fephp_php_admin_value`, `[php.values]`): they travel with the request and the executor
+    /// applies them around it, as embedded PHP does.
+    pub async fn execute_with(
+        &self,
+        params: &Params,
+        script: &Script,
+        body: RequestBody,
+        ini: Option<&RequestIni>,
+    ) -> Result<(ResponseHead, ExecBody), EngineError> {
         let inflight = Inflight::new(self.board.clone());
         if let Some(shm) = &self.shm {
-            let (head, body) = shm.execute(params, script, body, sys::monotonic_ns()).await?;
+            let (head, body) = shm.execute(params, script, body, sys::monotonic_ns(), ini).await?;
             return Ok((head, ExecBody { inner: BodyInner::Shm(body), _inflight: inflight }));
         }
         let started = Instant::now();
@@ -143,6 +157,7 @@ impl Client {
             script.filename.as_os_str().as_encoded_bytes(),
             &script.script_name,
             &script.path_info,
+            ini,
         );
         // A small body goes in the same write as the head.
         let mut parts = body.into_parts();

@@ -447,7 +447,7 @@ fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &mut dyn
         script_name: req.script_name,
         path_info: req.path_info,
     };
-    let stats = php::run(request, &req.params, &script, body.into_reader(), &mut out);
+    let stats = php::run_with(request, &req.params, &script, body.into_reader(), &mut out, req.ini.as_ref());
     board.end(slot, stats.cpu, stats.peak_memory, started.elapsed());
 }
 

@@ -127,6 +127,7 @@ impl ShmClient {
         script: &Script,
         body: RequestBody,
         submitted_ns: u64,
+        ini: Option<&crate::config::RequestIni>,
     ) -> Result<(crate::cgi::ResponseHead, ShmBody), EngineError> {
         self.watch()?;
         let Some(slot) = self.alloc() else {
@@ -146,6 +147,7 @@ impl ShmClient {
             script.filename.as_os_str().as_encoded_bytes(),
             &script.script_name,
             &script.path_info,
+            ini,
         );
         let mut ex = Exchange {
             client: Arc::clone(self),

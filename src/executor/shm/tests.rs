@@ -62,7 +62,7 @@ fn executor(shared: Shared, serve: impl FnOnce(ShmRequest) + Send + 'static) -> 
 }
 
 async fn collect(client: &Arc<ShmClient>, body: RequestBody) -> Result<(ResponseHead, Vec<u8>), EngineError> {
-    let (head, mut b) = client.execute(&Params::with_capacity(0), &script(), body, 0).await?;
+    let (head, mut b) = client.execute(&Params::with_capacity(0), &script(), body, 0, None).await?;
     let mut out = Vec::new();
     while let Some(c) = std::future::poll_fn(|cx| b.poll_chunk(cx)).await {
         out.extend_from_slice(&c?);
@@ -199,7 +199,7 @@ fn a_client_that_leaves_cancels_the_executor_and_gets_its_slot_back() {
         tx.send(n).unwrap();
     });
     rt.block_on(async {
-        let (_, mut body) = client.execute(&Params::with_capacity(0), &script(), RequestBody::empty(), 0).await.unwrap();
+        let (_, mut body) = client.execute(&Params::with_capacity(0), &script(), RequestBody::empty(), 0, None).await.unwrap();
         let first = std::future::poll_fn(|cx| body.poll_chunk(cx)).await;
         assert!(first.unwrap().is_ok());
         drop(body);
