@@ -176,6 +176,70 @@ impl Default for ExecutorOptions {
 }
 
 impl ExecutorOptions {
+    /// The pool of a configuration's `[php]` section (`executors > 0`, embedded `php`
+    /// options) and the `fe-php` binary to exec, if any. Errors name the key.
+    pub fn from_config(
+        config: &crate::config::PhpConfig,
+        php: PhpOptions,
+    ) -> Result<(ExecutorOptions, Option<PathBuf>), crate::error::ConfigError> {
+        use crate::error::ConfigError;
+        let n = (config.executors as usize).max(1);
+        let transport = match config.executor_transport.as_deref() {
+            None => Transport::default(),
+            Some(t) => Transport::parse(t)
+                .ok_or_else(|| ConfigError::new("php.executor_transport", format!("\"{t}\": must be \"socket\" or \"shm\"")))?,
+        };
+        let user = match &config.executor_user {
+            Some(u) => Some(lookup_user(u, config.executor_group.as_deref()).map_err(|e| ConfigError::new("php.executor_user", e))?),
+            None if config.executor_group.is_some() => {
+                return Err(ConfigError::new("php.executor_group", "needs php.executor_user"));
+            }
+            None => None,
+        };
+        let dynamic = match config.executors_dynamic {
+            None => None,
+            Some(d) => {
+                let mut out = Dynamic::fpm_defaults(n);
+                if let Some(v) = d.min_spare {
+                    out.min_spare = v as usize;
+                }
+                if let Some(v) = d.max_spare {
+                    out.max_spare = v as usize;
+                }
+                out.start = d.start.map_or(out.min_spare + out.max_spare.saturating_sub(out.min_spare) / 2, |v| v as usize);
+                if let Some(ms) = d.idle_timeout_ms {
+                    out.idle_timeout = Duration::from_millis(ms);
+                }
+                if out.min_spare == 0 || out.min_spare > out.max_spare || out.max_spare > n || out.start == 0 || out.start > n {
+                    return Err(ConfigError::new(
+                        "php.executors_dynamic",
+                        format!("needs 1 <= min_spare <= max_spare <= {n} (php.executors) and 1 <= start <= {n}"),
+                    ));
+                }
+                Some(out)
+            }
+        };
+        if let Some(b) = &config.executor_binary {
+            if !b.is_absolute() || !b.is_file() {
+                return Err(ConfigError::new("php.executor_binary", format!("{} is not an absolute path to a file", b.display())));
+            }
+        }
+        let opts = ExecutorOptions {
+            php,
+            executors: n,
+            dynamic,
+            max_requests: config.worker_max_requests,
+            terminate_timeout: Duration::from_millis(config.request_terminate_timeout_ms),
+            queue_size: config.queue_size as usize,
+            queue_timeout: config.queue_timeout(),
+            user,
+            allowed_uids: Vec::new(),
+            transport,
+            clients: 1,
+        };
+        Ok((opts, config.executor_binary.clone()))
+    }
+
     /// The shared-memory region's layout for these options.
     pub fn shm_layout(&self) -> shm::Layout {
         shm::Layout::new(self.clients, self.executors, self.queue_size)
@@ -364,12 +428,14 @@ impl Pool {
                 Some(shm::Shared { region: std::sync::Arc::new(region), bells: std::sync::Arc::new(bells) })
             }
         };
+        // Everything the exec'ing child needs is made before the fork (no allocation between
+        // fork and exec in a multi-threaded owner, such as a C ABI host).
+        let encoded = opts.encode();
         match sys::fork()? {
             sys::Forked::Child => {
                 drop(master_w);
                 drop(users_w);
                 if let Some(binary) = binary {
-                    let encoded = opts.encode();
                     let mut fds = vec![listener.as_raw_fd(), master_r.as_raw_fd(), users_r.as_raw_fd(), board.fd().unwrap_or(-1)];
                     if let Some(s) = &shm {
                         fds.push(s.region.fd());
