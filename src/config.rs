@@ -118,8 +118,8 @@ pub struct PhpConfig {
     /// executor killed (504) and replaced; 0 = never.
     #[serde(default)]
     pub request_terminate_timeout_ms: u64,
-    /// `executor_transport`: `"socket"` (default: a unix-socket connection per request) or
-    /// `"shm"` (shared-memory slots, futex / eventfd wakes); nginx: `fephp_executor_transport`.
+    /// `executor_transport`: `"shm"` (default: shared-memory slots, futex / eventfd wakes) or
+    /// `"socket"` (a unix-socket connection per request); nginx: `fephp_executor_transport`.
     #[serde(default)]
     pub executor_transport: Option<String>,
     /// `executor_user` / `executor_group`: executors switch to this user (and group; default:

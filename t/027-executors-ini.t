@@ -15,6 +15,7 @@ __DATA__
 === TEST 1: socket transport: a location's values apply to its requests only, on the same executor
 --- http_config
     fephp_executors 1;
+    fephp_executor_transport socket;
 --- config
     location /a/ {
         root html;
@@ -103,6 +104,7 @@ GET /a/ini.php
 === TEST 4: socket transport: .user.ini files apply in executors, nearest last; admin values stay
 --- http_config
     fephp_executors 1;
+    fephp_executor_transport socket;
 --- config
     location ~ \.php$ {
         root html;

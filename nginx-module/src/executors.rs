@@ -19,7 +19,7 @@
 //! | `fephp_executor_user USER [GROUP];` | http | nginx's worker `user` when the master is root |
 //! | `fephp_request_terminate_timeout TIME;` | http | `0` (off) |
 //! | `fephp_executor_binary PATH;` | http | — (the supervisor is a forked copy of the master) |
-//! | `fephp_executor_transport socket \| shm;` | http | `socket` |
+//! | `fephp_executor_transport shm \| socket;` | http | `shm` |
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;

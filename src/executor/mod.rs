@@ -102,9 +102,10 @@ impl Dynamic {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transport {
     /// One unix-socket connection per request (the kernel's accept queue is the shared queue).
-    #[default]
     Socket,
-    /// Shared-memory slots, a queue in shared memory, futex / eventfd wakes ([`shm`]).
+    /// Shared-memory slots, a queue in shared memory, futex / eventfd wakes ([`shm`]): the
+    /// default (measured faster: `benches/ANALYSIS.md`).
+    #[default]
     Shm,
 }
 
@@ -169,7 +170,7 @@ impl Default for ExecutorOptions {
             queue_timeout: Duration::from_secs(60),
             user: None,
             allowed_uids: Vec::new(),
-            transport: Transport::Socket,
+            transport: Transport::default(),
             clients: 1,
         }
     }
