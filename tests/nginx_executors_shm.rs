@@ -61,6 +61,9 @@ fn supervisors(n: &Nginx) -> Vec<u32> {
         .collect()
 }
 
+/// What one load thread reports: failed requests, and the nginx workers that answered.
+type LoadReport = (Vec<(u16, String)>, HashSet<String>);
+
 /// Runs `threads` clients on `/work.php` until `stop`; returns the failures and which nginx
 /// workers and executors answered.
 fn load(
@@ -68,7 +71,7 @@ fn load(
     threads: usize,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicUsize>,
-) -> Vec<std::thread::JoinHandle<(Vec<(u16, String)>, HashSet<String>)>> {
+) -> Vec<std::thread::JoinHandle<LoadReport>> {
     (0..threads)
         .map(|_| {
             let (stop, done) = (stop.clone(), done.clone());

@@ -196,7 +196,7 @@ pub unsafe fn init_process(main: &MainConf) -> Option<Client> {
     let e = &main.executors;
     let read_timeout = e.read_timeout.unwrap_or(crate::conf::DEFAULT_TIMEOUT);
     // SAFETY: plain read of nginx's worker number (0 in a single process).
-    let index = if process == NGX_PROCESS_WORKER { (unsafe { ngx::ffi::ngx_worker }) as usize } else { 0 };
+    let index = if process == NGX_PROCESS_WORKER { unsafe { ngx::ffi::ngx_worker } } else { 0 };
     let host: std::sync::Arc<dyn fephp::executor::shm::BellHost> = std::sync::Arc::new(crate::exec_bell::NgxBellHost);
     let shm = match pool.shm_client(index, Some(host), read_timeout) {
         None => None,

@@ -154,9 +154,7 @@ impl Client {
             sys::monotonic_ns(),
             body.len(),
             params,
-            script.filename.as_os_str().as_encoded_bytes(),
-            &script.script_name,
-            &script.path_info,
+            script,
             ini,
         );
         // A small body goes in the same write as the head.

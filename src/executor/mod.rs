@@ -24,28 +24,35 @@
 //!   finish and stops the pool when the last client (the old workers) has closed the users pipe.
 //! - [`Pool::start_exec`]: the supervisor `exec`s the `fe-php` binary right after the fork
 //!   (`fe-php executor-supervisor`, descriptors 3–6: socket, owner pipe, users pipe, scoreboard
-//!   memfd), so PHP starts from a fresh address space. With [`Pool::start`] the supervisor and
+//!   memfd; with shared memory the region's memfd at 7 and the clients' doorbells from 8 on),
+//!   so PHP starts from a fresh address space. With [`Pool::start`] the supervisor and
 //!   the executors are copies of the owner's memory (for nginx: every server block's
 //!   configuration and TLS keys, readable by PHP through `/proc/self/mem`).
 //! - Executors may switch to their own user and group after the fork
 //!   ([`ExecutorOptions::user`]); they die with the supervisor (`PR_SET_PDEATHSIG`).
 //!
-//! # Transport (measured; see `benches/ANALYSIS.md`)
-//! The shared queue is the kernel's accept queue of one listening socket: any idle executor
-//! takes the next connection (php-fpm's model), the backlog is `fephp_queue`'s size, a full
-//! backlog is an immediate 503. One connection per request carries our own compact framing
-//! ([`wire`]: one message for the request head, the body's raw bytes, then `HEAD` / `DATA` /
-//! `END` frames; no FastCGI records, no per-record round trip); a small response is one write
-//! and one wakeup. On the nginx side the connection is an nginx connection (the FPM pool's
-//! [`crate::pool::Connector`]), so readiness comes from nginx's own epoll: no thread hop.
+//! # Transports (measured; see `benches/ANALYSIS.md`)
+//! [`Transport::Shm`] (the default, [`shm`]): requests travel through shared memory — slots
+//! with a request ring and a response ring each, a queue (a bitmap of queued slots, served round
+//! robin) that any idle executor takes from, a futex wake to the executors and an eventfd wake to
+//! the client process (in nginx an nginx connection, so the wake arrives in the worker's own
+//! epoll). The supervisor marks the slots of a dead executor (502, or 504 after the terminate
+//! timeout) and wakes their clients. Only processes that inherited the region can use it.
 //!
-//! The suggested shared-memory transport (slots + an MPMC ring of slot indexes, futex
-//! and eventfd wakes) is NOT built yet: this socket transport is the first committed step. Its
-//! cost next to the in-process PHP thread is in `benches/ANALYSIS.md`.
+//! [`Transport::Socket`]: the shared queue is the kernel's accept queue of one listening socket:
+//! any idle executor takes the next connection (php-fpm's model), the backlog is `fephp_queue`'s
+//! size, a full backlog is an immediate 503. One connection per request carries our own compact
+//! framing ([`wire`]: one message for the request head, the body's raw bytes, then `HEAD` /
+//! `DATA` / `END` frames; no FastCGI records, no per-record round trip). On the nginx side the
+//! connection is an nginx connection (the FPM pool's [`crate::pool::Connector`]).
+//!
+//! Both carry the same [`wire`] request head and response frames; the executor's serving loop
+//! sees one `Conn` (read the request bytes, write the response frames) whichever carries them.
 //!
 //! # Untrusted peers
-//! Everything read back from an executor (frames, scoreboard) is validated: lengths are bounded
-//! before anything is allocated, header names and values checked, states clamped. A dead,
+//! Everything read back from an executor (frames, shared-memory positions and states,
+//! scoreboard) is validated: lengths are bounded before anything is allocated, header names and
+//! values checked, states clamped, ring positions checked against the ring. A dead,
 //! hung or lying executor costs its own request (502/504) and nothing else. An executor accepts
 //! only peers whose uid is allowed ([`ExecutorOptions::allowed_uids`], checked with
 //! `SO_PEERCRED`), since an abstract socket has no file permissions.

@@ -18,7 +18,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::cgi::{Params, ResponseHead};
+use crate::cgi::{Params, ResponseHead, Script};
 use crate::config::{IniSetting, RequestIni};
 
 /// Request magic.
@@ -101,11 +101,11 @@ pub fn encode_request(
     submitted_ns: u64,
     body_len: u64,
     params: &Params,
-    filename: &[u8],
-    script_name: &str,
-    path_info: &str,
+    script: &Script,
     ini: Option<&RequestIni>,
 ) {
+    let (filename, script_name, path_info) =
+        (script.filename.as_os_str().as_encoded_bytes(), script.script_name.as_str(), script.path_info.as_str());
     out.put_slice(MAGIC);
     let len_at = out.len();
     out.put_u32_le(0);
@@ -335,7 +335,8 @@ mod tests {
         params.push("X", "");
         let mut out = BytesMut::new();
         let ini = RequestIni::new(&[("memory_limit".into(), "64M".into())], &[("open_basedir".into(), "/r".into())]);
-        encode_request(&mut out, 7, 3, &params, b"/r/a.php", "/a.php", "/x", Some(&ini));
+        let script = Script { filename: "/r/a.php".into(), script_name: "/a.php".into(), path_info: "/x".into() };
+        encode_request(&mut out, 7, 3, &params, &script, Some(&ini));
         let pre: [u8; 8] = out[..8].try_into().unwrap();
         let len = request_head_len(&pre).unwrap();
         assert_eq!(len, out.len() - 8);
@@ -349,7 +350,7 @@ mod tests {
         // A bad ini name (refused by `RequestIni::check`) is refused on the way in.
         let mut bad = BytesMut::new();
         let evil = RequestIni::new(&[("a b".into(), "1".into())], &[]);
-        encode_request(&mut bad, 7, 0, &params, b"/r/a.php", "/a.php", "", Some(&evil));
+        encode_request(&mut bad, 7, 0, &params, &script, Some(&evil));
         assert!(decode_request_head(&bad[8..]).is_err());
         // Every truncation is refused, never a panic.
         for cut in 0..out.len() - 8 {

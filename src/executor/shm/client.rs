@@ -144,9 +144,7 @@ impl ShmClient {
             submitted_ns,
             body.len(),
             params,
-            script.filename.as_os_str().as_encoded_bytes(),
-            &script.script_name,
-            &script.path_info,
+            script,
             ini,
         );
         let mut ex = Exchange {

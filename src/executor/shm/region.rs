@@ -5,7 +5,7 @@
 //! Every word is an atomic; the rings' bytes are copied in and out with `ptr::copy` by the one
 //! side that owns that end. The whole mapping is writable by executors (PHP code runs there):
 //! this file only hands out bounds-checked accessors; the callers validate every value they
-//! read from the other side ([`super::ring`] checks positions, [`super::client`] states).
+//! read from the other side ([`super::client`] and [`super::serve`] check ring positions and states).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
@@ -197,13 +197,13 @@ impl Region {
     }
 
     fn header_u64(&self, off: usize) -> &AtomicU64 {
-        assert!(off + 8 <= 192 && off % 8 == 0);
+        assert!(off + 8 <= 192 && off.is_multiple_of(8));
         // SAFETY: inside the header, 8-aligned (the mapping is page-aligned).
         unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU64>() }
     }
 
     fn u32_at(&self, off: usize) -> &AtomicU32 {
-        assert!(off + 4 <= self.layout.size() && off % 4 == 0);
+        assert!(off + 4 <= self.layout.size() && off.is_multiple_of(4));
         // SAFETY: bounds and alignment checked above; atomics over shared memory.
         unsafe { &*self.base.as_ptr().add(off).cast::<AtomicU32>() }
     }

@@ -164,7 +164,7 @@ impl Source {
     }
 }
 
-/// One claimed request: read its bytes ([`ShmRequest::read_exact`]), write the response
+/// One claimed request: read its bytes ([`ShmRequest::read_some`]), write the response
 /// ([`ShmRequest::write_all`]), and release it (on drop).
 #[derive(Debug)]
 pub struct ShmRequest {
