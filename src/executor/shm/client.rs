@@ -74,6 +74,8 @@ impl ShmClient {
                 ctl.cancel.store(1, Ordering::SeqCst);
                 pool.zombies.push(slot);
             } else {
+                // FREE, RELEASED, a dead mark or garbage: no executor holds it.
+                ctl.state.store(state::FREE, Ordering::SeqCst);
                 pool.free.push(slot);
             }
         }
