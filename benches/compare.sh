@@ -23,6 +23,8 @@
 #                            fastcgi_keep_conn on (baseline)
 #   nginx-fephp-fpm          nginx fephp_pass -> php-fpm
 #   nginx-fephp-embedded     nginx fephp_pass embedded (PHP inside the nginx workers)
+#   nginx-fephp-executors-socket  the same over the socket transport
+#                            (fephp_executor_transport socket; the default is shm)
 #   nginx-fephp-executors    nginx fephp_pass executors (N executor processes, one shared
 #                            queue; nginx worker_processes 2)
 #   serve-fpm                fe-php serve -> php-fpm
@@ -327,7 +329,7 @@ app_handler() {
             echo "            fastcgi_param $name $value;" ;;
         fephp-fpm) echo "fephp_pass unix:$FPM_SOCK; fephp_max_connections $(( (PHP_PROCS + 1) / 2 )); fephp_param $name $value;" ;;
         fephp-embedded) echo "fephp_pass embedded; fephp_param $name $value;" ;;
-        fephp-executors) echo "fephp_pass executors; fephp_param $name $value;" ;;
+        fephp-executors|fephp-executors-socket) echo "fephp_pass executors; fephp_param $name $value;" ;;
     esac
 }
 
@@ -397,13 +399,15 @@ start_nginx() {   # $1 = kind: return200 | fastcgi | fephp-fpm | fephp-embedded
             # environment, so no PHPRC / PHP_INI_SCAN_DIR).
             http_extra="fephp_php_ini session.save_path $dir;${MW_PREPEND:+ fephp_php_ini auto_prepend_file $MW_PREPEND;}"
             location="location ~ \\.php(/|\$) { fephp_pass embedded; }" ;;
-        fephp-executors)
+        fephp-executors|fephp-executors-socket)
             load="load_module $NGINX_MODULE;"
             # Like embedded: the distribution's php.ini; executors exec'd from fe-php (the
             # recommended, memory-isolated setup).
             http_extra="fephp_php_ini session.save_path $dir;${MW_PREPEND:+ fephp_php_ini auto_prepend_file $MW_PREPEND;}
     fephp_executors $PHP_PROCS;
     fephp_executor_binary $FEPHP_BIN;"
+            [ "$kind" = fephp-executors-socket ] && http_extra="$http_extra
+    fephp_executor_transport socket;"
             location="location ~ \\.php(/|\$) { fephp_pass executors; }" ;;
     esac
     cat >"$dir/fastcgi_params" <<'EOF'
@@ -501,7 +505,7 @@ unavailable() {
         nginx-fastcgi-fpm|nginx-fastcgi-fpm-close)
             [ -x "$NGINX_BIN" ] || { echo "no nginx binary"; return; }
             [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
-        nginx-fephp-fpm|nginx-fephp-embedded|nginx-fephp-executors)
+        nginx-fephp-fpm|nginx-fephp-embedded|nginx-fephp-executors|nginx-fephp-executors-socket)
             [ -n "$NGINX_MODULE" ] || { echo "$nginx_note"; return; }
             [ "$1" != nginx-fephp-fpm ] || [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
         serve-fpm) [ -n "$PHP_FPM" ] || echo "php-fpm8.2 not installed" ;;
@@ -521,6 +525,7 @@ start_config() {
         nginx-fephp-fpm) start_fpm && start_nginx fephp-fpm ;;
         nginx-fephp-embedded) start_nginx fephp-embedded ;;
         nginx-fephp-executors) start_nginx fephp-executors ;;
+        nginx-fephp-executors-socket) start_nginx fephp-executors-socket ;;
         serve-fpm) start_fpm && start_serve fpm ;;
         serve-embedded) start_serve embedded ;;
     esac || return 1
@@ -740,6 +745,7 @@ LABEL = {
     "nginx-fephp-fpm": "nginx fephp_pass → php-fpm",
     "nginx-fephp-embedded": "nginx fephp_pass embedded",
     "nginx-fephp-executors": "nginx fephp_pass executors",
+    "nginx-fephp-executors-socket": "nginx fephp_pass executors, socket transport",
     "serve-fpm": "fe-php serve → php-fpm",
     "serve-embedded": "fe-php serve embedded",
 }

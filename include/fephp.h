@@ -91,7 +91,9 @@ typedef enum fephp_result {
 
 /**
  * A PHP engine: the backend chosen by the configuration (a FastCGI connection pool to
- * PHP-FPM, or embedded PHP), the site it serves (document root, script rules) and the tokio
+ * PHP-FPM, embedded PHP, or — with `php.executors > 0` and `php.executor_binary` — a pool of
+ * executor processes exec'd from the `fe-php` binary, stopped by `fephp_engine_free`), the
+ * site it serves (document root, script rules) and the tokio
  * runtime the backend runs on.
  *
  * Threads: each engine owns a multi-threaded tokio runtime with 2 worker threads named

@@ -57,6 +57,20 @@ pub struct ServerConfig {
     pub shutdown_timeout_ms: u64,
 }
 
+/// `[php.executors_dynamic]`: the dynamic executor pool's settings.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicPool {
+    /// Executors started at first.
+    pub start: Option<u32>,
+    /// Fewer idle executors than this: more are started.
+    pub min_spare: Option<u32>,
+    /// More idle executors than this: the longest idle are stopped.
+    pub max_spare: Option<u32>,
+    /// An executor idle this long is stopped while more than `min_spare` are idle.
+    pub idle_timeout_ms: Option<u64>,
+}
+
 /// `[php]` section.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +118,27 @@ pub struct PhpConfig {
     /// executor killed (504) and replaced; 0 = never.
     #[serde(default)]
     pub request_terminate_timeout_ms: u64,
+    /// `executor_transport`: `"shm"` (default: shared-memory slots, futex / eventfd wakes) or
+    /// `"socket"` (a unix-socket connection per request); nginx: `fephp_executor_transport`.
+    #[serde(default)]
+    pub executor_transport: Option<String>,
+    /// `executor_user` / `executor_group`: executors switch to this user (and group; default:
+    /// the user's primary group) after the fork; needs root (nginx: `fephp_executor_user`).
+    #[serde(default)]
+    pub executor_user: Option<String>,
+    /// See `executor_user`.
+    #[serde(default)]
+    pub executor_group: Option<String>,
+    /// `executor_binary`: the `fe-php` binary the supervisor execs, so PHP starts from a fresh
+    /// address space (nginx: `fephp_executor_binary`); required by the C ABI (a forked copy of a
+    /// multi-threaded host is not safe to run PHP in).
+    #[serde(default)]
+    pub executor_binary: Option<PathBuf>,
+    /// `[php.executors_dynamic]`: a dynamic pool of at most `executors` (php-fpm's
+    /// `pm = dynamic`): `start`, `min_spare`, `max_spare`, `idle_timeout_ms`; unset keys take
+    /// php-fpm's defaults.
+    #[serde(default)]
+    pub executors_dynamic: Option<DynamicPool>,
     /// `ini_file`: the php.ini of the embedded backend: absent = the one PHP was built with
     /// (Debian: `/etc/php/8.2/embed/php.ini` + `conf.d/`), a path, or `"off"` / `false` for none.
     #[serde(default)]
@@ -319,6 +354,11 @@ impl Default for PhpConfig {
             read_timeout_ms: default_io_timeout_ms(),
             executors: 0,
             request_terminate_timeout_ms: 0,
+            executor_transport: None,
+            executor_user: None,
+            executor_group: None,
+            executor_binary: None,
+            executors_dynamic: None,
             ini_file: IniFile::Distribution,
             ini: BTreeMap::new(),
             values: BTreeMap::new(),

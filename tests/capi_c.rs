@@ -155,3 +155,13 @@ fn c_embedded_hello_and_second_engine_refused() {
     let ini = test_php_ini();
     valgrind(&exe, &["-", scripts.to_str().unwrap(), ini.to_str().unwrap()]);
 }
+
+/// An executor pool (exec'd from the fe-php binary) through the C API, both transports.
+#[test]
+fn c_executor_pool_engine() {
+    let exe = compile("executors", false, "executors");
+    let scripts = scripts_dir();
+    let ini = test_php_ini();
+    let fe_php = Path::new(env!("CARGO_BIN_EXE_fe-php"));
+    valgrind(&exe, &[fe_php.to_str().unwrap(), scripts.to_str().unwrap(), ini.to_str().unwrap()]);
+}

@@ -19,11 +19,12 @@
 //! | `fephp_executor_user USER [GROUP];` | http | nginx's worker `user` when the master is root |
 //! | `fephp_request_terminate_timeout TIME;` | http | `0` (off) |
 //! | `fephp_executor_binary PATH;` | http | — (the supervisor is a forked copy of the master) |
+//! | `fephp_executor_transport shm \| socket;` | http | `shm` |
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
-use fephp::executor::{lookup_user, Client, ClientConfig, ExecutorOptions, Pool};
+use fephp::executor::{lookup_user, Client, ClientConfig, ExecutorOptions, Pool, Transport};
 use fephp::php::PhpOptions;
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_core_conf_t, ngx_core_module, ngx_cycle_t, ngx_int_t, ngx_parse_time,
@@ -57,6 +58,8 @@ pub struct ExecutorsConf {
     pub read_timeout: Option<Duration>,
     /// `fephp_executor_binary PATH`: the `fe-php` binary the supervisor execs.
     pub binary: Option<std::path::PathBuf>,
+    /// `fephp_executor_transport socket | shm`.
+    pub transport: Option<Transport>,
 }
 
 /// The pool of the current configuration (set in the master by `init_module`, inherited by the
@@ -81,11 +84,12 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         return NGX_OK as ngx_int_t;
     }
     // SAFETY: valid cycle; the core module's configuration exists once the cycle is configured.
-    let (log, log_fd, worker_uid, worker_gid) = unsafe {
+    let (log, log_fd, worker_uid, worker_gid, workers) = unsafe {
         let log = (*cycle).log;
         let fd = if !(*log).file.is_null() { Some((*(*log).file).fd) } else { None };
         let ccf = *(*cycle).conf_ctx.add(ngx_core_module.index) as *const ngx_core_conf_t;
-        (log, fd, (*ccf).user, (*ccf).group)
+        let workers = if (*ccf).master != 0 { (*ccf).worker_processes.max(1) as usize } else { 1 };
+        (log, fd, (*ccf).user, (*ccf).group, workers)
     };
     let e = &main.executors;
     // SAFETY: plain call.
@@ -120,6 +124,9 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         queue_timeout,
         user,
         allowed_uids: allowed,
+        transport: e.transport.unwrap_or_default(),
+        // One doorbell and one share of the queue per worker (ngx_worker numbers them).
+        clients: workers,
     };
     let n = opts.executors;
     let started = match &e.binary {
@@ -187,16 +194,33 @@ pub unsafe fn init_process(main: &MainConf) -> Option<Client> {
         }
     }
     let e = &main.executors;
+    let read_timeout = e.read_timeout.unwrap_or(crate::conf::DEFAULT_TIMEOUT);
+    // SAFETY: plain read of nginx's worker number (0 in a single process).
+    let index = if process == NGX_PROCESS_WORKER { unsafe { ngx::ffi::ngx_worker } } else { 0 };
+    let host: std::sync::Arc<dyn fephp::executor::shm::BellHost> = std::sync::Arc::new(crate::exec_bell::NgxBellHost);
+    let shm = match pool.shm_client(index, Some(host), read_timeout) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(why)) => {
+            // SAFETY: the running cycle's log.
+            let log = unsafe { (*ngx::ffi::ngx_cycle).log };
+            ngx_log_error!(ngx::ffi::NGX_LOG_ALERT, log, "fephp: executor pool (shared memory): {why}");
+            return None;
+        }
+    };
     let address = pool.address();
     let connector = std::sync::Arc::new(crate::ngx_socket::NgxConnector::new(&address));
     let cfg = ClientConfig {
         address,
         connect_timeout: Duration::from_secs(10),
-        read_timeout: e.read_timeout.unwrap_or(crate::conf::DEFAULT_TIMEOUT),
+        read_timeout,
         terminate_timeout: e.terminate_timeout.unwrap_or(Duration::ZERO),
         connector: Some(connector),
     };
-    Some(Client::new(cfg, Some(pool.scoreboard().clone())))
+    Some(match shm {
+        Some(shm) => Client::with_shm(cfg, Some(pool.scoreboard().clone()), shm),
+        None => Client::new(cfg, Some(pool.scoreboard().clone())),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -350,6 +374,21 @@ main_setter!(
             return fail(cf, format_args!("\"{}\" is not an absolute path to a file", path.display()));
         }
         e.binary = Some(path);
+        CONF_OK
+    }
+);
+
+main_setter!(
+    /// `fephp_executor_transport socket | shm;`: how requests travel to the executors: a unix
+    /// socket connection per request, or shared-memory slots with futex / eventfd wakes.
+    set_executor_transport, |cf, a, e| {
+        if e.transport.is_some() {
+            return fail(cf, format_args!("is duplicate"));
+        }
+        match Transport::parse(&text(&a[1])) {
+            Some(t) => e.transport = Some(t),
+            None => return fail(cf, format_args!("invalid value \"{}\" (socket or shm)", text(&a[1]))),
+        }
         CONF_OK
     }
 );

@@ -212,6 +212,8 @@ pub unsafe fn exit(_cycle: *mut ngx_cycle_t) {
     if let Some(worker) = worker {
         bridge::in_runtime(move || drop(worker));
     }
+    // SAFETY: nginx thread, exiting; the executor engine is dropped above.
+    unsafe { crate::exec_bell::close_all() };
     // SAFETY: same thread as `start`, nginx is exiting.
     unsafe { bridge::stop(Duration::from_secs(1)) };
 }

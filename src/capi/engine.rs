@@ -19,7 +19,9 @@ const MAX_BLOCKING_THREADS: usize = 8;
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A PHP engine: the backend chosen by the configuration (a FastCGI connection pool to
-/// PHP-FPM, or embedded PHP), the site it serves (document root, script rules) and the tokio
+/// PHP-FPM, embedded PHP, or — with `php.executors > 0` and `php.executor_binary` — a pool of
+/// executor processes exec'd from the `fe-php` binary, stopped by `fephp_engine_free`), the
+/// site it serves (document root, script rules) and the tokio
 /// runtime the backend runs on.
 ///
 /// Threads: each engine owns a multi-threaded tokio runtime with 2 worker threads named
@@ -30,6 +32,10 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct fephp_engine {
     runtime: Option<tokio::runtime::Runtime>,
     shared: Option<Arc<Shared>>,
+    /// The executor pool this engine started (`php.executors > 0`): dropped after the engine,
+    /// which stops its supervisor and executors.
+    #[cfg(feature = "embed")]
+    pool: Option<crate::executor::Pool>,
 }
 
 /// What the requests of an engine share (async requests keep it alive while they run).
@@ -53,9 +59,40 @@ impl fephp_engine {
 
     fn start(config: Config) -> Result<fephp_engine, Failure> {
         let config_err = |e: crate::error::ConfigError| Failure::new(fephp_result::FEPHP_ERR_CONFIG, e.to_string());
-        let backend = Engine::backend_config(&config).map_err(config_err)?;
+        #[allow(unused_mut)]
+        let mut backend = Engine::backend_config(&config).map_err(config_err)?;
         let site = Engine::site(&config).map_err(config_err)?;
-        let embedded = !matches!(backend, BackendConfig::Fpm(_));
+        // An executor pool (`php.executors > 0`): PHP in processes of their own, exec'd from
+        // the fe-php binary (a forked copy of this possibly multi-threaded host must not run
+        // PHP); this process never starts PHP itself.
+        #[cfg(feature = "embed")]
+        let pool = match &backend {
+            BackendConfig::Embedded(opts) if config.php.executors > 0 => {
+                let (exec, binary) =
+                    crate::executor::ExecutorOptions::from_config(&config.php, opts.clone()).map_err(config_err)?;
+                let Some(binary) = binary else {
+                    return Err(config_err(crate::error::ConfigError::new(
+                        "php.executor_binary",
+                        "the C API starts executors by exec'ing the fe-php binary: set its absolute path",
+                    )));
+                };
+                let terminate = exec.terminate_timeout;
+                let pool = crate::executor::Pool::start_exec(exec, None, &binary).map_err(|e| {
+                    Failure::new(fephp_result::FEPHP_ERR_BACKEND_START, format!("cannot start the executor pool: {e}"))
+                })?;
+                backend = BackendConfig::Executors(pool.client(
+                    config.php.connect_timeout(),
+                    config.php.read_timeout(),
+                    terminate,
+                ));
+                Some(pool)
+            }
+            _ => None,
+        };
+        #[cfg(feature = "embed")]
+        let embedded = matches!(backend, BackendConfig::Embedded(_));
+        #[cfg(not(feature = "embed"))]
+        let embedded = false;
         if embedded && crate::engine::embedded_started() {
             return Err(Failure::new(
                 fephp_result::FEPHP_ERR_ALREADY_EMBEDDED,
@@ -84,7 +121,12 @@ impl fephp_engine {
             Failure::new(code, format!("cannot start the backend: {e}"))
         })?;
         let shared = Arc::new(Shared { engine, site, https: config.server.https, server_name: config.server.server_name.clone() });
-        Ok(fephp_engine { runtime: Some(runtime), shared: Some(shared) })
+        Ok(fephp_engine {
+            runtime: Some(runtime),
+            shared: Some(shared),
+            #[cfg(feature = "embed")]
+            pool,
+        })
     }
 
     fn into_out(self, out: *mut *mut fephp_engine) -> fephp_result {
@@ -106,6 +148,9 @@ impl Drop for fephp_engine {
             runtime.shutdown_timeout(SHUTDOWN_TIMEOUT);
         }
         drop(self.shared.take());
+        // The owner's pipe ends close: the supervisor stops every executor.
+        #[cfg(feature = "embed")]
+        drop(self.pool.take());
     }
 }
 

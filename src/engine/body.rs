@@ -21,7 +21,7 @@ enum Inner {
     #[cfg(feature = "embed")]
     Php(crate::php::PhpBody),
     #[cfg(feature = "embed")]
-    Exec(crate::executor::PolledExecBody),
+    Exec(crate::executor::ExecBody),
 }
 
 impl ResponseBody {
@@ -41,7 +41,7 @@ impl ResponseBody {
 
     #[cfg(feature = "embed")]
     pub(crate) fn exec(body: crate::executor::ExecBody) -> Self {
-        ResponseBody(Inner::Exec(crate::executor::PolledExecBody::new(body)))
+        ResponseBody(Inner::Exec(body))
     }
 
     /// Polls for the next chunk of the body (in the style of `http_body::Body::poll_frame`):

@@ -48,8 +48,8 @@ pub struct ServeOptions {
     pub head_limit: Option<usize>,
     /// Embedded PHP: per-request ini settings (`fephp_php_value`, `fephp_php_admin_value`,
     /// `[php.values]`), applied before PHP's request startup and undone after the request. The
-    /// FPM backend sends none (php-fpm's pool configuration has its own `php_value[]`); executors
-    /// ignore them too.
+    /// FPM backend sends none (php-fpm's pool configuration has its own `php_value[]`); the
+    /// executors get them with the request and apply them the same way.
     pub ini: Option<Arc<RequestIni>>,
 }
 
@@ -201,7 +201,8 @@ impl Engine {
             }
             #[cfg(feature = "embed")]
             Backend::Executors(client) => {
-                let (head, body) = Box::pin(client.execute(&params, &script, req.body)).await?;
+                let ini = opts.ini.filter(|i| !i.is_empty());
+                let (head, body) = Box::pin(client.execute_with(&params, &script, req.body, ini.as_deref())).await?;
                 head_within(&head, opts.head_limit)?;
                 Ok(Response { head, body: ResponseBody::exec(body) })
             }

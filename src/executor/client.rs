@@ -7,19 +7,26 @@
 //! executor that dies before the end of its response (crash, SIGKILL) is an EOF: 502, or 504
 //! when the request had run for the terminate timeout (the supervisor killed it).
 
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::time::Sleep;
 
 use super::scoreboard::Scoreboard;
+use super::shm::ShmClient;
 use super::sys;
 use super::wire::{self, Frame};
 use crate::cgi::{BodyPart, Params, RequestBody, ResponseHead, Script};
+use crate::config::RequestIni;
 use crate::error::EngineError;
 use crate::pool::{Address, Connector, Stream};
 
@@ -43,6 +50,8 @@ pub struct ClientConfig {
 pub struct Client {
     cfg: Arc<ClientConfig>,
     board: Option<Scoreboard>,
+    /// The shared-memory transport's client of this process, when the pool uses it.
+    shm: Option<Arc<ShmClient>>,
 }
 
 /// Counts a request in flight on the scoreboard while it lives.
@@ -70,7 +79,22 @@ impl Client {
     /// A client for `cfg`; `board` (the pool's scoreboard, when this process shares it) feeds
     /// [`Client::status`] and the queue gauge.
     pub fn new(cfg: ClientConfig, board: Option<Scoreboard>) -> Client {
-        Client { cfg: Arc::new(cfg), board }
+        Client { cfg: Arc::new(cfg), board, shm: None }
+    }
+
+    /// A client over the shared-memory transport ([`super::shm`]): requests go through `shm`'s
+    /// slots; `cfg`'s socket fields are unused.
+    pub fn with_shm(cfg: ClientConfig, board: Option<Scoreboard>, shm: ShmClient) -> Client {
+        Client { cfg: Arc::new(cfg), board, shm: Some(Arc::new(shm)) }
+    }
+
+    /// Which transport this client uses: `"shm"` or `"socket"`.
+    pub fn transport(&self) -> &'static str {
+        if self.shm.is_some() {
+            "shm"
+        } else {
+            "socket"
+        }
     }
 
     /// The pool now, if this process shares its scoreboard.
@@ -104,7 +128,24 @@ impl Client {
     /// [`ExecBody`]. Errors: 503 queue full or queue timeout, 502 pool unreachable or executor
     /// died, 504 timeouts, 500 the request failed in PHP before a head.
     pub async fn execute(&self, params: &Params, script: &Script, body: RequestBody) -> Result<(ResponseHead, ExecBody), EngineError> {
+        self.execute_with(params, script, body, None).await
+    }
+
+    /// [`Client::execute`] with ini settings for this request only (`fephp_php_value`,
+    /// `fephp_php_admin_value`, `[php.values]`): they travel with the request and the executor
+    /// applies them around it, as embedded PHP does.
+    pub async fn execute_with(
+        &self,
+        params: &Params,
+        script: &Script,
+        body: RequestBody,
+        ini: Option<&RequestIni>,
+    ) -> Result<(ResponseHead, ExecBody), EngineError> {
         let inflight = Inflight::new(self.board.clone());
+        if let Some(shm) = &self.shm {
+            let (head, body) = shm.execute(params, script, body, sys::monotonic_ns(), ini).await?;
+            return Ok((head, ExecBody { inner: BodyInner::Shm(body), _inflight: inflight }));
+        }
         let started = Instant::now();
         let mut stream = self.connect().await?;
         let mut head = BytesMut::with_capacity(2048);
@@ -113,9 +154,8 @@ impl Client {
             sys::monotonic_ns(),
             body.len(),
             params,
-            script.filename.as_os_str().as_encoded_bytes(),
-            &script.script_name,
-            &script.path_info,
+            script,
+            ini,
         );
         // A small body goes in the same write as the head.
         let mut parts = body.into_parts();
@@ -153,23 +193,24 @@ impl Client {
             Ok(Err(e)) => return Err(EngineError::Unreachable(format!("sending to an executor: {e}"))),
             Err(_) => return Err(EngineError::Timeout("sending to an executor timed out".into())),
         }
-        let mut body = ExecBody {
+        let mut body = SocketBody {
             stream,
             buf: BytesMut::with_capacity(32 * 1024),
             done: false,
             started,
             cfg: Arc::clone(&self.cfg),
-            _inflight: inflight,
+            timer: None,
+            waiting: false,
         };
-        match body.next_frame().await? {
-            Frame::Head(h) => Ok((h, body)),
+        match std::future::poll_fn(|cx| body.poll_frame(cx)).await? {
+            Frame::Head(h) => Ok((h, ExecBody { inner: BodyInner::Socket(body), _inflight: inflight })),
             Frame::Fail(kind, msg) => Err(fail_error(kind, msg)),
             _ => Err(EngineError::Protocol("executor sent body bytes before the head".into())),
         }
     }
 }
 
-fn fail_error(kind: u8, msg: String) -> EngineError {
+pub(super) fn fail_error(kind: u8, msg: String) -> EngineError {
     if kind == wire::FAIL_OVERLOADED {
         EngineError::Overloaded(msg)
     } else {
@@ -177,40 +218,72 @@ fn fail_error(kind: u8, msg: String) -> EngineError {
     }
 }
 
-/// The streaming body of an executor's response. Dropping it early closes the connection: the
-/// executor's next write fails and PHP sees an aborted connection.
+/// The streaming body of an executor's response (either transport). [`ExecBody::poll_chunk`]
+/// keeps the read timeout's timer inside, reset only when bytes arrive, so a caller that polls
+/// only when woken (nginx's bridge) builds nothing per poll and still sees the timeout fire.
+/// Dropping it early ends the request at the executor (PHP sees an aborted connection).
 #[derive(Debug)]
 pub struct ExecBody {
+    inner: BodyInner,
+    _inflight: Inflight,
+}
+
+#[derive(Debug)]
+enum BodyInner {
+    Socket(SocketBody),
+    Shm(super::shm::ShmBody),
+}
+
+/// The socket transport's body: one connection, frames read with the read timeout.
+#[derive(Debug)]
+struct SocketBody {
     stream: Stream,
     buf: BytesMut,
     done: bool,
     started: Instant,
     cfg: Arc<ClientConfig>,
-    _inflight: Inflight,
+    timer: Option<Pin<Box<Sleep>>>,
+    waiting: bool,
 }
 
-impl ExecBody {
-    async fn next_frame(&mut self) -> Result<Frame, EngineError> {
+impl SocketBody {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Frame, EngineError>> {
         loop {
             match wire::decode_frame(&mut self.buf) {
-                Ok(Some(f)) => return Ok(f),
+                Ok(Some(f)) => return Poll::Ready(Ok(f)),
                 Ok(None) => {}
-                Err(e) => return Err(EngineError::Protocol(format!("executor: {}", e.0))),
+                Err(e) => return Poll::Ready(Err(EngineError::Protocol(format!("executor: {}", e.0)))),
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(32 * 1024);
             }
-            let read = tokio::time::timeout(self.cfg.read_timeout, self.stream.read_buf(&mut self.buf)).await;
+            // `read_buf` keeps no state between polls: a fresh one per poll is fine.
+            let read = std::pin::pin!(self.stream.read_buf(&mut self.buf)).poll(cx);
             match read {
-                Ok(Ok(0)) => return Err(self.eof_error()),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => return Err(self.eof_error()),
-                Ok(Err(e)) => return Err(EngineError::Unreachable(format!("reading from an executor: {e}"))),
-                Err(_) => {
-                    return Err(EngineError::Timeout(format!(
-                        "no response bytes from the executor for {:?}",
-                        self.cfg.read_timeout
-                    )))
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(self.eof_error())),
+                Poll::Ready(Ok(_)) => self.waiting = false,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Poll::Ready(Err(self.eof_error()))
+                }
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(EngineError::Unreachable(format!("reading from an executor: {e}"))))
+                }
+                Poll::Pending => {
+                    let deadline = tokio::time::Instant::now() + self.cfg.read_timeout;
+                    if !self.waiting {
+                        self.waiting = true;
+                        match self.timer.as_mut() {
+                            Some(t) => t.as_mut().reset(deadline),
+                            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                        }
+                    }
+                    if self.timer.as_mut().expect("set above").as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(EngineError::Timeout(format!(
+                            "no response bytes from the executor for {:?}",
+                            self.cfg.read_timeout
+                        ))));
+                    }
+                    return Poll::Pending;
                 }
             }
         }
@@ -225,83 +298,53 @@ impl ExecBody {
         }
     }
 
-    /// The next chunk of the body; `None` at the end. An error means the response is cut.
-    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
-        if self.done {
-            return None;
-        }
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, EngineError>>> {
         loop {
-            match self.next_frame().await {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let frame = match self.poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(f) => f,
+            };
+            return Poll::Ready(match frame {
                 Ok(Frame::Data(b)) if b.is_empty() => continue,
-                Ok(Frame::Data(b)) => return Some(Ok(b)),
+                Ok(Frame::Data(b)) => Some(Ok(b)),
                 Ok(Frame::End) => {
                     self.done = true;
-                    return None;
+                    None
                 }
                 Ok(Frame::Fail(kind, msg)) => {
                     self.done = true;
-                    return Some(Err(fail_error(kind, msg)));
+                    Some(Err(fail_error(kind, msg)))
                 }
                 Ok(Frame::Head(_)) => {
                     self.done = true;
-                    return Some(Err(EngineError::Protocol("executor sent a second head".into())));
+                    Some(Err(EngineError::Protocol("executor sent a second head".into())))
                 }
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(e));
+                    Some(Err(e))
                 }
-            }
+            });
         }
     }
 }
 
-/// The next chunk of `body`, with the body handed back (so the read can outlive one poll).
-type ChunkFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (ExecBody, Option<Result<Bytes, EngineError>>)> + Send>>;
-
-/// An [`ExecBody`] behind a poll method ([`PolledExecBody::poll_chunk`]): the read in
-/// progress (and its read timeout) lives across polls, so a caller that builds nothing per
-/// poll — nginx's bridge — neither restarts the timer nor loses bytes. Dropping it drops the
-/// body (the executor sees the client gone).
-pub struct PolledExecBody {
-    body: Option<ExecBody>,
-    reading: Option<ChunkFuture>,
-}
-
-impl std::fmt::Debug for PolledExecBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolledExecBody").field("reading", &self.reading.is_some()).finish()
-    }
-}
-
-impl PolledExecBody {
-    /// Wraps `body`.
-    pub fn new(body: ExecBody) -> Self {
-        PolledExecBody { body: Some(body), reading: None }
+impl ExecBody {
+    /// Polls for the next chunk: `Ready(None)` at the end, an error when the response is cut
+    /// (the executor died: 502, was killed for the terminate timeout: 504, sent nothing for
+    /// the read timeout: 504). Pending registers `cx`'s waker. Poll within a tokio runtime
+    /// context (the timer).
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, EngineError>>> {
+        match &mut self.inner {
+            BodyInner::Socket(b) => b.poll_chunk(cx),
+            BodyInner::Shm(b) => b.poll_chunk(cx),
+        }
     }
 
-    /// Polls for the next chunk: `Ready(None)` at the end, an error when the response is cut.
-    pub fn poll_chunk(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Bytes, EngineError>>> {
-        if self.reading.is_none() {
-            let Some(mut body) = self.body.take() else {
-                return std::task::Poll::Ready(None);
-            };
-            self.reading = Some(Box::pin(async move {
-                let chunk = body.next_chunk().await;
-                (body, chunk)
-            }));
-        }
-        let reading = self.reading.as_mut().expect("set above");
-        match reading.as_mut().poll(cx) {
-            std::task::Poll::Ready((body, chunk)) => {
-                self.reading = None;
-                self.body = Some(body);
-                std::task::Poll::Ready(chunk)
-            }
-            std::task::Poll::Pending => std::task::Poll::Pending,
-        }
+    /// The next chunk of the body; `None` at the end (see [`ExecBody::poll_chunk`]).
+    pub async fn next_chunk(&mut self) -> Option<Result<Bytes, EngineError>> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx)).await
     }
 }

@@ -24,34 +24,42 @@
 //!   finish and stops the pool when the last client (the old workers) has closed the users pipe.
 //! - [`Pool::start_exec`]: the supervisor `exec`s the `fe-php` binary right after the fork
 //!   (`fe-php executor-supervisor`, descriptors 3–6: socket, owner pipe, users pipe, scoreboard
-//!   memfd), so PHP starts from a fresh address space. With [`Pool::start`] the supervisor and
+//!   memfd; with shared memory the region's memfd at 7 and the clients' doorbells from 8 on),
+//!   so PHP starts from a fresh address space. With [`Pool::start`] the supervisor and
 //!   the executors are copies of the owner's memory (for nginx: every server block's
 //!   configuration and TLS keys, readable by PHP through `/proc/self/mem`).
 //! - Executors may switch to their own user and group after the fork
 //!   ([`ExecutorOptions::user`]); they die with the supervisor (`PR_SET_PDEATHSIG`).
 //!
-//! # Transport (measured; see `benches/ANALYSIS.md`)
-//! The shared queue is the kernel's accept queue of one listening socket: any idle executor
-//! takes the next connection (php-fpm's model), the backlog is `fephp_queue`'s size, a full
-//! backlog is an immediate 503. One connection per request carries our own compact framing
-//! ([`wire`]: one message for the request head, the body's raw bytes, then `HEAD` / `DATA` /
-//! `END` frames; no FastCGI records, no per-record round trip); a small response is one write
-//! and one wakeup. On the nginx side the connection is an nginx connection (the FPM pool's
-//! [`crate::pool::Connector`]), so readiness comes from nginx's own epoll: no thread hop.
+//! # Transports (measured; see `benches/ANALYSIS.md`)
+//! [`Transport::Shm`] (the default, [`shm`]): requests travel through shared memory — slots
+//! with a request ring and a response ring each, a queue (a bitmap of queued slots, served round
+//! robin) that any idle executor takes from, a futex wake to the executors and an eventfd wake to
+//! the client process (in nginx an nginx connection, so the wake arrives in the worker's own
+//! epoll). The supervisor marks the slots of a dead executor (502, or 504 after the terminate
+//! timeout) and wakes their clients. Only processes that inherited the region can use it.
 //!
-//! The suggested shared-memory transport (slots + an MPMC ring of slot indexes, futex
-//! and eventfd wakes) is NOT built yet: this socket transport is the first committed step. Its
-//! cost next to the in-process PHP thread is in `benches/ANALYSIS.md`.
+//! [`Transport::Socket`]: the shared queue is the kernel's accept queue of one listening socket:
+//! any idle executor takes the next connection (php-fpm's model), the backlog is `fephp_queue`'s
+//! size, a full backlog is an immediate 503. One connection per request carries our own compact
+//! framing ([`wire`]: one message for the request head, the body's raw bytes, then `HEAD` /
+//! `DATA` / `END` frames; no FastCGI records, no per-record round trip). On the nginx side the
+//! connection is an nginx connection (the FPM pool's [`crate::pool::Connector`]).
+//!
+//! Both carry the same [`wire`] request head and response frames; the executor's serving loop
+//! sees one `Conn` (read the request bytes, write the response frames) whichever carries them.
 //!
 //! # Untrusted peers
-//! Everything read back from an executor (frames, scoreboard) is validated: lengths are bounded
-//! before anything is allocated, header names and values checked, states clamped. A dead,
+//! Everything read back from an executor (frames, shared-memory positions and states,
+//! scoreboard) is validated: lengths are bounded before anything is allocated, header names and
+//! values checked, states clamped, ring positions checked against the ring. A dead,
 //! hung or lying executor costs its own request (502/504) and nothing else. An executor accepts
 //! only peers whose uid is allowed ([`ExecutorOptions::allowed_uids`], checked with
 //! `SO_PEERCRED`), since an abstract socket has no file permissions.
 
 mod client;
 pub mod scoreboard;
+pub mod shm;
 mod supervisor;
 pub mod sys;
 pub mod wire;
@@ -62,7 +70,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use client::{Client, ClientConfig, ExecBody, PolledExecBody};
+pub use client::{Client, ClientConfig, ExecBody};
 pub use scoreboard::{ExecutorStatus, PoolStatus, Scoreboard};
 pub use sys::{lookup_user, Credentials};
 
@@ -97,6 +105,36 @@ impl Dynamic {
     }
 }
 
+/// How requests travel between clients and executors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// One unix-socket connection per request (the kernel's accept queue is the shared queue).
+    Socket,
+    /// Shared-memory slots, a queue in shared memory, futex / eventfd wakes ([`shm`]): the
+    /// default (measured faster: `benches/ANALYSIS.md`).
+    #[default]
+    Shm,
+}
+
+impl Transport {
+    /// `"socket"` or `"shm"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Socket => "socket",
+            Transport::Shm => "shm",
+        }
+    }
+
+    /// Parses `"socket"` / `"shm"`.
+    pub fn parse(s: &str) -> Option<Transport> {
+        match s {
+            "socket" => Some(Transport::Socket),
+            "shm" => Some(Transport::Shm),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of an executor pool.
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
@@ -117,8 +155,14 @@ pub struct ExecutorOptions {
     pub queue_timeout: Duration,
     /// Executors switch to this user and group after the fork (needs root).
     pub user: Option<Credentials>,
-    /// uids allowed to connect (root always is); empty = anyone.
+    /// uids allowed to connect (root always is); empty = anyone (socket transport; the
+    /// shared-memory transport is reachable only by processes that inherited its region).
     pub allowed_uids: Vec<u32>,
+    /// The transport.
+    pub transport: Transport,
+    /// Shared-memory transport: client processes (nginx workers; 1 for `fe-php serve`), each
+    /// with its own doorbell and its share of the queue's slots.
+    pub clients: usize,
 }
 
 impl Default for ExecutorOptions {
@@ -133,7 +177,80 @@ impl Default for ExecutorOptions {
             queue_timeout: Duration::from_secs(60),
             user: None,
             allowed_uids: Vec::new(),
+            transport: Transport::default(),
+            clients: 1,
         }
+    }
+}
+
+impl ExecutorOptions {
+    /// The pool of a configuration's `[php]` section (`executors > 0`, embedded `php`
+    /// options) and the `fe-php` binary to exec, if any. Errors name the key.
+    pub fn from_config(
+        config: &crate::config::PhpConfig,
+        php: PhpOptions,
+    ) -> Result<(ExecutorOptions, Option<PathBuf>), crate::error::ConfigError> {
+        use crate::error::ConfigError;
+        let n = (config.executors as usize).max(1);
+        let transport = match config.executor_transport.as_deref() {
+            None => Transport::default(),
+            Some(t) => Transport::parse(t)
+                .ok_or_else(|| ConfigError::new("php.executor_transport", format!("\"{t}\": must be \"socket\" or \"shm\"")))?,
+        };
+        let user = match &config.executor_user {
+            Some(u) => Some(lookup_user(u, config.executor_group.as_deref()).map_err(|e| ConfigError::new("php.executor_user", e))?),
+            None if config.executor_group.is_some() => {
+                return Err(ConfigError::new("php.executor_group", "needs php.executor_user"));
+            }
+            None => None,
+        };
+        let dynamic = match config.executors_dynamic {
+            None => None,
+            Some(d) => {
+                let mut out = Dynamic::fpm_defaults(n);
+                if let Some(v) = d.min_spare {
+                    out.min_spare = v as usize;
+                }
+                if let Some(v) = d.max_spare {
+                    out.max_spare = v as usize;
+                }
+                out.start = d.start.map_or(out.min_spare + out.max_spare.saturating_sub(out.min_spare) / 2, |v| v as usize);
+                if let Some(ms) = d.idle_timeout_ms {
+                    out.idle_timeout = Duration::from_millis(ms);
+                }
+                if out.min_spare == 0 || out.min_spare > out.max_spare || out.max_spare > n || out.start == 0 || out.start > n {
+                    return Err(ConfigError::new(
+                        "php.executors_dynamic",
+                        format!("needs 1 <= min_spare <= max_spare <= {n} (php.executors) and 1 <= start <= {n}"),
+                    ));
+                }
+                Some(out)
+            }
+        };
+        if let Some(b) = &config.executor_binary {
+            if !b.is_absolute() || !b.is_file() {
+                return Err(ConfigError::new("php.executor_binary", format!("{} is not an absolute path to a file", b.display())));
+            }
+        }
+        let opts = ExecutorOptions {
+            php,
+            executors: n,
+            dynamic,
+            max_requests: config.worker_max_requests,
+            terminate_timeout: Duration::from_millis(config.request_terminate_timeout_ms),
+            queue_size: config.queue_size as usize,
+            queue_timeout: config.queue_timeout(),
+            user,
+            allowed_uids: Vec::new(),
+            transport,
+            clients: 1,
+        };
+        Ok((opts, config.executor_binary.clone()))
+    }
+
+    /// The shared-memory region's layout for these options.
+    pub fn shm_layout(&self) -> shm::Layout {
+        shm::Layout::new(self.clients, self.executors, self.queue_size)
     }
 }
 
@@ -149,6 +266,7 @@ pub struct Pool {
     master: Option<OwnedFd>,
     users: Option<OwnedFd>,
     supervisor: libc::pid_t,
+    shm: Option<shm::Shared>,
 }
 
 static POOLS: AtomicU64 = AtomicU64::new(0);
@@ -178,7 +296,22 @@ pub fn exec_main(encoded: &str) -> ! {
             sys::exit_now(2)
         }
     };
-    supervisor::run(opts, supervisor::SupervisorFds { listener, master, users, log: None }, board)
+    let shm = match opts.transport {
+        Transport::Socket => None,
+        Transport::Shm => {
+            // SAFETY: as above: the region at 7, the doorbells from 8 on.
+            let region = unsafe { OwnedFd::from_raw_fd(7) };
+            let bells = (0..opts.clients).map(|i| unsafe { OwnedFd::from_raw_fd(8 + i as RawFd) }).collect();
+            match shm::Region::from_fd(region, opts.shm_layout()) {
+                Ok(r) => Some(shm::Shared { region: std::sync::Arc::new(r), bells: std::sync::Arc::new(bells) }),
+                Err(e) => {
+                    supervisor::log("alert", &format!("shared-memory region: {e}"));
+                    sys::exit_now(2)
+                }
+            }
+        }
+    };
+    supervisor::run(opts, supervisor::SupervisorFds { listener, master, users, log: None, shm }, board)
 }
 
 fn escape(s: &str) -> String {
@@ -209,6 +342,7 @@ impl ExecutorOptions {
         for uid in &self.allowed_uids {
             out.push_str(&format!("allow\t{uid}\n"));
         }
+        out.push_str(&format!("transport\t{}\nclients\t{}\n", self.transport.name(), self.clients));
         match &self.php.ini_file {
             IniFile::Distribution => {}
             IniFile::Off => out.push_str("ini_off\toff\n"),
@@ -239,6 +373,8 @@ impl ExecutorOptions {
                     o.user = Some(Credentials { uid: num(u)? as u32, gid: num(g)? as u32 });
                 }
                 "allow" => o.allowed_uids.push(num(value)? as u32),
+                "transport" => o.transport = Transport::parse(value).ok_or("bad transport")?,
+                "clients" => o.clients = (num(value)? as usize).clamp(1, 4096),
                 "dynamic" => {
                     let v: Vec<u64> = value.split(':').map(num).collect::<Result<_, _>>()?;
                     let [start, min_spare, max_spare, idle_ms] = v[..] else { return Err("bad dynamic".into()) };
@@ -292,21 +428,37 @@ impl Pool {
         let listener = sys::listen_abstract(&name, opts.queue_size.max(1))?;
         let (master_r, master_w) = sys::pipe()?;
         let (users_r, users_w) = sys::pipe()?;
+        let shm = match opts.transport {
+            Transport::Socket => None,
+            Transport::Shm => {
+                let region = shm::Region::new(opts.shm_layout())?;
+                let bells = (0..opts.clients.max(1)).map(|_| shm::wake_eventfd()).collect::<io::Result<Vec<_>>>()?;
+                Some(shm::Shared { region: std::sync::Arc::new(region), bells: std::sync::Arc::new(bells) })
+            }
+        };
+        // Everything the exec'ing child needs is made before the fork (no allocation between
+        // fork and exec in a multi-threaded owner, such as a C ABI host).
+        let encoded = opts.encode();
         match sys::fork()? {
             sys::Forked::Child => {
                 drop(master_w);
                 drop(users_w);
                 if let Some(binary) = binary {
-                    let encoded = opts.encode();
-                    let fds = [listener.as_raw_fd(), master_r.as_raw_fd(), users_r.as_raw_fd(), board.fd().unwrap_or(-1)];
+                    let mut fds = vec![listener.as_raw_fd(), master_r.as_raw_fd(), users_r.as_raw_fd(), board.fd().unwrap_or(-1)];
+                    if let Some(s) = &shm {
+                        fds.push(s.region.fd());
+                        fds.extend(s.bells.iter().map(|b| b.as_raw_fd()));
+                    }
                     let err = sys::exec_with_fds(binary, &["fephp-supervisor", EXEC_COMMAND, &encoded], &fds, log);
                     supervisor::log("alert", &format!("cannot exec {}: {err}", binary.display()));
                     sys::exit_now(1);
                 }
-                let fds = supervisor::SupervisorFds { listener, master: master_r, users: users_r, log };
+                let fds = supervisor::SupervisorFds { listener, master: master_r, users: users_r, log, shm };
                 supervisor::run(opts, fds, board)
             }
-            sys::Forked::Parent(pid) => Ok(Pool { name, board, master: Some(master_w), users: Some(users_w), supervisor: pid }),
+            sys::Forked::Parent(pid) => {
+                Ok(Pool { name, board, master: Some(master_w), users: Some(users_w), supervisor: pid, shm })
+            }
         }
     }
 
@@ -327,12 +479,43 @@ impl Pool {
         self.supervisor as u32
     }
 
-    /// A client of this pool (with the scoreboard, for status).
+    /// A client of this pool (with the scoreboard, for status): over the pool's transport;
+    /// with shared memory, as client index 0, its doorbell watched by a tokio task.
     pub fn client(&self, connect_timeout: Duration, read_timeout: Duration, terminate_timeout: Duration) -> Client {
-        Client::new(
-            ClientConfig { address: self.address(), connect_timeout, read_timeout, terminate_timeout, connector: None },
-            Some(self.board.clone()),
-        )
+        let cfg = ClientConfig { address: self.address(), connect_timeout, read_timeout, terminate_timeout, connector: None };
+        match self.shm_client(0, None, read_timeout) {
+            Some(Ok(shm)) => Client::with_shm(cfg, Some(self.board.clone()), shm),
+            _ => Client::new(cfg, Some(self.board.clone())),
+        }
+    }
+
+    /// The shared-memory transport's client number `index` (an nginx worker's number), its
+    /// doorbell watched by `host` (a tokio task when `None`); `None` when the pool uses the
+    /// socket transport. Errors: the index is out of range, or the doorbell cannot be copied.
+    pub fn shm_client(
+        &self,
+        index: usize,
+        host: Option<std::sync::Arc<dyn shm::BellHost>>,
+        read_timeout: Duration,
+    ) -> Option<Result<shm::ShmClient, String>> {
+        let s = self.shm.as_ref()?;
+        let Some(bell) = s.bells.get(index) else {
+            return Some(Err(format!("client index {index} is out of range ({} clients)", s.bells.len())));
+        };
+        let bell = match bell.try_clone() {
+            Ok(b) => b,
+            Err(e) => return Some(Err(format!("doorbell: {e}"))),
+        };
+        Some(shm::ShmClient::new(std::sync::Arc::clone(&s.region), index, bell, host, read_timeout))
+    }
+
+    /// The transport of this pool.
+    pub fn transport(&self) -> Transport {
+        if self.shm.is_some() {
+            Transport::Shm
+        } else {
+            Transport::Socket
+        }
     }
 
     /// In a forked client process (an nginx worker): closes the owner's liveness end, so the

@@ -45,6 +45,8 @@ pub struct SupervisorFds {
     pub users: OwnedFd,
     /// Where stderr (log lines) should go, if not where it goes now.
     pub log: Option<RawFd>,
+    /// The shared-memory transport's region and doorbells (when the pool uses it).
+    pub shm: Option<super::shm::Shared>,
 }
 
 /// One log line on stderr, in nginx's error-log shape.
@@ -84,7 +86,12 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
         sys::redirect_stderr(fd);
     }
     let board_fd = board.fd().unwrap_or(-1);
-    sys::close_other_fds(&[fds.listener.as_raw_fd(), fds.master.as_raw_fd(), fds.users.as_raw_fd(), board_fd]);
+    let mut keep = vec![fds.listener.as_raw_fd(), fds.master.as_raw_fd(), fds.users.as_raw_fd(), board_fd];
+    if let Some(shm) = &fds.shm {
+        keep.push(shm.region.fd());
+        keep.extend(shm.bells.iter().map(|b| b.as_raw_fd()));
+    }
+    sys::close_other_fds(&keep);
     sys::new_session();
     sys::set_name("fephp-supervisor");
     let me = sys::getpid();
@@ -190,6 +197,10 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
             let Some(slot) = children.iter().position(|c| c.as_ref().is_some_and(|c| c.pid == pid)) else { continue };
             let child = children[slot].take().expect("found above");
             board.slot_reset(slot, 0, super::scoreboard::EMPTY);
+            if let Some(shm) = &fds.shm {
+                // Its requests in shared memory end now (502, or 504 for the terminate timeout).
+                shm.executor_gone(slot, child.killed_for_timeout);
+            }
             match exit {
                 Exit::Code(0) if child.stopping => {}
                 Exit::Code(0) => {
@@ -298,21 +309,32 @@ fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard
     sys::graceful_sigterm();
     board.slot_reset(slot, sys::getpid() as u32, super::scoreboard::IDLE);
     let mut served = 0u64;
+    let mut shm = fds.shm.clone().map(|s| super::shm::serve::Source::new(s, slot));
     loop {
         if sys::stop_requested() {
             return 0;
         }
-        let conn = match sys::accept_once(fds.listener.as_raw_fd()) {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                log("alert", &format!("executor accept failed: {e}"));
-                return 3;
+        // The next request, from whichever transport the pool uses.
+        if let Some(source) = shm.as_mut() {
+            let Some(mut conn) = source.next(sys::stop_requested) else { return 0 };
+            board.count(Counter::Accepted);
+            serve(opts, board, slot, &mut conn, &mut request);
+        } else {
+            let conn = match sys::accept_once(fds.listener.as_raw_fd()) {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log("alert", &format!("executor accept failed: {e}"));
+                    return 3;
+                }
+            };
+            board.count(Counter::Accepted);
+            if peer_allowed(opts, conn.as_raw_fd()) {
+                let _ = sys::set_read_timeout(conn.as_raw_fd(), CLIENT_READ_TIMEOUT);
+                serve(opts, board, slot, &mut SocketConn(conn.as_raw_fd()), &mut request);
             }
-        };
-        board.count(Counter::Accepted);
-        serve(opts, board, slot, &conn, &mut request);
-        drop(conn);
+            drop(conn);
+        }
         board.set_idle(slot);
         served += 1;
         if opts.max_requests > 0 && served >= opts.max_requests {
@@ -321,42 +343,94 @@ fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard
     }
 }
 
-/// Serves one connection (one request).
-fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd, request: &mut php::Request) {
-    let fd = conn.as_raw_fd();
+/// The socket transport: the peer's uid must be allowed (an abstract socket has no file
+/// permissions).
+fn peer_allowed(opts: &ExecutorOptions, fd: RawFd) -> bool {
     match sys::peer_uid(fd) {
-        Ok(uid) if opts.allowed_uids.is_empty() || opts.allowed_uids.contains(&uid) || uid == 0 => {}
+        Ok(uid) if opts.allowed_uids.is_empty() || opts.allowed_uids.contains(&uid) || uid == 0 => true,
         Ok(uid) => {
             log("warn", &format!("refused a connection from uid {uid}"));
-            return;
+            false
         }
-        Err(_) => return,
+        Err(_) => false,
     }
-    let _ = sys::set_read_timeout(fd, CLIENT_READ_TIMEOUT);
+}
+
+/// One request's byte streams, whichever transport carries them: the request's bytes in, the
+/// response's frames out. The serving loop sees only this.
+pub(super) trait Conn {
+    /// Reads at least one byte (blocking, bounded by the transport's client timeout).
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// Writes all of `data`; false when the client is gone.
+    fn write_all(&mut self, data: &[u8]) -> bool;
+    /// Fills `buf`.
+    fn read_exact(&mut self, mut buf: &mut [u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.read_some(buf)?;
+            buf = &mut buf[n..];
+        }
+        Ok(())
+    }
+}
+
+/// A connection of the socket transport.
+struct SocketConn(RawFd);
+
+impl Conn for SocketConn {
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match sys::read(self.0, buf)? {
+            0 => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the client closed the connection")),
+            n => Ok(n),
+        }
+    }
+    fn write_all(&mut self, data: &[u8]) -> bool {
+        sys::send_all(self.0, data).is_ok()
+    }
+}
+
+impl Conn for super::shm::serve::ShmRequest {
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        super::shm::serve::ShmRequest::read_some(self, buf)
+    }
+    fn write_all(&mut self, data: &[u8]) -> bool {
+        super::shm::serve::ShmRequest::write_all(self, data)
+    }
+}
+
+/// Serves one request.
+fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &mut dyn Conn, request: &mut php::Request) {
     // One read takes the preamble, the head and often the whole small body.
     let mut first = vec![0u8; 16 * 1024];
     let mut got = 0;
     while got < 8 {
-        match sys::read(fd, &mut first[got..]) {
-            Ok(0) | Err(_) => return,
+        match conn.read_some(&mut first[got..]) {
             Ok(n) => got += n,
+            Err(_) => return,
         }
     }
-    let Ok(len) = wire::request_head_len(first[..8].try_into().expect("8 bytes")) else { return };
+    let mut out = ConnOutput { conn, buf: BytesMut::with_capacity(16 * 1024 + 64) };
+    let Ok(len) = wire::request_head_len(first[..8].try_into().expect("8 bytes")) else {
+        out.fail_kind(wire::FAIL_INTERNAL, "bad request preamble");
+        return;
+    };
     if first.len() < 8 + len {
         first.resize(8 + len, 0);
     }
-    if got < 8 + len && sys::read_exact(fd, &mut first[got..8 + len]).is_err() {
+    if got < 8 + len && out.conn.read_exact(&mut first[got..8 + len]).is_err() {
         return;
     }
     got = got.max(8 + len);
-    let Ok(req) = wire::decode_request_head(&first[8..8 + len]) else { return };
+    let Ok(req) = wire::decode_request_head(&first[8..8 + len]) else {
+        out.fail_kind(wire::FAIL_INTERNAL, "bad request head");
+        return;
+    };
     // Body bytes that came with the head.
     let early = &first[8 + len..got];
     if early.len() as u64 > req.body_len {
+        out.fail_kind(wire::FAIL_INTERNAL, "more body bytes than announced");
         return;
     }
-    let body = match read_body(fd, req.body_len, early) {
+    let body = match read_body(out.conn, req.body_len, early) {
         Ok(b) => b,
         Err(_) => return,
     };
@@ -364,7 +438,6 @@ fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd
     let now = sys::monotonic_ns();
     let uri = req.params.get(b"REQUEST_URI").unwrap_or(req.script_name.as_bytes()).to_vec();
     board.begin(slot, &uri, now);
-    let mut out = SocketOutput { fd, buf: BytesMut::with_capacity(16 * 1024 + 64) };
     if !opts.queue_timeout.is_zero() && now.saturating_sub(req.submitted_ns) > opts.queue_timeout.as_nanos() as u64 {
         out.fail_kind(wire::FAIL_OVERLOADED, "waited longer than the queue timeout for an executor");
         return;
@@ -374,19 +447,19 @@ fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd
         script_name: req.script_name,
         path_info: req.path_info,
     };
-    let stats = php::run(request, &req.params, &script, body.into_reader(), &mut out);
+    let stats = php::run_with(request, &req.params, &script, body.into_reader(), &mut out, req.ini.as_ref());
     board.end(slot, stats.cpu, stats.peak_memory, started.elapsed());
 }
 
-/// The request body: `early` (bytes read with the head) and the rest from `fd`.
-fn read_body(fd: RawFd, len: u64, early: &[u8]) -> std::io::Result<RequestBody> {
+/// The request body: `early` (bytes read with the head) and the rest from `conn`.
+fn read_body(conn: &mut dyn Conn, len: u64, early: &[u8]) -> std::io::Result<RequestBody> {
     if len == 0 {
         return Ok(RequestBody::empty());
     }
     if len <= BODY_IN_MEMORY {
         let mut buf = vec![0u8; len as usize];
         buf[..early.len()].copy_from_slice(early);
-        sys::read_exact(fd, &mut buf[early.len()..])?;
+        conn.read_exact(&mut buf[early.len()..])?;
         return Ok(RequestBody::from_bytes(Bytes::from(buf)));
     }
     let file = sys::anonymous_file()?;
@@ -395,7 +468,7 @@ fn read_body(fd: RawFd, len: u64, early: &[u8]) -> std::io::Result<RequestBody> 
     let mut buf = vec![0u8; 64 * 1024];
     while left > 0 {
         let want = left.min(buf.len() as u64) as usize;
-        sys::read_exact(fd, &mut buf[..want])?;
+        conn.read_exact(&mut buf[..want])?;
         sys::write_all(file.as_raw_fd(), &buf[..want])?;
         left -= want as u64;
     }
@@ -404,20 +477,21 @@ fn read_body(fd: RawFd, len: u64, early: &[u8]) -> std::io::Result<RequestBody> 
     Ok(body)
 }
 
-struct SocketOutput {
-    fd: RawFd,
+/// PHP's output, as response frames on the request's [`Conn`].
+struct ConnOutput<'a> {
+    conn: &'a mut dyn Conn,
     buf: BytesMut,
 }
 
-impl SocketOutput {
+impl ConnOutput<'_> {
     fn fail_kind(&mut self, kind: u8, msg: &str) {
         self.buf.clear();
         wire::encode_fail(&mut self.buf, kind, msg);
-        let _ = sys::send_all(self.fd, &self.buf);
+        let _ = self.conn.write_all(&self.buf);
     }
 }
 
-impl php::Output for SocketOutput {
+impl php::Output for ConnOutput<'_> {
     fn send(&mut self, head: Option<&ResponseHead>, chunk: &[u8], end: bool) -> bool {
         self.buf.clear();
         if let Some(h) = head {
@@ -427,7 +501,7 @@ impl php::Output for SocketOutput {
         if end {
             wire::encode_end(&mut self.buf);
         }
-        sys::send_all(self.fd, &self.buf).is_ok()
+        self.conn.write_all(&self.buf)
     }
 
     fn fail(&mut self, message: &str) {

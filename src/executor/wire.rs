@@ -3,8 +3,10 @@
 //!
 //! Request (client → executor), one message, then the body's bytes as they are:
 //! `"FEX1" | u32 head_len | head`, head = `u64 submitted_ns | u64 body_len | u32 n |
-//! n × (u32 name_len, u32 value_len, name, value) | filename | script_name | path_info`, each
-//! string `u32 len` + bytes. The executor reads the whole body before PHP starts, so the two
+//! n × (u32 name_len, u32 value_len, name, value) | filename | script_name | path_info |
+//! u32 m | m × (u8 admin, name, value)`, each string `u32 len` + bytes; the last list is the
+//! request's ini settings (`fephp_php_value` / `fephp_php_admin_value`), applied by the
+//! executor around this request only. The executor reads the whole body before PHP starts, so the two
 //! directions never wait on each other.
 //!
 //! Response (executor → client): frames `u8 type | 3 × u8 0 | u32 len | payload`: one `HEAD`
@@ -16,16 +18,19 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::cgi::{Params, ResponseHead};
+use crate::cgi::{Params, ResponseHead, Script};
+use crate::config::{IniSetting, RequestIni};
 
 /// Request magic.
-pub const MAGIC: &[u8; 4] = b"FEX1";
+pub const MAGIC: &[u8; 4] = b"FEX2";
 /// Largest request head (params + script paths).
 pub const MAX_REQUEST_HEAD: usize = 1 << 20;
 /// Most params in a request.
 pub const MAX_PARAMS: usize = 4096;
 /// Largest response frame payload.
 pub const MAX_FRAME: usize = 1 << 20;
+/// Most per-request ini settings.
+pub const MAX_INI: usize = 1024;
 /// Most response headers.
 pub const MAX_HEADERS: usize = 1024;
 /// Largest request body an executor accepts.
@@ -60,6 +65,8 @@ pub struct RequestHead {
     pub script_name: String,
     /// PATH_INFO.
     pub path_info: String,
+    /// Per-request ini settings (`None`: none).
+    pub ini: Option<RequestIni>,
 }
 
 /// One response frame.
@@ -94,10 +101,11 @@ pub fn encode_request(
     submitted_ns: u64,
     body_len: u64,
     params: &Params,
-    filename: &[u8],
-    script_name: &str,
-    path_info: &str,
+    script: &Script,
+    ini: Option<&RequestIni>,
 ) {
+    let (filename, script_name, path_info) =
+        (script.filename.as_os_str().as_encoded_bytes(), script.script_name.as_str(), script.path_info.as_str());
     out.put_slice(MAGIC);
     let len_at = out.len();
     out.put_u32_le(0);
@@ -114,6 +122,13 @@ pub fn encode_request(
     put_bytes(out, filename);
     put_bytes(out, script_name.as_bytes());
     put_bytes(out, path_info.as_bytes());
+    let entries = ini.map_or(&[][..], |i| &i.entries[..]);
+    out.put_u32_le(entries.len() as u32);
+    for e in entries {
+        out.put_u8(e.admin as u8);
+        put_bytes(out, e.name.as_bytes());
+        put_bytes(out, e.value.as_bytes());
+    }
     let len = (out.len() - start) as u32;
     out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
 }
@@ -182,10 +197,27 @@ pub fn decode_request_head(head: &[u8]) -> Result<RequestHead, WireError> {
     let filename = r.bytes()?.to_vec();
     let script_name = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| WireError("script name is not UTF-8".into()))?;
     let path_info = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| WireError("path info is not UTF-8".into()))?;
+    let m = r.u32()? as usize;
+    if m > MAX_INI {
+        return err("too many ini settings");
+    }
+    let mut entries = Vec::with_capacity(m);
+    for _ in 0..m {
+        let admin = match r.take(1)?[0] {
+            0 => false,
+            1 => true,
+            _ => return err("bad ini flag"),
+        };
+        let name = std::str::from_utf8(r.bytes()?).map_err(|_| WireError("ini name is not UTF-8".into()))?;
+        let value = std::str::from_utf8(r.bytes()?).map_err(|_| WireError("ini value is not UTF-8".into()))?;
+        RequestIni::check(name, value).map_err(WireError)?;
+        entries.push(IniSetting { name: name.to_string(), value: value.to_string(), admin });
+    }
     if !r.0.is_empty() {
         return err("trailing bytes in the request head");
     }
-    Ok(RequestHead { submitted_ns, body_len, params, filename, script_name, path_info })
+    let ini = (!entries.is_empty()).then_some(RequestIni { entries });
+    Ok(RequestHead { submitted_ns, body_len, params, filename, script_name, path_info, ini })
 }
 
 fn frame_header(out: &mut BytesMut, kind: u8, len: usize) {
@@ -302,7 +334,9 @@ mod tests {
         params.push("REQUEST_METHOD", "GET");
         params.push("X", "");
         let mut out = BytesMut::new();
-        encode_request(&mut out, 7, 3, &params, b"/r/a.php", "/a.php", "/x");
+        let ini = RequestIni::new(&[("memory_limit".into(), "64M".into())], &[("open_basedir".into(), "/r".into())]);
+        let script = Script { filename: "/r/a.php".into(), script_name: "/a.php".into(), path_info: "/x".into() };
+        encode_request(&mut out, 7, 3, &params, &script, Some(&ini));
         let pre: [u8; 8] = out[..8].try_into().unwrap();
         let len = request_head_len(&pre).unwrap();
         assert_eq!(len, out.len() - 8);
@@ -312,6 +346,12 @@ mod tests {
         assert_eq!(head.params.get(b"REQUEST_METHOD"), Some(&b"GET"[..]));
         assert_eq!(head.filename, b"/r/a.php");
         assert_eq!((head.script_name.as_str(), head.path_info.as_str()), ("/a.php", "/x"));
+        assert_eq!(head.ini, Some(ini));
+        // A bad ini name (refused by `RequestIni::check`) is refused on the way in.
+        let mut bad = BytesMut::new();
+        let evil = RequestIni::new(&[("a b".into(), "1".into())], &[]);
+        encode_request(&mut bad, 7, 0, &params, &script, Some(&evil));
+        assert!(decode_request_head(&bad[8..]).is_err());
         // Every truncation is refused, never a panic.
         for cut in 0..out.len() - 8 {
             assert!(decode_request_head(&out[8..8 + cut]).is_err());

@@ -54,17 +54,14 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
     #[cfg(feature = "embed")]
     let _pool = match (&backend, config.php.executors) {
         (BackendConfig::Embedded(opts), n) if n > 0 => {
-            let terminate = Duration::from_millis(config.php.request_terminate_timeout_ms);
-            let exec = crate::executor::ExecutorOptions {
-                php: opts.clone(),
-                executors: n as usize,
-                max_requests: config.php.worker_max_requests,
-                terminate_timeout: terminate,
-                queue_size: config.php.queue_size as usize,
-                queue_timeout: config.php.queue_timeout(),
-                ..Default::default()
-            };
-            let pool = crate::executor::Pool::start(exec, None).map_err(|e| ServeError::Engine(format!("executor pool: {e}")))?;
+            let (exec, binary) =
+                crate::executor::ExecutorOptions::from_config(&config.php, opts.clone()).map_err(ServeError::Config)?;
+            let terminate = exec.terminate_timeout;
+            let pool = match &binary {
+                Some(b) => crate::executor::Pool::start_exec(exec, None, b),
+                None => crate::executor::Pool::start(exec, None),
+            }
+            .map_err(|e| ServeError::Engine(format!("executor pool: {e}")))?;
             backend = BackendConfig::Executors(pool.client(config.php.connect_timeout(), config.php.read_timeout(), terminate));
             Some(pool)
         }

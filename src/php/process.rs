@@ -84,12 +84,29 @@ pub fn run(
     body: BodyReader,
     out: &mut dyn Output,
 ) -> RunStats {
+    run_with(request, params, script, body, out, None)
+}
+
+/// [`run`] with ini settings for this request only (applied before PHP's request startup,
+/// undone after it; refused ones are logged), as [`super::Php::execute_with`] does.
+pub fn run_with(
+    request: &mut Request,
+    params: &Params,
+    script: &Script,
+    body: BodyReader,
+    out: &mut dyn Output,
+    ini: Option<&crate::config::RequestIni>,
+) -> RunStats {
     let clock = ffi::current_thread_cpu_clock();
     let cpu_before = clock.map(ffi::cpu_time).unwrap_or_default();
     super::job::fill_request(&mut request.0, params, script);
     let mut running =
         Running { out, head: None, lines: Vec::new(), buf: BytesMut::new(), gone: false, head_sent: false, finished: false, body };
-    let outcome = ffi::execute(&mut request.0, &mut running, None);
+    let mut ini = ini.map(ffi::RequestIni::new);
+    let outcome = ffi::execute(&mut request.0, &mut running, ini.as_mut());
+    if let Some(ini) = &ini {
+        ini.log_refused();
+    }
     running.finish(outcome);
     RunStats {
         cpu: clock.map(ffi::cpu_time).unwrap_or_default().saturating_sub(cpu_before),

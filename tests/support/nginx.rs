@@ -46,13 +46,18 @@ impl Nginx {
     /// Starts nginx with `http` as the body of its `http {}` block; `{port}` in it is replaced
     /// with the listening port, `{prefix}` with the temp dir. One worker, error log at `info`.
     pub fn start(http: &str) -> Nginx {
+        Self::start_with_workers(http, 1)
+    }
+
+    /// [`Nginx::start`] with `workers` worker processes.
+    pub fn start_with_workers(http: &str, workers: usize) -> Nginx {
         let (nginx, module) = built_nginx();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let prefix = dir.path().display().to_string();
         let user = if is_root() { "user root root;\n" } else { "" };
         let conf = format!(
-            "{user}daemon off;\nmaster_process on;\nworker_processes 1;\npid {prefix}/nginx.pid;\n\
+            "{user}daemon off;\nmaster_process on;\nworker_processes {workers};\npid {prefix}/nginx.pid;\n\
              error_log {prefix}/error.log info;\nload_module {module};\n\
              events {{ worker_connections 512; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {prefix}/client_body;\n{body}\n}}\n",
