@@ -533,7 +533,8 @@ start_config() {
     [ "$1" = nginx-return200 ] && probe=/
     if ! wait_http "http://127.0.0.1:$PORT$probe" 20; then
         log "$1 did not come up; logs:"
-        tail -n 5 "$work"/*/logs/error.log "$work"/serve/serve.log "$work"/fpm/fpm.log 2>/dev/null >&2 || true
+        curl -s -o /dev/null -w "compare.sh: last probe answered %{http_code}\n" --max-time 2 "http://127.0.0.1:$PORT$probe" >&2 || true
+        tail -n 20 "$work"/*/logs/error.log "$work"/*/logs/stdout.log "$work"/serve/serve.log "$work"/fpm/fpm.log 2>/dev/null >&2 || true
         return 1
     fi
 }
