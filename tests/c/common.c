@@ -129,7 +129,11 @@ static void body_in_pieces(fephp_engine *engine, size_t len, int form) {
     }
     sink s;
     fephp_response *resp = execute(engine, req, &s);
-    CHECK(fephp_response_status(resp) == 200);
+    if (fephp_response_status(resp) != 200) {
+        fprintf(stderr, "body of %zu bytes (%s) in pieces: status %d, body: %.*s\n", len, form ? "form" : "raw",
+                (int)fephp_response_status(resp), (int)(s.len < 400 ? s.len : 400), s.data ? s.data : "");
+        exit(1);
+    }
     if (s.len != len || memcmp(s.data, body + head, len) != 0) {
         fprintf(stderr, "body of %zu bytes (%s) in pieces: PHP read %zu bytes\n", len, form ? "form" : "raw", s.len);
         exit(1);

@@ -342,7 +342,12 @@ impl Exchange {
             let seen = ctl.notify.load(Ordering::SeqCst);
             self.client.bell.register(self.slot, seen, cx.waker());
             ctl.client_waiting.store(1, Ordering::SeqCst);
-            if ctl.resp_w.load(Ordering::SeqCst) != self.resp_r || ctl.notify.load(Ordering::SeqCst) != seen {
+            // The executor stores `req_r`, then reads `client_waiting` (both SeqCst): a ring it
+            // drained before seeing us wait is seen here, never a lost wakeup with the rest of
+            // the request body still to send.
+            let ring_has_room = self.sending.is_some()
+                && (self.req_w.wrapping_sub(ctl.req_r.load(Ordering::SeqCst)) as usize) < REQ_CAP;
+            if ring_has_room || ctl.resp_w.load(Ordering::SeqCst) != self.resp_r || ctl.notify.load(Ordering::SeqCst) != seen {
                 continue;
             }
             if self.poll_timer(cx).is_ready() {

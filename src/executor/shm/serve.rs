@@ -221,7 +221,9 @@ impl ShmRequest {
         let n = avail.min(buf.len());
         self.shared.region.req_ring(self.slot).read(self.req_r, &mut buf[..n]);
         self.req_r = self.req_r.wrapping_add(n as u32);
-        ctl.req_r.store(self.req_r, Ordering::Release);
+        // SeqCst: ordered before the `client_waiting` load below (the client stores that, then
+        // loads `req_r`: one of the two sides sees the other).
+        ctl.req_r.store(self.req_r, Ordering::SeqCst);
         // Only a client with more to send waits for this.
         if ctl.client_waiting.load(Ordering::SeqCst) != 0 {
             self.shared.notify(self.slot);
