@@ -732,7 +732,7 @@ machine() {
 # report: RESULTS.md and compare.svg from raw.tsv (runs, then `#config` and `#machine` lines).
 report() {
 python3 - "$raw" "$OUT" "$CONCURRENCY" "$WORKLOADS" "$PHP_PROCS" <<'PY'
-import csv, math, os, statistics, sys
+import csv, math, os, re, statistics, sys
 from collections import defaultdict
 
 raw, out, concs, workloads, procs = sys.argv[1:6]
@@ -901,6 +901,13 @@ md += ["", "Chart: [compare.svg](compare.svg) (RPS, p99 and CPU per request per 
        f"concurrency {concs[len(concs) // 2]}). Raw per-run figures: [raw.tsv](raw.tsv)."]
 if os.path.exists(f"{out}/ANALYSIS.md"):
     md += ["", "Where the time goes, and what the misses mean: [ANALYSIS.md](ANALYSIS.md)."]
+# Sections other benchmarks keep in RESULTS.md (between "<!-- kept: NAME -->" and
+# "<!-- /kept: NAME -->", e.g. benches/worker-vs-classic.sh's) survive this rewrite.
+kept = []
+if os.path.exists(f"{out}/RESULTS.md"):
+    kept = re.findall(r"<!-- kept: [^>]*-->.*?<!-- /kept: [^>]*-->", open(f"{out}/RESULTS.md").read(), re.S)
+for block in kept:
+    md += ["", block]
 md.append("")
 open(f"{out}/RESULTS.md", "w").write("\n".join(md))
 
