@@ -120,6 +120,7 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         queue_timeout,
         user,
         allowed_uids: allowed,
+        worker: e.worker.clone(),
     };
     let n = opts.executors;
     let started = match &e.binary {

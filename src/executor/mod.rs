@@ -54,6 +54,7 @@ mod client;
 pub mod scoreboard;
 mod supervisor;
 pub mod sys;
+mod watch;
 pub mod wire;
 
 use std::io;
@@ -119,6 +120,20 @@ pub struct ExecutorOptions {
     pub user: Option<Credentials>,
     /// uids allowed to connect (root always is); empty = anyone.
     pub allowed_uids: Vec<u32>,
+    /// Worker mode: every executor runs this worker script instead of one script per request.
+    pub worker: Option<WorkerOptions>,
+}
+
+/// Worker mode of a pool ([`crate::php::worker`]): each executor runs `script` once; it boots
+/// the application and serves requests through `fephp_handle_request()`. `max_requests` of the
+/// pool recycles it; any failed request restarts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// The worker script (absolute path).
+    pub script: PathBuf,
+    /// Glob patterns (`glob(3)`; a matching directory counts with everything under it): when a
+    /// matching file changes, appears or goes, every worker is restarted (for development).
+    pub watch: Vec<String>,
 }
 
 impl Default for ExecutorOptions {
@@ -133,6 +148,7 @@ impl Default for ExecutorOptions {
             queue_timeout: Duration::from_secs(60),
             user: None,
             allowed_uids: Vec::new(),
+            worker: None,
         }
     }
 }
@@ -209,6 +225,12 @@ impl ExecutorOptions {
         for uid in &self.allowed_uids {
             out.push_str(&format!("allow\t{uid}\n"));
         }
+        if let Some(w) = &self.worker {
+            out.push_str(&format!("worker\t{}\n", escape(&w.script.to_string_lossy())));
+            for pattern in &w.watch {
+                out.push_str(&format!("watch\t{}\n", escape(pattern)));
+            }
+        }
         match &self.php.ini_file {
             IniFile::Distribution => {}
             IniFile::Off => out.push_str("ini_off\toff\n"),
@@ -239,6 +261,8 @@ impl ExecutorOptions {
                     o.user = Some(Credentials { uid: num(u)? as u32, gid: num(g)? as u32 });
                 }
                 "allow" => o.allowed_uids.push(num(value)? as u32),
+                "worker" => o.worker = Some(WorkerOptions { script: PathBuf::from(unescape(value)), watch: Vec::new() }),
+                "watch" => o.worker.as_mut().ok_or("watch before worker")?.watch.push(unescape(value)),
                 "dynamic" => {
                     let v: Vec<u64> = value.split(':').map(num).collect::<Result<_, _>>()?;
                     let [start, min_spare, max_spare, idle_ms] = v[..] else { return Err("bad dynamic".into()) };
@@ -380,9 +404,11 @@ mod tests {
         };
         o.php.ini = vec![("a.b".into(), "x\ty\n%z".into()), ("c".into(), "".into())];
         o.php.ini_file = IniFile::File("/etc/php.ini".into());
+        o.worker = Some(WorkerOptions { script: "/srv/app/worker.php".into(), watch: vec!["/srv/app/src".into(), "/srv/*.php".into()] });
         let back = ExecutorOptions::decode(&o.encode()).unwrap();
         assert_eq!(back.encode(), o.encode());
         assert_eq!(back.php.ini, o.php.ini);
+        assert_eq!(back.worker, o.worker);
         assert!(ExecutorOptions::decode("executors\t0\n").is_err());
         assert!(ExecutorOptions::decode("bogus\t1\n").is_err());
     }

@@ -26,7 +26,9 @@ use super::scoreboard::{Counter, Scoreboard, BUSY, STARTING};
 use super::sys::{self, Exit, Forked};
 use super::{wire, ExecutorOptions};
 use crate::cgi::{BodyPart, RequestBody, ResponseHead, Script};
+use crate::cgi::Params;
 use crate::php::process as php;
+use crate::php::worker::{self, RequestSource, WorkerEnd, WorkerRequest};
 
 /// The supervisor's tick.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -109,6 +111,16 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
         ),
     }
     let mut first = true;
+    // Per slot: quick failures in a row, and no respawn before this time (exponential backoff).
+    let mut failures: Vec<u32> = vec![0; n];
+    let mut not_before: Vec<Option<Instant>> = vec![None; n];
+    // Worker mode's `watch`: the watched files' fingerprint, looked at about once a second.
+    let watch = opts.worker.as_ref().map(|w| w.watch.clone()).filter(|w| !w.is_empty());
+    let mut watched = watch.as_deref().map(super::watch::fingerprint);
+    let mut last_watch = Instant::now();
+    if let Some(w) = &opts.worker {
+        log("notice", &format!("worker mode: every executor runs {}", w.script.display()));
+    }
     loop {
         // How many to start now: static, every empty slot; dynamic, `start` at first, then
         // enough to keep `min_spare` idle (php-fpm's pm = dynamic).
@@ -126,8 +138,9 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
         };
         first = false;
         let mut started = 0;
+        let now = Instant::now();
         for (slot, child) in children.iter_mut().enumerate() {
-            if started < want && child.is_none() && !draining {
+            if started < want && child.is_none() && !draining && not_before[slot].map_or(true, |t| now >= t) {
                 *child = spawn(&opts, &fds, &board, slot, me);
                 started += 1;
             }
@@ -207,8 +220,32 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
                     log("error", &format!("executor {pid} exited with code {code}; replaced"));
                 }
             }
+            // Do not spin on a failing start (a worker script that cannot boot): 200 ms, doubling
+            // per quick failure in a row, at most 10 s before this slot is tried again.
             if child.spawned.elapsed() < Duration::from_secs(1) && !matches!(exit, Exit::Code(0)) {
-                std::thread::sleep(Duration::from_millis(200)); // do not spin on a failing start
+                failures[slot] = failures[slot].saturating_add(1);
+                let delay = Duration::from_millis(200u64.saturating_mul(1 << failures[slot].min(6).saturating_sub(1))).min(Duration::from_secs(10));
+                not_before[slot] = Some(Instant::now() + delay);
+                if matches!(exit, Exit::Code(EXIT_BOOT_FAILED)) {
+                    log("error", &format!("worker boot failed {} time(s) in a row in slot {slot}; next try in {delay:?}", failures[slot]));
+                }
+            } else {
+                failures[slot] = 0;
+                not_before[slot] = None;
+            }
+        }
+        // Worker mode's watch: changed files restart every worker (each finishes its request).
+        if let Some(patterns) = &watch {
+            if last_watch.elapsed() >= Duration::from_secs(1) {
+                last_watch = Instant::now();
+                let now = super::watch::fingerprint(patterns);
+                if watched != Some(now) {
+                    watched = Some(now);
+                    log("notice", "watched files changed: restarting the workers");
+                    for c in children.iter().flatten() {
+                        sys::kill(c.pid, libc::SIGTERM);
+                    }
+                }
             }
         }
         // Terminate timeout.
@@ -294,43 +331,182 @@ fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard
         log("alert", &format!("executor: {e}"));
         return 2;
     }
-    let mut request = php::Request::default();
     sys::graceful_sigterm();
-    board.slot_reset(slot, sys::getpid() as u32, super::scoreboard::IDLE);
-    let mut served = 0u64;
+    // A worker boots first: STARTING until it asks for its first request.
+    let state = if opts.worker.is_some() { STARTING } else { super::scoreboard::IDLE };
+    board.slot_reset(slot, sys::getpid() as u32, state);
+    let mut serving = Serving { opts, listener: fds.listener.as_raw_fd(), board, slot, served: 0, ready: state != STARTING };
+    match &opts.worker {
+        None => classic_loop(&mut serving),
+        Some(w) => worker_loop(&mut serving, &w.script),
+    }
+}
+
+/// Classic mode: every request runs its script from the start.
+fn classic_loop(serving: &mut Serving<'_>) -> i32 {
+    let mut request = php::Request::default();
     loop {
-        if sys::stop_requested() {
-            return 0;
-        }
-        let conn = match sys::accept_once(fds.listener.as_raw_fd()) {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                log("alert", &format!("executor accept failed: {e}"));
-                return 3;
-            }
+        let taken = match serving.next_request() {
+            Ok(t) => t,
+            Err(code) => return code,
         };
-        board.count(Counter::Accepted);
-        serve(opts, board, slot, &conn, &mut request);
-        drop(conn);
-        board.set_idle(slot);
-        served += 1;
-        if opts.max_requests > 0 && served >= opts.max_requests {
-            return 0;
+        let Taken { params, script, body, mut out, started } = taken;
+        let stats = php::run(&mut request, &params, &script, body.into_reader(), &mut out);
+        drop(out);
+        serving.finish(started, stats);
+    }
+}
+
+/// Worker mode: the worker script boots once and takes its requests through the same
+/// [`Serving::next_request`] (see [`crate::php::worker`]). Every end but a stop is a restart:
+/// the process exits and the supervisor forks a fresh executor, which boots the script again.
+fn worker_loop(serving: &mut Serving<'_>, script: &std::path::Path) -> i32 {
+    let mut source = WorkerSource { serving, started: None, stop: 0 };
+    match worker::run_worker(script, &mut source) {
+        WorkerEnd::Stopped => source.stop,
+        WorkerEnd::Ended => 0,
+        WorkerEnd::Exited => 0,
+        WorkerEnd::RequestFailed => {
+            log("warn", &format!("worker {}: a request failed (uncaught exception or fatal error, see PHP's log); restarting the worker", script.display()));
+            0
+        }
+        WorkerEnd::BootFailed { output } => {
+            let output = output.trim();
+            let shown = if output.is_empty() { String::new() } else { format!("; its output: {:?}", output.chars().take(300).collect::<String>()) };
+            log(
+                "error",
+                &format!(
+                    "worker script {} failed to boot (it ended or failed before calling fephp_handle_request(); see PHP's log){shown}",
+                    script.display()
+                ),
+            );
+            source.serving.refuse_waiting("the worker script failed to boot");
+            EXIT_BOOT_FAILED
         }
     }
 }
 
-/// Serves one connection (one request).
-fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd, request: &mut php::Request) {
+/// Exit code of an executor whose worker script failed to boot (the supervisor backs off).
+pub const EXIT_BOOT_FAILED: i32 = 4;
+
+/// The worker's [`RequestSource`]: requests from [`Serving`].
+struct WorkerSource<'s, 'a> {
+    serving: &'s mut Serving<'a>,
+    started: Option<Instant>,
+    /// The exit code [`Serving::next_request`] gave with its stop.
+    stop: i32,
+}
+
+impl RequestSource for WorkerSource<'_, '_> {
+    fn next(&mut self) -> Option<WorkerRequest> {
+        match self.serving.next_request() {
+            Ok(t) => {
+                self.started = Some(t.started);
+                Some(WorkerRequest { params: t.params, script: t.script, body: t.body.into_reader(), out: Box::new(t.out) })
+            }
+            Err(code) => {
+                self.stop = code;
+                None
+            }
+        }
+    }
+
+    fn done(&mut self, stats: php::RunStats) {
+        let started = self.started.take().unwrap_or_else(Instant::now);
+        self.serving.finish(started, stats);
+    }
+}
+
+/// The transport side of an executor's serving loop — the seam between the transport and PHP:
+/// the classic loop and a worker script both take their requests through
+/// [`Serving::next_request`] and report them through [`Serving::finish`].
+struct Serving<'a> {
+    opts: &'a ExecutorOptions,
+    listener: RawFd,
+    board: &'a Scoreboard,
+    slot: usize,
+    /// Connections taken (served or refused).
+    served: u64,
+    /// The slot was marked IDLE (a worker marks it at its first request).
+    ready: bool,
+}
+
+/// One request taken from the transport, ready for PHP.
+struct Taken {
+    params: Params,
+    script: Script,
+    body: RequestBody,
+    /// The response's way back (owns the connection).
+    out: SocketOutput,
+    started: Instant,
+}
+
+impl Serving<'_> {
+    /// Blocks until the next request (connections refused on the way are answered and
+    /// counted); `Err(exit code)`: this executor must stop (`max_requests` reached, SIGTERM,
+    /// a broken listener).
+    fn next_request(&mut self) -> Result<Taken, i32> {
+        if !self.ready {
+            self.board.set_idle(self.slot);
+            self.ready = true;
+        }
+        loop {
+            if self.opts.max_requests > 0 && self.served >= self.opts.max_requests {
+                return Err(0);
+            }
+            if sys::stop_requested() {
+                return Err(0);
+            }
+            let conn = match sys::accept_once(self.listener) {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log("alert", &format!("executor accept failed: {e}"));
+                    return Err(3);
+                }
+            };
+            self.board.count(Counter::Accepted);
+            match take(self.opts, self.board, self.slot, conn) {
+                Some(t) => return Ok(t),
+                None => {
+                    self.board.set_idle(self.slot);
+                    self.served += 1;
+                }
+            }
+        }
+    }
+
+    /// The request taken at `started` has ended (its output dropped: connection closed).
+    fn finish(&mut self, started: Instant, stats: php::RunStats) {
+        self.board.end(self.slot, stats.cpu, stats.peak_memory, started.elapsed());
+        self.board.set_idle(self.slot);
+        self.served += 1;
+    }
+
+    /// Answers every request already waiting with 503 (`why`), without blocking.
+    fn refuse_waiting(&mut self, why: &str) {
+        while sys::poll_readable(&[self.listener], Duration::ZERO)[0] {
+            let Ok(conn) = sys::accept_once(self.listener) else { return };
+            self.board.count(Counter::Accepted);
+            if let Some(mut t) = take(self.opts, self.board, self.slot, conn) {
+                t.out.fail_kind(wire::FAIL_OVERLOADED, why);
+            }
+            self.board.set_idle(self.slot);
+        }
+    }
+}
+
+/// Reads one request from `conn` (checking the peer, the head, the body and the queue timeout);
+/// `None` when it was refused or broken (already answered when there was someone to answer).
+fn take(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: OwnedFd) -> Option<Taken> {
     let fd = conn.as_raw_fd();
     match sys::peer_uid(fd) {
         Ok(uid) if opts.allowed_uids.is_empty() || opts.allowed_uids.contains(&uid) || uid == 0 => {}
         Ok(uid) => {
             log("warn", &format!("refused a connection from uid {uid}"));
-            return;
+            return None;
         }
-        Err(_) => return,
+        Err(_) => return None,
     }
     let _ = sys::set_read_timeout(fd, CLIENT_READ_TIMEOUT);
     // One read takes the preamble, the head and often the whole small body.
@@ -338,44 +514,40 @@ fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &OwnedFd
     let mut got = 0;
     while got < 8 {
         match sys::read(fd, &mut first[got..]) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => got += n,
         }
     }
-    let Ok(len) = wire::request_head_len(first[..8].try_into().expect("8 bytes")) else { return };
+    let len = wire::request_head_len(first[..8].try_into().expect("8 bytes")).ok()?;
     if first.len() < 8 + len {
         first.resize(8 + len, 0);
     }
     if got < 8 + len && sys::read_exact(fd, &mut first[got..8 + len]).is_err() {
-        return;
+        return None;
     }
     got = got.max(8 + len);
-    let Ok(req) = wire::decode_request_head(&first[8..8 + len]) else { return };
+    let req = wire::decode_request_head(&first[8..8 + len]).ok()?;
     // Body bytes that came with the head.
     let early = &first[8 + len..got];
     if early.len() as u64 > req.body_len {
-        return;
+        return None;
     }
-    let body = match read_body(fd, req.body_len, early) {
-        Ok(b) => b,
-        Err(_) => return,
-    };
+    let body = read_body(fd, req.body_len, early).ok()?;
     let started = Instant::now();
     let now = sys::monotonic_ns();
     let uri = req.params.get(b"REQUEST_URI").unwrap_or(req.script_name.as_bytes()).to_vec();
     board.begin(slot, &uri, now);
-    let mut out = SocketOutput { fd, buf: BytesMut::with_capacity(16 * 1024 + 64) };
+    let mut out = SocketOutput { conn, buf: BytesMut::with_capacity(16 * 1024 + 64) };
     if !opts.queue_timeout.is_zero() && now.saturating_sub(req.submitted_ns) > opts.queue_timeout.as_nanos() as u64 {
         out.fail_kind(wire::FAIL_OVERLOADED, "waited longer than the queue timeout for an executor");
-        return;
+        return None;
     }
     let script = Script {
         filename: std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(req.filename)),
         script_name: req.script_name,
         path_info: req.path_info,
     };
-    let stats = php::run(request, &req.params, &script, body.into_reader(), &mut out);
-    board.end(slot, stats.cpu, stats.peak_memory, started.elapsed());
+    Some(Taken { params: req.params, script, body, out, started })
 }
 
 /// The request body: `early` (bytes read with the head) and the rest from `fd`.
@@ -404,8 +576,9 @@ fn read_body(fd: RawFd, len: u64, early: &[u8]) -> std::io::Result<RequestBody> 
     Ok(body)
 }
 
+/// The response's way back to the client: the request's connection (closed when dropped).
 struct SocketOutput {
-    fd: RawFd,
+    conn: OwnedFd,
     buf: BytesMut,
 }
 
@@ -413,7 +586,7 @@ impl SocketOutput {
     fn fail_kind(&mut self, kind: u8, msg: &str) {
         self.buf.clear();
         wire::encode_fail(&mut self.buf, kind, msg);
-        let _ = sys::send_all(self.fd, &self.buf);
+        let _ = sys::send_all(self.conn.as_raw_fd(), &self.buf);
     }
 }
 
@@ -427,7 +600,7 @@ impl php::Output for SocketOutput {
         if end {
             wire::encode_end(&mut self.buf);
         }
-        sys::send_all(self.fd, &self.buf).is_ok()
+        sys::send_all(self.conn.as_raw_fd(), &self.buf).is_ok()
     }
 
     fn fail(&mut self, message: &str) {

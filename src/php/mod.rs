@@ -126,6 +126,7 @@ mod log;
 pub mod process;
 mod thread;
 mod watchdog;
+pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -4,6 +4,7 @@
  * per-request process state).
  */
 #include "shim.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -634,8 +635,15 @@ static PHP_FUNCTION(fastcgi_finish_request)
     RETURN_TRUE;
 }
 
+/* fephp_handle_request(callable $handler): bool, defined in worker.c (worker mode). */
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fephp_handle_request, 0, 1, _IS_BOOL, 0)
+    ZEND_ARG_TYPE_INFO(0, handler, IS_CALLABLE, 0)
+ZEND_END_ARG_INFO()
+PHP_FUNCTION(fephp_handle_request);
+
 static const zend_function_entry fephp_ops_functions[] = {
     ZEND_FE(fastcgi_finish_request, arginfo_fephp_finish_request)
+    ZEND_FE(fephp_handle_request, arginfo_fephp_handle_request)
     ZEND_FE_END
 };
 
@@ -864,4 +872,20 @@ static void fephp_ops_slowlog_install(void)
     zend_atomic_bool_store_ex(&fephp_slowlog_pending, false);
     fephp_prev_interrupt = zend_interrupt_function;
     zend_interrupt_function = fephp_ops_interrupt;
+}
+
+/* ---- worker mode (worker.c) ------------------------------------------------------------------- */
+
+void fephp_shim_enter_request(const fephp_request *req)
+{
+    fephp_current = req;
+    fephp_finished = 0;
+    fephp_fill_request_info(req);
+}
+
+void fephp_shim_arm_timer(int64_t seconds)
+{
+    if (fephp_cb.set_timer) {
+        fephp_cb.set_timer(seconds);
+    }
 }
