@@ -104,6 +104,14 @@ pub struct PhpConfig {
     /// executor killed (504) and replaced; 0 = never.
     #[serde(default)]
     pub request_terminate_timeout_ms: u64,
+    /// `worker_script`: executors only: worker mode ([`crate::php::worker`]; nginx:
+    /// `fephp_worker`): every executor runs this script once, and it serves every request
+    /// through `fephp_handle_request()`. Absolute path.
+    #[serde(default)]
+    pub worker_script: Option<std::path::PathBuf>,
+    /// `worker_watch`: glob patterns; a change under them restarts the workers (development).
+    #[serde(default)]
+    pub worker_watch: Vec<String>,
     /// `ini_file`: the php.ini of the embedded backend: absent = the one PHP was built with
     /// (Debian: `/etc/php/8.2/embed/php.ini` + `conf.d/`), a path, or `"off"` / `false` for none.
     #[serde(default)]
@@ -319,6 +327,8 @@ impl Default for PhpConfig {
             read_timeout_ms: default_io_timeout_ms(),
             executors: 0,
             request_terminate_timeout_ms: 0,
+            worker_script: None,
+            worker_watch: Vec::new(),
             ini_file: IniFile::Distribution,
             ini: BTreeMap::new(),
             values: BTreeMap::new(),
@@ -449,6 +459,16 @@ impl Config {
         }
         if !php.use_fpm {
             php.ini_file.check().map_err(|e| ConfigError::new("php.ini_file", e.to_string()))?;
+        }
+        if let Some(script) = &php.worker_script {
+            if php.use_fpm || php.executors == 0 {
+                return Err(ConfigError::new("php.worker_script", "needs use_fpm = false and executors > 0"));
+            }
+            if !script.is_absolute() || !script.is_file() {
+                return Err(ConfigError::new("php.worker_script", format!("\"{}\" is not an absolute path to a file", script.display())));
+            }
+        } else if !php.worker_watch.is_empty() {
+            return Err(ConfigError::new("php.worker_watch", "needs php.worker_script"));
         }
         Ok(())
     }

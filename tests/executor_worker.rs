@@ -195,6 +195,8 @@ fn executor_worker_mode() {
     let w = world(&single, root);
     rt.block_on(async {
         // Boots once, serves many: one boot id, a static counter that persists.
+        let metrics = w.engine.render_metrics();
+        assert!(metrics.contains("fephp_executors_worker_mode 1\n"), "{metrics}");
         let first = w.get("/worker.php?a=1").await;
         assert_eq!(first.status, 200, "{}", first.body);
         let j = first.json();
@@ -337,6 +339,7 @@ fn executor_worker_mode() {
 
         // Classic mode: fephp_handle_request() is an Error.
         let c = world(&classic, root);
+        assert!(c.engine.render_metrics().contains("fephp_executors_worker_mode 0\n"));
         assert_eq!(
             c.get("/classic.php").await.body,
             "Error: fephp_handle_request() works only in a worker script (fephp_worker), outside its handler"

@@ -19,6 +19,14 @@
 //! | `fephp_executor_user USER [GROUP];` | http | nginx's worker `user` when the master is root |
 //! | `fephp_request_terminate_timeout TIME;` | http | `0` (off) |
 //! | `fephp_executor_binary PATH;` | http | — (the supervisor is a forked copy of the master) |
+//! | `fephp_worker PATH [executors=N] [max_requests=M] [watch=GLOB …];` | http, server, location | — (classic mode) |
+//!
+//! `fephp_worker` puts the configuration's ONE executor pool in worker mode
+//! ([`fephp::php::worker`]): every executor runs the worker script once, and every request of
+//! every `fephp_pass executors` location goes to its `fephp_handle_request()` handler. It may be
+//! written where it is used (a location), but there is one worker script per configuration: a
+//! second `fephp_worker` must name the same script. `executors=` and `max_requests=` are
+//! `fephp_executors N` and `fephp_executor_max_requests M`; `watch=` may repeat.
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -57,6 +65,8 @@ pub struct ExecutorsConf {
     pub read_timeout: Option<Duration>,
     /// `fephp_executor_binary PATH`: the `fe-php` binary the supervisor execs.
     pub binary: Option<std::path::PathBuf>,
+    /// `fephp_worker PATH …`: the pool runs in worker mode.
+    pub worker: Option<fephp::executor::WorkerOptions>,
 }
 
 /// The pool of the current configuration (set in the master by `init_module`, inherited by the
@@ -351,6 +361,44 @@ main_setter!(
             return fail(cf, format_args!("\"{}\" is not an absolute path to a file", path.display()));
         }
         e.binary = Some(path);
+        CONF_OK
+    }
+);
+
+main_setter!(
+    /// `fephp_worker PATH [executors=N] [max_requests=M] [watch=GLOB …];`: the executor pool runs
+    /// in worker mode with this worker script (see the module docs).
+    set_worker, |cf, a, e| {
+        let path = std::path::PathBuf::from(text(&a[1]));
+        if !path.is_absolute() || !path.is_file() {
+            return fail(cf, format_args!("\"{}\" is not an absolute path to a file", path.display()));
+        }
+        if let Some(w) = &e.worker {
+            if w.script != path || a.len() > 2 {
+                return fail(cf, format_args!("one worker script per configuration: \"{}\" is set already (repeat only the path)", w.script.display()));
+            }
+            return CONF_OK;
+        }
+        let mut watch = Vec::new();
+        for arg in &a[2..] {
+            let t = text(arg);
+            let Some((k, v)) = t.split_once('=') else { return fail(cf, format_args!("invalid parameter \"{t}\"")) };
+            match k {
+                "executors" => match v.parse::<usize>() {
+                    Ok(n) if (1..=4096).contains(&n) && e.count.is_none() => e.count = Some(n),
+                    Ok(_) if e.count.is_some() => return fail(cf, format_args!("\"{t}\": fephp_executors is set already")),
+                    _ => return fail(cf, format_args!("invalid number in \"{t}\" (1 to 4096)")),
+                },
+                "max_requests" => match v.parse::<u64>() {
+                    Ok(n) if e.max_requests.is_none() => e.max_requests = Some(n),
+                    Ok(_) => return fail(cf, format_args!("\"{t}\": fephp_executor_max_requests is set already")),
+                    _ => return fail(cf, format_args!("invalid number in \"{t}\"")),
+                },
+                "watch" if !v.is_empty() => watch.push(v.to_string()),
+                _ => return fail(cf, format_args!("invalid parameter \"{t}\"")),
+            }
+        }
+        e.worker = Some(fephp::executor::WorkerOptions { script: path, watch });
         CONF_OK
     }
 );

@@ -76,7 +76,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 28] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 29] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -103,6 +103,7 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 28] = [
     command(b"fephp_executor_user\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12, executors::set_executor_user, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_request_terminate_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_request_terminate_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_binary\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_binary, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_worker\0", LOC | NGX_CONF_1MORE, executors::set_worker, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_slowlog_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_slowlog\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog, NGX_HTTP_MAIN_CONF_OFFSET),
     ngx_command_t::empty(),

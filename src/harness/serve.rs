@@ -62,6 +62,11 @@ pub fn run(config_path: &Path, workers: Option<usize>) -> Result<(), ServeError>
                 terminate_timeout: terminate,
                 queue_size: config.php.queue_size as usize,
                 queue_timeout: config.php.queue_timeout(),
+                worker: config
+                    .php
+                    .worker_script
+                    .clone()
+                    .map(|script| crate::executor::WorkerOptions { script, watch: config.php.worker_watch.clone() }),
                 ..Default::default()
             };
             let pool = crate::executor::Pool::start(exec, None).map_err(|e| ServeError::Engine(format!("executor pool: {e}")))?;
