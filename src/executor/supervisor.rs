@@ -141,7 +141,7 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
         let mut started = 0;
         let now = Instant::now();
         for (slot, child) in children.iter_mut().enumerate() {
-            if started < want && child.is_none() && !draining && not_before[slot].map_or(true, |t| now >= t) {
+            if started < want && child.is_none() && !draining && !matches!(not_before[slot], Some(t) if now < t) {
                 *child = spawn(&opts, &fds, &board, slot, me);
                 started += 1;
             }
