@@ -19,6 +19,9 @@
 # descendant (supervisor, executors, live and reaped), plus php-fpm's tree for fpm, from /proc,
 # over the requests wrk completed. RSS: resident memory of the executors / php-fpm processes
 # summed, after the last round.
+# WVC_SOAK=SECONDS (default 0: none): afterwards, the worker configuration alone under load for
+# that long; the worker pool's executors' RSS (summed) before and after, and the requests served
+# (a worker that does not leak keeps its RSS flat).
 # Needs: wrk, curl, php (CLI), php-fpm8.2, and the Debian packages
 # php-symfony-{http-foundation,routing,dependency-injection,event-dispatcher,config}
 # (installed with apt-get when missing and run as root).
@@ -91,6 +94,35 @@ rss_kib() {
         done
     done
     echo $total
+}
+
+# tree_rss_kib PID NAME: resident memory of PID's descendants named NAME, summed.
+tree_rss_kib() {
+    python3 - "$@" <<'PY'
+import os, sys
+root, name = int(sys.argv[1]), sys.argv[2]
+kids, comm = {}, {}
+for d in os.listdir('/proc'):
+    if d.isdigit():
+        try:
+            with open(f'/proc/{d}/stat') as f:
+                raw = f.read()
+            kids.setdefault(int(raw.rsplit(')', 1)[1].split()[1]), []).append(int(d))
+            comm[int(d)] = raw[raw.index('(') + 1:raw.rindex(')')]
+        except (OSError, IndexError, ValueError):
+            pass
+todo, total = [root], 0
+while todo:
+    p = todo.pop()
+    todo.extend(kids.get(p, []))
+    if comm.get(p) == name:
+        try:
+            with open(f'/proc/{p}/status') as f:
+                total += next(int(l.split()[1]) for l in f if l.startswith('VmRSS'))
+        except (OSError, StopIteration):
+            pass
+print(total)
+PY
 }
 
 # start_nginx NAME HTTP-BLOCK-BODY: an nginx with the module, 2 workers, in $work/NAME.
@@ -187,4 +219,11 @@ for c in classic worker fpm; do
 done
 echo
 echo "RSS after the rounds: executors of both pools $(rss_kib fephp-executor) KiB, php-fpm $(rss_kib php-fpm8.2) KiB"
+soak=${WVC_SOAK:-0}
+if [ "$soak" -gt 0 ]; then
+    before=$(tree_rss_kib "$(cat "$work/worker/pid")" fephp-executor)
+    out=$(wrk -t2 -c"$CONC" -d"${soak}s" "http://127.0.0.1:${port[worker]}$URL_PATH")
+    after=$(tree_rss_kib "$(cat "$work/worker/pid")" fephp-executor)
+    echo "soak: $(echo "$out" | awk '/requests in/ {print $1}') requests in ${soak} s on the worker pool; its executors' RSS $before KiB before, $after KiB after"
+fi
 grep -h "\[error\]\|\[alert\]" "$work"/*/logs/error.log | head -5 || true

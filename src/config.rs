@@ -554,6 +554,27 @@ mod tests {
     }
 
     #[test]
+    fn worker_script_needs_executors_and_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("worker.php");
+        std::fs::write(&script, "<?php").unwrap();
+        let ok = format!("{MINIMAL}[php]\nexecutors = 2\nworker_script = \"{}\"\nworker_watch = [\"/srv/*.php\"]\n", script.display());
+        let c = Config::parse(&ok).unwrap();
+        assert_eq!(c.php.worker_script.as_deref(), Some(script.as_path()));
+        assert_eq!(c.php.worker_watch, ["/srv/*.php"]);
+        let cases = [
+            format!("{MINIMAL}[php]\nworker_script = \"{}\"\n", script.display()),
+            format!("{MINIMAL}[php]\nexecutors = 2\nworker_script = \"worker.php\"\n"),
+            format!("{MINIMAL}[php]\nexecutors = 2\nworker_script = \"/nonexistent/w.php\"\n"),
+        ];
+        for text in &cases {
+            assert_eq!(Config::parse(text).unwrap_err().key, "php.worker_script", "{text}");
+        }
+        let err = Config::parse(&format!("{MINIMAL}[php]\nworker_watch = [\"/x\"]\n")).unwrap_err();
+        assert_eq!(err.key, "php.worker_watch");
+    }
+
+    #[test]
     fn missing_section_is_reported() {
         let err = Config::parse("[php]\nuse_fpm = true\n").unwrap_err();
         assert!(err.reason.contains("server"), "{err}");

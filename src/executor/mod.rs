@@ -30,6 +30,17 @@
 //! - Executors may switch to their own user and group after the fork
 //!   ([`ExecutorOptions::user`]); they die with the supervisor (`PR_SET_PDEATHSIG`).
 //!
+//! # Worker mode
+//! With [`ExecutorOptions::worker`] every executor runs the worker script once
+//! ([`crate::php::worker`]): it boots the application and takes its requests through
+//! `fephp_handle_request()`, which pulls them from the same transport seam as the classic loop
+//! (`supervisor.rs`: `Serving::next_request` / `Serving::finish`). Any end of the worker but a
+//! stop (a failed request, `exit()`, the script leaving its loop) ends the executor and the
+//! supervisor forks a fresh one; a worker that cannot boot exits with a distinct code, answers
+//! waiting requests with 503, and its slot is retried with an exponential backoff (200 ms to
+//! 10 s). `watch` patterns are fingerprinted by the supervisor about once a second
+//! (`watch.rs`); a change SIGTERMs every executor (each finishes its request first).
+//!
 //! # Transport (measured; see `benches/ANALYSIS.md`)
 //! The shared queue is the kernel's accept queue of one listening socket: any idle executor
 //! takes the next connection (php-fpm's model), the backlog is `fephp_queue`'s size, a full
