@@ -322,6 +322,7 @@ impl Pool {
 
     fn start_with(opts: ExecutorOptions, log: Option<RawFd>, binary: Option<&std::path::Path>) -> io::Result<Pool> {
         let board = Scoreboard::new(opts.executors.max(1))?;
+        board.set_worker_mode(opts.worker.is_some());
         let seq = POOLS.fetch_add(1, Ordering::Relaxed);
         let name = format!("fephp-exec-{}-{}-{}", sys::getpid(), seq, sys::monotonic_ns() % 1_000_000_007).into_bytes();
         let listener = sys::listen_abstract(&name, opts.queue_size.max(1))?;

@@ -91,7 +91,6 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
     sys::set_name("fephp-supervisor");
     let me = sys::getpid();
     board.set_supervisor(me as u32);
-    board.set_worker_mode(opts.worker.is_some());
     if let Err(e) = php::startup(&opts.php) {
         log("alert", &format!("PHP did not start, no executors: {e}"));
         sys::exit_now(1);
