@@ -85,6 +85,14 @@ $handler = function () use ($boot) {
     case 'crash':
         $a = []; $r = &$a; for ($i = 0; $i < 3000000; $i++) { $r[0] = []; $r = &$r[0]; } echo serialize($a);
         break;
+    case 'spin':
+        set_time_limit(1);
+        for ($x = 0; ; $x++) {}
+    case 'hog':
+        ini_set('memory_limit', '16M');
+        $s = str_repeat('x', 64 << 20);
+        echo strlen($s);
+        break;
     case 'body':
         echo strlen(file_get_contents('php://input'));
         break;
@@ -311,6 +319,16 @@ fn executor_worker_mode() {
         // The boot's shutdown functions ran when those workers ended, never at a request's end.
         let log_text = std::fs::read_to_string(root.join("boot-shutdown.log")).unwrap_or_default();
         assert!(log_text.lines().count() >= 3, "{log_text:?}");
+        // The request's own time limit (set_time_limit) and memory limit: PHP's fatal errors, 500,
+        // a fresh worker; the next request has the configured limits again.
+        for op in ["spin", "hog"] {
+            let before = w.get("/worker.php").await.json()["boot"].as_str().unwrap().to_string();
+            let r = w.get(&format!("/worker.php?op={op}")).await;
+            assert_eq!(r.status, 500, "{op}: {}", r.body);
+            let j = w.get("/worker.php").await.json();
+            assert_ne!(j["boot"], before.as_str(), "{op}: a fresh worker");
+            assert_eq!((j["max_execution_time"].as_str(), j["memory_limit"].as_str()), (Some("30"), Some("128M")));
+        }
         // A crash: 502 for that request only, the executor replaced.
         let crashes = board.snapshot().crashes;
         let err = w.send("GET", "/worker.php?op=crash", &[], b"").await.expect_err("the crash fails its request");
