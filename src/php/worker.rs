@@ -34,7 +34,9 @@
 //! An uncaught exception (after the application's own exception handler, if set) or a fatal
 //! error in the handler ends that request with 500 (unless headers already went out) and ends
 //! the worker script: the executor exits and the supervisor boots a fresh one. `exit()` in the
-//! handler ends the request normally and restarts the worker too. A script that ends or fails
+//! handler ends the request normally and restarts the worker too, and so does a client that
+//! goes away during a large response (PHP's connection-abort bailout, unless
+//! `ignore_user_abort(true)`): after any bailout the engine's stack is not reusable. A script that ends or fails
 //! before its first `fephp_handle_request()` is a boot failure ([`WorkerEnd::BootFailed`]).
 
 use std::path::Path;
