@@ -15,7 +15,10 @@
 //! An executor: accepts one connection at a time on the shared listening socket (the kernel's
 //! accept queue is the shared queue: any idle executor takes the next request), checks the
 //! peer's uid, reads the request (head and whole body), refuses it with 503 if it waited past
-//! the queue timeout, runs PHP, streams the response, and exits after `max_requests`.
+//! the queue timeout, runs PHP, streams the response, and exits after `max_requests`. The
+//! transport side of that loop is [`Serving`] (`next_request` / `finish`): the classic loop
+//! runs one script per request through it, a worker script (worker mode) pulls its requests
+//! through the same calls from inside `fephp_handle_request()`.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -220,15 +223,15 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
                     log("error", &format!("executor {pid} exited with code {code}; replaced"));
                 }
             }
-            // Do not spin on a failing start (a worker script that cannot boot): 200 ms, doubling
-            // per quick failure in a row, at most 10 s before this slot is tried again.
-            if child.spawned.elapsed() < Duration::from_secs(1) && !matches!(exit, Exit::Code(0)) {
+            // Do not spin on a failing start: 200 ms before this slot is tried again; for a worker
+            // script that cannot boot, doubling per failure in a row, at most 10 s.
+            if matches!(exit, Exit::Code(EXIT_BOOT_FAILED)) {
                 failures[slot] = failures[slot].saturating_add(1);
-                let delay = Duration::from_millis(200u64.saturating_mul(1 << failures[slot].min(6).saturating_sub(1))).min(Duration::from_secs(10));
+                let delay = Duration::from_millis(200u64 << failures[slot].clamp(1, 6).saturating_sub(1)).min(Duration::from_secs(10));
                 not_before[slot] = Some(Instant::now() + delay);
-                if matches!(exit, Exit::Code(EXIT_BOOT_FAILED)) {
-                    log("error", &format!("worker boot failed {} time(s) in a row in slot {slot}; next try in {delay:?}", failures[slot]));
-                }
+                log("error", &format!("worker boot failed {} time(s) in a row in slot {slot}; next try in {delay:?}", failures[slot]));
+            } else if child.spawned.elapsed() < Duration::from_secs(1) && !matches!(exit, Exit::Code(0)) {
+                not_before[slot] = Some(Instant::now() + Duration::from_millis(200));
             } else {
                 failures[slot] = 0;
                 not_before[slot] = None;
