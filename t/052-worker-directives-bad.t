@@ -64,3 +64,15 @@ one worker script per configuration
 --- must_die
 --- error_log
 "executors=3": fephp_executors is set already
+
+
+
+=== TEST 6: fephp_worker without any fephp_pass executors location (e.g. with fephp_pass embedded)
+--- config
+    location /w/ { fephp_worker $TEST_NGINX_SERVER_ROOT/html/w.php; fephp_pass embedded; }
+--- user_files
+>>> w.php
+<?php
+--- must_die
+--- error_log
+"fephp_worker" directive: no location has "fephp_pass executors"

@@ -161,6 +161,27 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     NGX_OK as ngx_int_t
 }
 
+/// `postconfiguration` (every location merged, `nginx -t` too): a `fephp_worker` needs a
+/// location with `fephp_pass executors` to serve (worker mode runs in the executor pool only).
+///
+/// # Safety
+/// Called by nginx with the `http` block's configuration.
+pub unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    ffi_guard!(NGX_ERROR as ngx_int_t, {
+        // SAFETY: nginx passes a valid configuration context.
+        let Some(main) = Module::main_conf(unsafe { &*cf }) else { return NGX_OK as ngx_int_t };
+        if main.executors.worker.is_some() && !main.executors.used {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"fephp_worker\" directive: no location has \"fephp_pass executors\" (worker mode runs in the executor pool)"
+            );
+            return NGX_ERROR as ngx_int_t;
+        }
+        NGX_OK as ngx_int_t
+    })
+}
+
 /// `(uid_t) NGX_CONF_UNSET_UINT`: nginx's `user` when the master is not root.
 const UNSET_UID: u32 = u32::MAX;
 

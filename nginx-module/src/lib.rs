@@ -137,7 +137,7 @@ unsafe impl HttpModuleLocationConf for Module {
 
 static NGX_HTTP_FEPHP_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: None,
-    postconfiguration: None,
+    postconfiguration: Some(executors::postconfiguration),
     create_main_conf: Some(Module::create_main_conf),
     init_main_conf: None,
     create_srv_conf: None,
