@@ -159,6 +159,15 @@ impl World {
     }
 }
 
+/// `n` answers of `/worker.php`, in order.
+async fn bodies(w: &World, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(w.get("/worker.php").await.body);
+    }
+    out
+}
+
 fn world(pool: &Pool, root: &Path) -> World {
     World {
         engine: Engine::new(BackendConfig::Executors(pool.client(Duration::from_secs(5), Duration::from_secs(30), Duration::ZERO))).unwrap(),
@@ -188,6 +197,8 @@ fn executor_worker_mode() {
     write(root, "classic.php", "<?php try { fephp_handle_request(fn() => null); } catch (Error $e) { echo get_class($e), ': ', $e->getMessage(); }");
     write(root, "broken.php", "<?php echo 'booting'; this_function_does_not_exist_at_boot();");
     write(root, "noloop.php", "<?php echo 'I never call fephp_handle_request';");
+    // Ignores the stop (false) and calls again: the call ends the script like exit().
+    write(root, "stubborn.php", "<?php $b = getmypid() . '-' . mt_rand(); for (;;) { fephp_handle_request(function () use ($b) { echo $b; }); }");
     let log = std::fs::File::create(root.join("pools.log")).unwrap();
     use std::os::fd::AsRawFd;
 
@@ -196,6 +207,7 @@ fn executor_worker_mode() {
     let recycled = Pool::start(worker_opts(root, "worker.php", 1, 3), Some(log.as_raw_fd())).expect("pool starts");
     let broken = Pool::start(worker_opts(root, "broken.php", 1, 0), Some(log.as_raw_fd())).expect("pool starts");
     let noloop = Pool::start(worker_opts(root, "noloop.php", 1, 0), Some(log.as_raw_fd())).expect("pool starts");
+    let stubborn = Pool::start(worker_opts(root, "stubborn.php", 1, 2), Some(log.as_raw_fd())).expect("pool starts");
     let classic = Pool::start(ExecutorOptions { executors: 1, ..ExecutorOptions::default() }, Some(log.as_raw_fd())).expect("pool starts");
     let board = single.scoreboard().clone();
 
@@ -347,6 +359,13 @@ fn executor_worker_mode() {
         assert_eq!(boots[3], boots[5]);
         assert_ne!(boots[5], boots[6]);
 
+        // A script that keeps calling after false still stops (and is recycled).
+        let st = world(&stubborn, root);
+        let boots: Vec<String> = bodies(&st, 5).await;
+        assert_eq!(boots[0], boots[1]);
+        assert_ne!(boots[1], boots[2]);
+        assert_ne!(boots[3], boots[4]);
+
         // A worker that cannot boot: 503, a clear [error], backoff (no spin).
         let b = world(&broken, root);
         let err = b.send("GET", "/worker.php", &[], b"").await.expect_err("no worker");
@@ -369,5 +388,5 @@ fn executor_worker_mode() {
     assert!(text.contains("noloop.php failed to boot"), "{text}");
     assert!(text.contains("worker boot failed"), "backoff is logged: {text}");
     assert!(text.contains("a request failed"), "{text}");
-    drop((single, recycled, broken, noloop, classic));
+    drop((single, recycled, broken, noloop, stubborn, classic));
 }

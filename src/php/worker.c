@@ -264,6 +264,11 @@ PHP_FUNCTION(fephp_handle_request)
         zend_throw_error(NULL, "fephp_handle_request() works only in a worker script (fephp_worker), outside its handler");
         RETURN_THROWS();
     }
+    if (fephp_w.result == FEPHP_WORKER_STOPPED) {
+        /* Called again after it said stop: end the script as exit() would, never spin. */
+        zend_throw_unwind_exit();
+        RETURN_THROWS();
+    }
     if (!fephp_w.booted) {
         /* The boot is over: its output and headers go out, its ini values become the base. */
         fephp_worker_close_context();

@@ -14,8 +14,9 @@
 //! `fephp_handle_request(callable $handler): bool` blocks until the next request, runs the
 //! handler with that request's superglobals, headers, status and output, ends the request, and
 //! returns true; it returns false when the executor must stop (`max_requests` reached, a reload,
-//! a `watch`ed file changed, shutdown). Called anywhere but in a worker script (or from inside a
-//! handler) it throws an `Error`.
+//! a `watch`ed file changed, shutdown); called again after that, it ends the script as `exit()`
+//! would (a loop that ignores the false cannot keep the executor alive). Called anywhere but in a
+//! worker script (or from inside a handler) it throws an `Error`.
 //!
 //! # What is per request, what persists
 //! Reset for every request (`worker.c`): `$_GET`, `$_POST`, `$_COOKIE`, `$_FILES` (uploaded temp
