@@ -1,4 +1,4 @@
-//! Compiles the embedded-PHP SAPI shim (`src/php/shim.c`) and links libphp, only when the
+//! Compiles the embedded-PHP SAPI shim (`src/php/shim.c`, `src/php/worker.c`) and links libphp, only when the
 //! `embed` feature is on. Include paths come from `php-config8.2 --includes` (or `php-config`);
 //! the library is Debian's `/usr/lib/libphp8.2.so` (override the directory with `FEPHP_PHP_LIBDIR`).
 
@@ -9,6 +9,8 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/php/shim.c");
     println!("cargo:rerun-if-changed=src/php/shim.h");
+    println!("cargo:rerun-if-changed=src/php/worker.c");
+    println!("cargo:rerun-if-changed=src/php/worker.h");
     println!("cargo:rerun-if-env-changed=FEPHP_PHP_CONFIG");
     println!("cargo:rerun-if-env-changed=FEPHP_PHP_LIBDIR");
     if std::env::var_os("CARGO_FEATURE_EMBED").is_none() {
@@ -18,7 +20,7 @@ fn main() {
     let includes = php_config_includes();
     let mut build = cc::Build::new();
     // PHP is built with _GNU_SOURCE; its headers rely on it (memrchr).
-    build.file("src/php/shim.c").define("_GNU_SOURCE", None).warnings(true).flag_if_supported("-Wno-unused-parameter");
+    build.file("src/php/shim.c").file("src/php/worker.c").define("_GNU_SOURCE", None).warnings(true).flag_if_supported("-Wno-unused-parameter");
     for inc in includes.split_whitespace() {
         if let Some(dir) = inc.strip_prefix("-I") {
             build.include(dir);

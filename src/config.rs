@@ -139,6 +139,14 @@ pub struct PhpConfig {
     /// php-fpm's defaults.
     #[serde(default)]
     pub executors_dynamic: Option<DynamicPool>,
+    /// `worker_script`: executors only: worker mode ([`crate::php::worker`]; nginx:
+    /// `fephp_worker`): every executor runs this script once, and it serves every request
+    /// through `fephp_handle_request()`. Absolute path.
+    #[serde(default)]
+    pub worker_script: Option<std::path::PathBuf>,
+    /// `worker_watch`: glob patterns; a change under them restarts the workers (development).
+    #[serde(default)]
+    pub worker_watch: Vec<String>,
     /// `ini_file`: the php.ini of the embedded backend: absent = the one PHP was built with
     /// (Debian: `/etc/php/8.2/embed/php.ini` + `conf.d/`), a path, or `"off"` / `false` for none.
     #[serde(default)]
@@ -359,6 +367,8 @@ impl Default for PhpConfig {
             executor_group: None,
             executor_binary: None,
             executors_dynamic: None,
+            worker_script: None,
+            worker_watch: Vec::new(),
             ini_file: IniFile::Distribution,
             ini: BTreeMap::new(),
             values: BTreeMap::new(),
@@ -490,6 +500,16 @@ impl Config {
         if !php.use_fpm {
             php.ini_file.check().map_err(|e| ConfigError::new("php.ini_file", e.to_string()))?;
         }
+        if let Some(script) = &php.worker_script {
+            if php.use_fpm || php.executors == 0 {
+                return Err(ConfigError::new("php.worker_script", "needs use_fpm = false and executors > 0"));
+            }
+            if !script.is_absolute() || !script.is_file() {
+                return Err(ConfigError::new("php.worker_script", format!("\"{}\" is not an absolute path to a file", script.display())));
+            }
+        } else if !php.worker_watch.is_empty() {
+            return Err(ConfigError::new("php.worker_watch", "needs php.worker_script"));
+        }
         Ok(())
     }
 }
@@ -571,6 +591,27 @@ mod tests {
             let err = Config::parse(text).unwrap_err();
             assert_eq!(err.key, key, "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn worker_script_needs_executors_and_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("worker.php");
+        std::fs::write(&script, "<?php").unwrap();
+        let ok = format!("{MINIMAL}[php]\nexecutors = 2\nworker_script = \"{}\"\nworker_watch = [\"/srv/*.php\"]\n", script.display());
+        let c = Config::parse(&ok).unwrap();
+        assert_eq!(c.php.worker_script.as_deref(), Some(script.as_path()));
+        assert_eq!(c.php.worker_watch, ["/srv/*.php"]);
+        let cases = [
+            format!("{MINIMAL}[php]\nworker_script = \"{}\"\n", script.display()),
+            format!("{MINIMAL}[php]\nexecutors = 2\nworker_script = \"worker.php\"\n"),
+            format!("{MINIMAL}[php]\nexecutors = 2\nworker_script = \"/nonexistent/w.php\"\n"),
+        ];
+        for text in &cases {
+            assert_eq!(Config::parse(text).unwrap_err().key, "php.worker_script", "{text}");
+        }
+        let err = Config::parse(&format!("{MINIMAL}[php]\nworker_watch = [\"/x\"]\n")).unwrap_err();
+        assert_eq!(err.key, "php.worker_watch");
     }
 
     #[test]

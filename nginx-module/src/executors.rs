@@ -20,6 +20,14 @@
 //! | `fephp_request_terminate_timeout TIME;` | http | `0` (off) |
 //! | `fephp_executor_binary PATH;` | http | — (the supervisor is a forked copy of the master) |
 //! | `fephp_executor_transport shm \| socket;` | http | `shm` |
+//! | `fephp_worker PATH [executors=N] [max_requests=M] [watch=GLOB …];` | http, server, location | — (classic mode) |
+//!
+//! `fephp_worker` puts the configuration's ONE executor pool in worker mode
+//! ([`fephp::php::worker`]): every executor runs the worker script once, and every request of
+//! every `fephp_pass executors` location goes to its `fephp_handle_request()` handler. It may be
+//! written where it is used (a location), but there is one worker script per configuration: a
+//! second `fephp_worker` must name the same script. `executors=` and `max_requests=` are
+//! `fephp_executors N` and `fephp_executor_max_requests M`; `watch=` may repeat.
 
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -60,6 +68,8 @@ pub struct ExecutorsConf {
     pub binary: Option<std::path::PathBuf>,
     /// `fephp_executor_transport socket | shm`.
     pub transport: Option<Transport>,
+    /// `fephp_worker PATH …`: the pool runs in worker mode.
+    pub worker: Option<fephp::executor::WorkerOptions>,
 }
 
 /// The pool of the current configuration (set in the master by `init_module`, inherited by the
@@ -127,6 +137,7 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
         transport: e.transport.unwrap_or_default(),
         // One doorbell and one share of the queue per worker (ngx_worker numbers them).
         clients: workers,
+        worker: e.worker.clone(),
     };
     let n = opts.executors;
     let started = match &e.binary {
@@ -155,6 +166,27 @@ pub unsafe fn init_module(cycle: *mut ngx_cycle_t) -> ngx_int_t {
     let supervisor = unsafe { (*pool).supervisor_pid() };
     ngx_log_error!(NGX_LOG_NOTICE, log, "fephp: executor pool started: supervisor {supervisor}, {n} executors");
     NGX_OK as ngx_int_t
+}
+
+/// `postconfiguration` (every location merged, `nginx -t` too): a `fephp_worker` needs a
+/// location with `fephp_pass executors` to serve (worker mode runs in the executor pool only).
+///
+/// # Safety
+/// Called by nginx with the `http` block's configuration.
+pub unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    ffi_guard!(NGX_ERROR as ngx_int_t, {
+        // SAFETY: nginx passes a valid configuration context.
+        let Some(main) = Module::main_conf(unsafe { &*cf }) else { return NGX_OK as ngx_int_t };
+        if main.executors.worker.is_some() && !main.executors.used {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"fephp_worker\" directive: no location has \"fephp_pass executors\" (worker mode runs in the executor pool)"
+            );
+            return NGX_ERROR as ngx_int_t;
+        }
+        NGX_OK as ngx_int_t
+    })
 }
 
 /// `(uid_t) NGX_CONF_UNSET_UINT`: nginx's `user` when the master is not root.
@@ -389,6 +421,44 @@ main_setter!(
             Some(t) => e.transport = Some(t),
             None => return fail(cf, format_args!("invalid value \"{}\" (socket or shm)", text(&a[1]))),
         }
+        CONF_OK
+    }
+);
+
+main_setter!(
+    /// `fephp_worker PATH [executors=N] [max_requests=M] [watch=GLOB …];`: the executor pool runs
+    /// in worker mode with this worker script (see the module docs).
+    set_worker, |cf, a, e| {
+        let path = std::path::PathBuf::from(text(&a[1]));
+        if !path.is_absolute() || !path.is_file() {
+            return fail(cf, format_args!("\"{}\" is not an absolute path to a file", path.display()));
+        }
+        if let Some(w) = &e.worker {
+            if w.script != path || a.len() > 2 {
+                return fail(cf, format_args!("one worker script per configuration: \"{}\" is set already (repeat only the path)", w.script.display()));
+            }
+            return CONF_OK;
+        }
+        let mut watch = Vec::new();
+        for arg in &a[2..] {
+            let t = text(arg);
+            let Some((k, v)) = t.split_once('=') else { return fail(cf, format_args!("invalid parameter \"{t}\"")) };
+            match k {
+                "executors" => match v.parse::<usize>() {
+                    Ok(n) if (1..=4096).contains(&n) && e.count.is_none() => e.count = Some(n),
+                    Ok(_) if e.count.is_some() => return fail(cf, format_args!("\"{t}\": fephp_executors is set already")),
+                    _ => return fail(cf, format_args!("invalid number in \"{t}\" (1 to 4096)")),
+                },
+                "max_requests" => match v.parse::<u64>() {
+                    Ok(n) if e.max_requests.is_none() => e.max_requests = Some(n),
+                    Ok(_) => return fail(cf, format_args!("\"{t}\": fephp_executor_max_requests is set already")),
+                    _ => return fail(cf, format_args!("invalid number in \"{t}\"")),
+                },
+                "watch" if !v.is_empty() => watch.push(v.to_string()),
+                _ => return fail(cf, format_args!("invalid parameter \"{t}\"")),
+            }
+        }
+        e.worker = Some(fephp::executor::WorkerOptions { script: path, watch });
         CONF_OK
     }
 );

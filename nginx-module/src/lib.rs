@@ -78,7 +78,7 @@ const fn command(
 }
 
 /// The directives; see [`conf`] for what each one does.
-static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 37] = [
+static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 38] = [
     command(b"fephp_pass\0", NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF | NGX_CONF_TAKE1, conf::set_pass, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_param\0", LOC | NGX_CONF_TAKE23, conf::set_param, NGX_HTTP_LOC_CONF_OFFSET),
     command(b"fephp_index\0", LOC | NGX_CONF_TAKE1, conf::set_index, NGX_HTTP_LOC_CONF_OFFSET),
@@ -106,6 +106,7 @@ static mut NGX_HTTP_FEPHP_COMMANDS: [ngx_command_t; 37] = [
     command(b"fephp_request_terminate_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_request_terminate_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_binary\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_binary, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_executor_transport\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, executors::set_executor_transport, NGX_HTTP_MAIN_CONF_OFFSET),
+    command(b"fephp_worker\0", LOC | NGX_CONF_1MORE, executors::set_worker, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_slowlog_timeout\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog_timeout, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_slowlog\0", NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, conf::set_slowlog, NGX_HTTP_MAIN_CONF_OFFSET),
     command(b"fephp_buffering\0", LOC | NGX_CONF_FLAG, response_conf::set_buffering, NGX_HTTP_LOC_CONF_OFFSET),
@@ -147,7 +148,7 @@ unsafe impl HttpModuleLocationConf for Module {
 
 static NGX_HTTP_FEPHP_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: None,
-    postconfiguration: None,
+    postconfiguration: Some(executors::postconfiguration),
     create_main_conf: Some(Module::create_main_conf),
     init_main_conf: None,
     create_srv_conf: None,

@@ -31,6 +31,18 @@
 //! - Executors may switch to their own user and group after the fork
 //!   ([`ExecutorOptions::user`]); they die with the supervisor (`PR_SET_PDEATHSIG`).
 //!
+//! # Worker mode
+//! With [`ExecutorOptions::worker`] every executor runs the worker script once
+//! ([`crate::php::worker`]): it boots the application and takes its requests through
+//! `fephp_handle_request()`, which pulls them from the same transport seam as the classic loop
+//! (`supervisor.rs`: `Serving::next_request` / `Serving::finish`, over either transport, with
+//! the request's own ini settings). Any end of the worker but a
+//! stop (a failed request, `exit()`, the script leaving its loop) ends the executor and the
+//! supervisor forks a fresh one; a worker that cannot boot exits with a distinct code, answers
+//! waiting requests with 503, and its slot is retried with an exponential backoff (200 ms to
+//! 10 s). `watch` patterns are fingerprinted by the supervisor about once a second
+//! (`watch.rs`); a change SIGTERMs every executor (each finishes its request first).
+//!
 //! # Transports (measured; see `benches/ANALYSIS.md`)
 //! [`Transport::Shm`] (the default, [`shm`]): requests travel through shared memory — slots
 //! with a request ring and a response ring each, a queue (a bitmap of queued slots, served round
@@ -62,6 +74,7 @@ pub mod scoreboard;
 pub mod shm;
 mod supervisor;
 pub mod sys;
+mod watch;
 pub mod wire;
 
 use std::io;
@@ -163,6 +176,20 @@ pub struct ExecutorOptions {
     /// Shared-memory transport: client processes (nginx workers; 1 for `fe-php serve`), each
     /// with its own doorbell and its share of the queue's slots.
     pub clients: usize,
+    /// Worker mode: every executor runs this worker script instead of one script per request.
+    pub worker: Option<WorkerOptions>,
+}
+
+/// Worker mode of a pool ([`crate::php::worker`]): each executor runs `script` once; it boots
+/// the application and serves requests through `fephp_handle_request()`. `max_requests` of the
+/// pool recycles it; any failed request restarts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// The worker script (absolute path).
+    pub script: PathBuf,
+    /// Glob patterns (`glob(3)`; a matching directory counts with everything under it): when a
+    /// matching file changes, appears or goes, every worker is restarted (for development).
+    pub watch: Vec<String>,
 }
 
 impl Default for ExecutorOptions {
@@ -179,6 +206,7 @@ impl Default for ExecutorOptions {
             allowed_uids: Vec::new(),
             transport: Transport::default(),
             clients: 1,
+            worker: None,
         }
     }
 }
@@ -244,6 +272,7 @@ impl ExecutorOptions {
             allowed_uids: Vec::new(),
             transport,
             clients: 1,
+            worker: config.worker_script.clone().map(|script| WorkerOptions { script, watch: config.worker_watch.clone() }),
         };
         Ok((opts, config.executor_binary.clone()))
     }
@@ -343,6 +372,12 @@ impl ExecutorOptions {
             out.push_str(&format!("allow\t{uid}\n"));
         }
         out.push_str(&format!("transport\t{}\nclients\t{}\n", self.transport.name(), self.clients));
+        if let Some(w) = &self.worker {
+            out.push_str(&format!("worker\t{}\n", escape(&w.script.to_string_lossy())));
+            for pattern in &w.watch {
+                out.push_str(&format!("watch\t{}\n", escape(pattern)));
+            }
+        }
         match &self.php.ini_file {
             IniFile::Distribution => {}
             IniFile::Off => out.push_str("ini_off\toff\n"),
@@ -375,6 +410,8 @@ impl ExecutorOptions {
                 "allow" => o.allowed_uids.push(num(value)? as u32),
                 "transport" => o.transport = Transport::parse(value).ok_or("bad transport")?,
                 "clients" => o.clients = (num(value)? as usize).clamp(1, 4096),
+                "worker" => o.worker = Some(WorkerOptions { script: PathBuf::from(unescape(value)), watch: Vec::new() }),
+                "watch" => o.worker.as_mut().ok_or("watch before worker")?.watch.push(unescape(value)),
                 "dynamic" => {
                     let v: Vec<u64> = value.split(':').map(num).collect::<Result<_, _>>()?;
                     let [start, min_spare, max_spare, idle_ms] = v[..] else { return Err("bad dynamic".into()) };
@@ -423,6 +460,7 @@ impl Pool {
 
     fn start_with(opts: ExecutorOptions, log: Option<RawFd>, binary: Option<&std::path::Path>) -> io::Result<Pool> {
         let board = Scoreboard::new(opts.executors.max(1))?;
+        board.set_worker_mode(opts.worker.is_some());
         let seq = POOLS.fetch_add(1, Ordering::Relaxed);
         let name = format!("fephp-exec-{}-{}-{}", sys::getpid(), seq, sys::monotonic_ns() % 1_000_000_007).into_bytes();
         let listener = sys::listen_abstract(&name, opts.queue_size.max(1))?;
@@ -563,9 +601,11 @@ mod tests {
         };
         o.php.ini = vec![("a.b".into(), "x\ty\n%z".into()), ("c".into(), "".into())];
         o.php.ini_file = IniFile::File("/etc/php.ini".into());
+        o.worker = Some(WorkerOptions { script: "/srv/app/worker.php".into(), watch: vec!["/srv/app/src".into(), "/srv/*.php".into()] });
         let back = ExecutorOptions::decode(&o.encode()).unwrap();
         assert_eq!(back.encode(), o.encode());
         assert_eq!(back.php.ini, o.php.ini);
+        assert_eq!(back.worker, o.worker);
         assert!(ExecutorOptions::decode("executors\t0\n").is_err());
         assert!(ExecutorOptions::decode("bogus\t1\n").is_err());
     }

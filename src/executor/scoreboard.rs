@@ -24,6 +24,7 @@ const H_MAX_REACHED: usize = 4;
 const H_INFLIGHT: usize = 5;
 const H_ACCEPTED: usize = 6;
 const H_SUPERVISOR: usize = 7;
+const H_WORKER_MODE: usize = 8;
 const HEADER_WORDS: usize = 16;
 
 /// Slot words.
@@ -165,6 +166,11 @@ impl Scoreboard {
         self.word(H_SUPERVISOR).store(pid as u64, Ordering::Relaxed);
     }
 
+    /// The pool runs a worker script (worker mode) rather than one script per request.
+    pub(crate) fn set_worker_mode(&self, on: bool) {
+        self.word(H_WORKER_MODE).store(u64::from(on), Ordering::Relaxed);
+    }
+
     /// A client starts (+1) or ends (-1) a request.
     pub(crate) fn inflight(&self, delta: i64) {
         if delta >= 0 {
@@ -237,6 +243,7 @@ impl Scoreboard {
             max_reached: self.word(H_MAX_REACHED).load(Ordering::Relaxed),
             accepted: self.word(H_ACCEPTED).load(Ordering::Relaxed),
             supervisor_pid: self.word(H_SUPERVISOR).load(Ordering::Relaxed).min(u32::MAX as u64) as u32,
+            worker_mode: self.word(H_WORKER_MODE).load(Ordering::Relaxed) == 1,
             ..PoolStatus::default()
         };
         let inflight = self.word(H_INFLIGHT).load(Ordering::Relaxed);
@@ -315,6 +322,8 @@ pub struct PoolStatus {
     pub accepted: u64,
     /// The supervisor's pid.
     pub supervisor_pid: u32,
+    /// Worker mode: every executor runs a worker script (`fephp_worker`).
+    pub worker_mode: bool,
     /// One entry per slot.
     pub executors: Vec<ExecutorStatus>,
 }
@@ -358,6 +367,7 @@ impl PoolStatus {
         g(out, "fephp_executors_crashes_total", "counter", "Executors that crashed and were replaced.", self.crashes);
         g(out, "fephp_executors_timeouts_total", "counter", "Executors killed after the request terminate timeout.", self.timeouts);
         g(out, "fephp_executors_accepted_total", "counter", "Requests taken by executors.", self.accepted);
+        g(out, "fephp_executors_worker_mode", "gauge", "1 when the executors run a worker script (fephp_worker), 0 in classic mode.", u64::from(self.worker_mode));
         if full {
             self.render_executors(out);
         }
@@ -400,8 +410,8 @@ impl PoolStatus {
         use std::fmt::Write;
         let _ = write!(
             out,
-            "pool:                 executors\nsupervisor pid:       {}\ntotal processes:      {}\nidle processes:       {}\nactive processes:     {}\nlisten queue:         {}\naccepted conn:        {}\nmax children reached: {}\nrestarts:             {}\ncrashes:              {}\nterminate timeouts:   {}\n",
-            self.supervisor_pid, self.size, self.idle, self.busy, self.queued, self.accepted, self.max_reached, self.restarts, self.crashes, self.timeouts
+            "pool:                 executors\nmode:                 {}\nsupervisor pid:       {}\ntotal processes:      {}\nidle processes:       {}\nactive processes:     {}\nlisten queue:         {}\naccepted conn:        {}\nmax children reached: {}\nrestarts:             {}\ncrashes:              {}\nterminate timeouts:   {}\n",
+            if self.worker_mode { "worker" } else { "classic" }, self.supervisor_pid, self.size, self.idle, self.busy, self.queued, self.accepted, self.max_reached, self.restarts, self.crashes, self.timeouts
         );
         if full {
             for e in &self.executors {

@@ -15,7 +15,10 @@
 //! An executor: accepts one connection at a time on the shared listening socket (the kernel's
 //! accept queue is the shared queue: any idle executor takes the next request), checks the
 //! peer's uid, reads the request (head and whole body), refuses it with 503 if it waited past
-//! the queue timeout, runs PHP, streams the response, and exits after `max_requests`.
+//! the queue timeout, runs PHP, streams the response, and exits after `max_requests`. The
+//! transport side of that loop is [`Serving`] (`next_request` / `finish`): the classic loop
+//! runs one script per request through it, a worker script (worker mode) pulls its requests
+//! through the same calls from inside `fephp_handle_request()`.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -26,7 +29,9 @@ use super::scoreboard::{Counter, Scoreboard, BUSY, STARTING};
 use super::sys::{self, Exit, Forked};
 use super::{wire, ExecutorOptions};
 use crate::cgi::{BodyPart, RequestBody, ResponseHead, Script};
+use crate::cgi::Params;
 use crate::php::process as php;
+use crate::php::worker::{self, RequestSource, WorkerEnd, WorkerRequest};
 
 /// The supervisor's tick.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -116,6 +121,16 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
         ),
     }
     let mut first = true;
+    // Per slot: quick failures in a row, and no respawn before this time (exponential backoff).
+    let mut failures: Vec<u32> = vec![0; n];
+    let mut not_before: Vec<Option<Instant>> = vec![None; n];
+    // Worker mode's `watch`: the watched files' fingerprint, looked at about once a second.
+    let watch = opts.worker.as_ref().map(|w| w.watch.clone()).filter(|w| !w.is_empty());
+    let mut watched = watch.as_deref().map(super::watch::fingerprint);
+    let mut last_watch = Instant::now();
+    if let Some(w) = &opts.worker {
+        log("notice", &format!("worker mode: every executor runs {}", w.script.display()));
+    }
     loop {
         // How many to start now: static, every empty slot; dynamic, `start` at first, then
         // enough to keep `min_spare` idle (php-fpm's pm = dynamic).
@@ -133,8 +148,9 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
         };
         first = false;
         let mut started = 0;
+        let now = Instant::now();
         for (slot, child) in children.iter_mut().enumerate() {
-            if started < want && child.is_none() && !draining {
+            if started < want && child.is_none() && !draining && !matches!(not_before[slot], Some(t) if now < t) {
                 *child = spawn(&opts, &fds, &board, slot, me);
                 started += 1;
             }
@@ -218,8 +234,32 @@ pub fn run(opts: ExecutorOptions, fds: SupervisorFds, board: Scoreboard) -> ! {
                     log("error", &format!("executor {pid} exited with code {code}; replaced"));
                 }
             }
-            if child.spawned.elapsed() < Duration::from_secs(1) && !matches!(exit, Exit::Code(0)) {
-                std::thread::sleep(Duration::from_millis(200)); // do not spin on a failing start
+            // Do not spin on a failing start: 200 ms before this slot is tried again; for a worker
+            // script that cannot boot, doubling per failure in a row, at most 10 s.
+            if matches!(exit, Exit::Code(EXIT_BOOT_FAILED)) {
+                failures[slot] = failures[slot].saturating_add(1);
+                let delay = Duration::from_millis(200u64 << failures[slot].clamp(1, 6).saturating_sub(1)).min(Duration::from_secs(10));
+                not_before[slot] = Some(Instant::now() + delay);
+                log("error", &format!("worker boot failed {} time(s) in a row in slot {slot}; next try in {delay:?}", failures[slot]));
+            } else if child.spawned.elapsed() < Duration::from_secs(1) && !matches!(exit, Exit::Code(0)) {
+                not_before[slot] = Some(Instant::now() + Duration::from_millis(200));
+            } else {
+                failures[slot] = 0;
+                not_before[slot] = None;
+            }
+        }
+        // Worker mode's watch: changed files restart every worker (each finishes its request).
+        if let Some(patterns) = &watch {
+            if last_watch.elapsed() >= Duration::from_secs(1) {
+                last_watch = Instant::now();
+                let now = super::watch::fingerprint(patterns);
+                if watched != Some(now) {
+                    watched = Some(now);
+                    log("notice", "watched files changed: restarting the workers");
+                    for c in children.iter().flatten() {
+                        sys::kill(c.pid, libc::SIGTERM);
+                    }
+                }
             }
         }
         // Terminate timeout.
@@ -305,40 +345,215 @@ fn executor_main(opts: &ExecutorOptions, fds: &SupervisorFds, board: &Scoreboard
         log("alert", &format!("executor: {e}"));
         return 2;
     }
-    let mut request = php::Request::default();
     sys::graceful_sigterm();
-    board.slot_reset(slot, sys::getpid() as u32, super::scoreboard::IDLE);
-    let mut served = 0u64;
-    let mut shm = fds.shm.clone().map(|s| super::shm::serve::Source::new(s, slot));
+    // A worker boots first: STARTING until it asks for its first request.
+    let state = if opts.worker.is_some() { STARTING } else { super::scoreboard::IDLE };
+    board.slot_reset(slot, sys::getpid() as u32, state);
+    let transport = match fds.shm.clone() {
+        Some(s) => Transport::Shm(super::shm::serve::Source::new(s, slot)),
+        None => Transport::Socket(fds.listener.as_raw_fd()),
+    };
+    let mut serving = Serving { opts, transport, board, slot, served: 0, ready: state != STARTING };
+    match &opts.worker {
+        None => classic_loop(&mut serving),
+        Some(w) => worker_loop(&mut serving, &w.script),
+    }
+}
+
+/// Classic mode: every request runs its script from the start.
+fn classic_loop(serving: &mut Serving<'_>) -> i32 {
+    let mut request = php::Request::default();
     loop {
-        if sys::stop_requested() {
-            return 0;
+        let taken = match serving.next_request() {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        let Taken { params, script, body, mut out, ini, started } = taken;
+        let stats = php::run_with(&mut request, &params, &script, body.into_reader(), &mut out, ini.as_ref());
+        drop(out);
+        serving.finish(started, stats);
+    }
+}
+
+/// Worker mode: the worker script boots once and takes its requests through the same
+/// [`Serving::next_request`] (see [`crate::php::worker`]). Every end but a stop is a restart:
+/// the process exits and the supervisor forks a fresh executor, which boots the script again.
+fn worker_loop(serving: &mut Serving<'_>, script: &std::path::Path) -> i32 {
+    let mut source = WorkerSource { serving, started: None, stop: 0 };
+    match worker::run_worker(script, &mut source) {
+        WorkerEnd::Stopped => source.stop,
+        WorkerEnd::Ended => 0,
+        WorkerEnd::Exited => 0,
+        WorkerEnd::RequestFailed => {
+            log("warn", &format!("worker {}: a request failed (uncaught exception or fatal error, see PHP's log); restarting the worker", script.display()));
+            0
         }
-        // The next request, from whichever transport the pool uses.
-        if let Some(source) = shm.as_mut() {
-            let Some(mut conn) = source.next(sys::stop_requested) else { return 0 };
-            board.count(Counter::Accepted);
-            serve(opts, board, slot, &mut conn, &mut request);
-        } else {
-            let conn = match sys::accept_once(fds.listener.as_raw_fd()) {
-                Ok(c) => c,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    log("alert", &format!("executor accept failed: {e}"));
-                    return 3;
+        WorkerEnd::BootFailed { output } => {
+            let output = output.trim();
+            let shown = if output.is_empty() { String::new() } else { format!("; its output: {:?}", output.chars().take(300).collect::<String>()) };
+            log(
+                "error",
+                &format!(
+                    "worker script {} failed to boot (it ended or failed before calling fephp_handle_request(); see PHP's log){shown}",
+                    script.display()
+                ),
+            );
+            source.serving.refuse_waiting("the worker script failed to boot");
+            EXIT_BOOT_FAILED
+        }
+    }
+}
+
+/// Exit code of an executor whose worker script failed to boot (the supervisor backs off).
+pub const EXIT_BOOT_FAILED: i32 = 4;
+
+/// The worker's [`RequestSource`]: requests from [`Serving`].
+struct WorkerSource<'s, 'a> {
+    serving: &'s mut Serving<'a>,
+    started: Option<Instant>,
+    /// The exit code [`Serving::next_request`] gave with its stop.
+    stop: i32,
+}
+
+impl RequestSource for WorkerSource<'_, '_> {
+    fn next(&mut self) -> Option<WorkerRequest> {
+        match self.serving.next_request() {
+            Ok(t) => {
+                self.started = Some(t.started);
+                Some(WorkerRequest { params: t.params, script: t.script, body: t.body.into_reader(), out: Box::new(t.out), ini: t.ini })
+            }
+            Err(code) => {
+                self.stop = code;
+                None
+            }
+        }
+    }
+
+    fn done(&mut self, stats: php::RunStats) {
+        let started = self.started.take().unwrap_or_else(Instant::now);
+        self.serving.finish(started, stats);
+    }
+}
+
+/// Where an executor takes its requests from: the pool's transport.
+enum Transport {
+    /// The shared-memory queue.
+    Shm(super::shm::serve::Source),
+    /// The shared listening socket (its accept queue is the shared queue).
+    Socket(RawFd),
+}
+
+/// The transport side of an executor's serving loop — the seam between the transport and PHP:
+/// the classic loop and a worker script both take their requests through
+/// [`Serving::next_request`] (from shared memory or the socket alike) and report them through
+/// [`Serving::finish`].
+struct Serving<'a> {
+    opts: &'a ExecutorOptions,
+    transport: Transport,
+    board: &'a Scoreboard,
+    slot: usize,
+    /// Requests taken (served or refused).
+    served: u64,
+    /// The slot was marked IDLE (a worker marks it at its first request).
+    ready: bool,
+}
+
+/// One request taken from the transport, ready for PHP.
+struct Taken {
+    params: Params,
+    script: Script,
+    body: RequestBody,
+    /// The response's way back (owns the request's connection or shared-memory slot).
+    out: ConnOutput,
+    /// Ini settings for this request only (wire FEX2).
+    ini: Option<crate::config::RequestIni>,
+    started: Instant,
+}
+
+impl Serving<'_> {
+    /// Blocks until the next request (requests refused on the way are answered and counted);
+    /// `Err(exit code)`: this executor must stop (`max_requests` reached, SIGTERM, a broken
+    /// listener).
+    fn next_request(&mut self) -> Result<Taken, i32> {
+        if !self.ready {
+            self.board.set_idle(self.slot);
+            self.ready = true;
+        }
+        loop {
+            if self.opts.max_requests > 0 && self.served >= self.opts.max_requests {
+                return Err(0);
+            }
+            if sys::stop_requested() {
+                return Err(0);
+            }
+            let conn: Box<dyn Conn> = match &mut self.transport {
+                Transport::Shm(source) => {
+                    let Some(conn) = source.next(sys::stop_requested) else { return Err(0) };
+                    self.board.count(Counter::Accepted);
+                    Box::new(conn)
+                }
+                Transport::Socket(listener) => {
+                    let conn = match sys::accept_once(*listener) {
+                        Ok(c) => c,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            log("alert", &format!("executor accept failed: {e}"));
+                            return Err(3);
+                        }
+                    };
+                    self.board.count(Counter::Accepted);
+                    if !peer_allowed(self.opts, conn.as_raw_fd()) {
+                        self.board.set_idle(self.slot);
+                        self.served += 1;
+                        continue;
+                    }
+                    let _ = sys::set_read_timeout(conn.as_raw_fd(), CLIENT_READ_TIMEOUT);
+                    Box::new(SocketConn(conn))
                 }
             };
-            board.count(Counter::Accepted);
-            if peer_allowed(opts, conn.as_raw_fd()) {
-                let _ = sys::set_read_timeout(conn.as_raw_fd(), CLIENT_READ_TIMEOUT);
-                serve(opts, board, slot, &mut SocketConn(conn.as_raw_fd()), &mut request);
+            match take(self.opts, self.board, self.slot, conn) {
+                Some(t) => return Ok(t),
+                None => {
+                    self.board.set_idle(self.slot);
+                    self.served += 1;
+                }
             }
-            drop(conn);
         }
-        board.set_idle(slot);
-        served += 1;
-        if opts.max_requests > 0 && served >= opts.max_requests {
-            return 0;
+    }
+
+    /// The request taken at `started` has ended (its output dropped: connection closed or
+    /// shared-memory slot released).
+    fn finish(&mut self, started: Instant, stats: php::RunStats) {
+        self.board.end(self.slot, stats.cpu, stats.peak_memory, started.elapsed());
+        self.board.set_idle(self.slot);
+        self.served += 1;
+    }
+
+    /// Answers every request already waiting with 503 (`why`), without blocking.
+    fn refuse_waiting(&mut self, why: &str) {
+        loop {
+            let conn: Box<dyn Conn> = match &mut self.transport {
+                Transport::Shm(source) => match source.try_next() {
+                    Some(c) => Box::new(c),
+                    None => return,
+                },
+                Transport::Socket(listener) => {
+                    if !sys::poll_readable(&[*listener], Duration::ZERO)[0] {
+                        return;
+                    }
+                    let Ok(conn) = sys::accept_once(*listener) else { return };
+                    if !peer_allowed(self.opts, conn.as_raw_fd()) {
+                        continue;
+                    }
+                    let _ = sys::set_read_timeout(conn.as_raw_fd(), CLIENT_READ_TIMEOUT);
+                    Box::new(SocketConn(conn))
+                }
+            };
+            self.board.count(Counter::Accepted);
+            if let Some(mut t) = take(self.opts, self.board, self.slot, conn) {
+                t.out.fail_kind(wire::FAIL_OVERLOADED, why);
+            }
+            self.board.set_idle(self.slot);
         }
     }
 }
@@ -373,18 +588,18 @@ pub(super) trait Conn {
     }
 }
 
-/// A connection of the socket transport.
-struct SocketConn(RawFd);
+/// A connection of the socket transport (closed when dropped).
+struct SocketConn(OwnedFd);
 
 impl Conn for SocketConn {
     fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match sys::read(self.0, buf)? {
+        match sys::read(self.0.as_raw_fd(), buf)? {
             0 => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the client closed the connection")),
             n => Ok(n),
         }
     }
     fn write_all(&mut self, data: &[u8]) -> bool {
-        sys::send_all(self.0, data).is_ok()
+        sys::send_all(self.0.as_raw_fd(), data).is_ok()
     }
 }
 
@@ -397,58 +612,55 @@ impl Conn for super::shm::serve::ShmRequest {
     }
 }
 
-/// Serves one request.
-fn serve(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, conn: &mut dyn Conn, request: &mut php::Request) {
+/// Reads one request from `conn` (the head, the body, the queue timeout); `None` when it was
+/// refused or broken (answered when there was someone to answer).
+fn take(opts: &ExecutorOptions, board: &Scoreboard, slot: usize, mut conn: Box<dyn Conn>) -> Option<Taken> {
     // One read takes the preamble, the head and often the whole small body.
     let mut first = vec![0u8; 16 * 1024];
     let mut got = 0;
     while got < 8 {
         match conn.read_some(&mut first[got..]) {
             Ok(n) => got += n,
-            Err(_) => return,
+            Err(_) => return None,
         }
     }
     let mut out = ConnOutput { conn, buf: BytesMut::with_capacity(16 * 1024 + 64) };
     let Ok(len) = wire::request_head_len(first[..8].try_into().expect("8 bytes")) else {
         out.fail_kind(wire::FAIL_INTERNAL, "bad request preamble");
-        return;
+        return None;
     };
     if first.len() < 8 + len {
         first.resize(8 + len, 0);
     }
     if got < 8 + len && out.conn.read_exact(&mut first[got..8 + len]).is_err() {
-        return;
+        return None;
     }
     got = got.max(8 + len);
     let Ok(req) = wire::decode_request_head(&first[8..8 + len]) else {
         out.fail_kind(wire::FAIL_INTERNAL, "bad request head");
-        return;
+        return None;
     };
     // Body bytes that came with the head.
     let early = &first[8 + len..got];
     if early.len() as u64 > req.body_len {
         out.fail_kind(wire::FAIL_INTERNAL, "more body bytes than announced");
-        return;
+        return None;
     }
-    let body = match read_body(out.conn, req.body_len, early) {
-        Ok(b) => b,
-        Err(_) => return,
-    };
+    let body = read_body(out.conn.as_mut(), req.body_len, early).ok()?;
     let started = Instant::now();
     let now = sys::monotonic_ns();
     let uri = req.params.get(b"REQUEST_URI").unwrap_or(req.script_name.as_bytes()).to_vec();
     board.begin(slot, &uri, now);
     if !opts.queue_timeout.is_zero() && now.saturating_sub(req.submitted_ns) > opts.queue_timeout.as_nanos() as u64 {
         out.fail_kind(wire::FAIL_OVERLOADED, "waited longer than the queue timeout for an executor");
-        return;
+        return None;
     }
     let script = Script {
         filename: std::path::PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(req.filename)),
         script_name: req.script_name,
         path_info: req.path_info,
     };
-    let stats = php::run_with(request, &req.params, &script, body.into_reader(), &mut out, req.ini.as_ref());
-    board.end(slot, stats.cpu, stats.peak_memory, started.elapsed());
+    Some(Taken { params: req.params, script, body, out, ini: req.ini, started })
 }
 
 /// The request body: `early` (bytes read with the head) and the rest from `conn`.
@@ -477,13 +689,14 @@ fn read_body(conn: &mut dyn Conn, len: u64, early: &[u8]) -> std::io::Result<Req
     Ok(body)
 }
 
-/// PHP's output, as response frames on the request's [`Conn`].
-struct ConnOutput<'a> {
-    conn: &'a mut dyn Conn,
+/// PHP's output, as response frames on the request's [`Conn`] (closed or released when
+/// dropped).
+struct ConnOutput {
+    conn: Box<dyn Conn>,
     buf: BytesMut,
 }
 
-impl ConnOutput<'_> {
+impl ConnOutput {
     fn fail_kind(&mut self, kind: u8, msg: &str) {
         self.buf.clear();
         wire::encode_fail(&mut self.buf, kind, msg);
@@ -491,7 +704,7 @@ impl ConnOutput<'_> {
     }
 }
 
-impl php::Output for ConnOutput<'_> {
+impl php::Output for ConnOutput {
     fn send(&mut self, head: Option<&ResponseHead>, chunk: &[u8], end: bool) -> bool {
         self.buf.clear();
         if let Some(h) = head {

@@ -459,3 +459,25 @@ pub fn exec_with_fds(binary: &std::path::Path, args: &[&str], fds: &[RawFd], log
     unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
     io::Error::last_os_error()
 }
+
+/// The paths matching the shell pattern `pattern` (`glob(3)` with brace expansion), sorted;
+/// none when nothing matches or the pattern holds a NUL byte.
+pub fn glob(pattern: &str) -> Vec<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(pattern) else { return Vec::new() };
+    // SAFETY: glob_t is plain data; zeroed is its documented initial state.
+    let mut g: libc::glob_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated pattern and out-param; globfree releases what glob allocated.
+    let rc = unsafe { libc::glob(c.as_ptr(), libc::GLOB_BRACE, None, &mut g) };
+    let mut out = Vec::new();
+    if rc == 0 {
+        for i in 0..g.gl_pathc {
+            // SAFETY: glob filled gl_pathv with gl_pathc valid C strings.
+            let p = unsafe { std::ffi::CStr::from_ptr(*g.gl_pathv.add(i)) };
+            out.push(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(p.to_bytes())));
+        }
+    }
+    // SAFETY: `g` came from glob (or is zeroed, which globfree accepts).
+    unsafe { libc::globfree(&mut g) };
+    out
+}

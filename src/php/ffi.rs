@@ -127,6 +127,7 @@ extern "C" {
     fn fephp_shim_timeout_fire();
     fn fephp_shim_sapi_name() -> *const c_char;
     fn fephp_shim_last_peak_memory() -> usize;
+    fn fephp_worker_run(hooks: *const RawWorkerHooks, boot: *const RawRequest) -> c_int;
 }
 
 static HOOKS: once_cell::sync::OnceCell<Hooks> = once_cell::sync::OnceCell::new();
@@ -368,6 +369,21 @@ impl RequestIni {
     }
 }
 
+/// Hands a worker request's ini settings to the shim (applied when worker.c opens the request;
+/// forgotten by worker.c at the request's end, before the host's `done`). `ini` must stay alive
+/// (and in place: only its heap buffers are used) until that `done`: [`super::worker`] keeps it
+/// with the request.
+pub(crate) fn worker_request_ini(ini: Option<&mut RequestIni>) {
+    let (ptr, len) = match ini {
+        Some(ini) => (ini.raw.as_mut_ptr(), ini.raw.len()),
+        None => (std::ptr::null_mut(), 0),
+    };
+    // SAFETY: the shim only stores the pointer; worker.c reads the entries (and writes their
+    // status) while the request opens, before its `done`, while the caller keeps them alive (see
+    // above); null/0 clears it.
+    unsafe { fephp_shim_request_ini(ptr, len) };
+}
+
 /// Runs one request to the end on the PHP thread, calling `sapi` for output and input, with
 /// `ini` applied for that request only.
 pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi, ini: Option<&mut RequestIni>) -> Outcome {
@@ -378,6 +394,22 @@ pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi, ini: Option<&mut R
         // shim forgets the pointer when that call returns.
         unsafe { fephp_shim_request_ini(raw.as_mut_ptr(), raw.len()) };
     }
+    let mut sapi_ref: &mut dyn Sapi = sapi;
+    let raw = raw_request(req, (&mut sapi_ref as *mut &mut dyn Sapi).cast());
+    // SAFETY: every pointer in `raw` points into `req` (its NUL-terminated strings written by
+    // `add` and the pointer arrays filled by `raw_request`) or at `sapi_ref`, all alive and
+    // unmodified until this call returns; the shim keeps none of them afterwards. Bailouts are
+    // caught inside the shim, so no longjmp crosses this frame.
+    match unsafe { fephp_shim_execute(&raw) } {
+        0 => Outcome::Ok,
+        1 => Outcome::StartupFailed,
+        _ => Outcome::NotStarted,
+    }
+}
+
+/// The C form of `req` (its pointer arrays refilled) with `ctx` as the callbacks' context. The
+/// pointers stay valid while `req` is neither moved nor modified.
+fn raw_request(req: &mut Request, ctx: *mut c_void) -> RawRequest {
     req.names.clear();
     req.values.clear();
     req.lens.clear();
@@ -388,9 +420,8 @@ pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi, ini: Option<&mut R
     }
     let req = &*req;
     let opt = |o: Option<usize>| o.map_or(std::ptr::null(), |off| req.ptr(off));
-    let mut sapi_ref: &mut dyn Sapi = sapi;
-    let raw = RawRequest {
-        ctx: (&mut sapi_ref as *mut &mut dyn Sapi).cast(),
+    RawRequest {
+        ctx,
         method: req.ptr(req.method),
         query_string: req.ptr(req.query_string),
         request_uri: req.ptr(req.request_uri),
@@ -404,15 +435,6 @@ pub(crate) fn execute(req: &mut Request, sapi: &mut dyn Sapi, ini: Option<&mut R
         param_values: req.values.as_ptr(),
         param_value_lens: req.lens.as_ptr(),
         param_count: req.names.len(),
-    };
-    // SAFETY: every pointer in `raw` points into `req` (its NUL-terminated strings written by
-    // `add` and the pointer arrays filled above) or at `sapi_ref`, all alive and unmodified until
-    // this call returns; the shim keeps none of them afterwards. Bailouts are caught inside the
-    // shim, so no longjmp crosses this frame.
-    match unsafe { fephp_shim_execute(&raw) } {
-        0 => Outcome::Ok,
-        1 => Outcome::StartupFailed,
-        _ => Outcome::NotStarted,
     }
 }
 
@@ -518,4 +540,139 @@ pub(crate) fn cpu_time(clock: libc::clockid_t) -> std::time::Duration {
     // SAFETY: `ts` is a valid out-param; an invalid clock only makes the call fail (ts stays 0).
     unsafe { libc::clock_gettime(clock, &mut ts) };
     std::time::Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker mode (`worker.c`)
+// ---------------------------------------------------------------------------------------------
+
+/// What a worker run asks of its host (implemented by [`super::worker`]).
+pub(crate) trait WorkerHost {
+    /// Blocks until the next request and writes its C form into `req`; false: stop.
+    fn next(&mut self, req: &mut Request) -> bool;
+    /// The callbacks of the current request (the boot's sink when none runs).
+    fn sapi(&mut self) -> &mut dyn Sapi;
+    /// The current request ended (`failed`: uncaught exception or fatal error).
+    fn done(&mut self, failed: bool, peak_memory: u64);
+}
+
+/// How a worker run ended (`fephp_worker_result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkerResult {
+    /// The script ended or failed before calling `fephp_handle_request()`.
+    BootFailed,
+    /// The host said stop.
+    Stopped,
+    /// A request failed (uncaught exception, fatal error).
+    RequestFailed,
+    /// The handler called `exit()`.
+    Exited,
+    /// The script ended on its own after serving.
+    Ended,
+}
+
+#[repr(C)]
+struct RawWorkerHooks {
+    ctx: *mut c_void,
+    next: extern "C" fn(*mut c_void) -> *const RawRequest,
+    done: extern "C" fn(*mut c_void, c_int, usize),
+}
+
+/// The state behind a worker run's `ctx`: the host (as a raw pointer: the SAPI callbacks reach
+/// it through [`Forward`] too, never at the same time) and the current request's C form.
+struct WorkerCtx<'h> {
+    host: *mut (dyn WorkerHost + 'h),
+    req: Request,
+    raw: Option<RawRequest>,
+    /// The `ctx` of every request of this run: points at a `&mut dyn Sapi` that is a [`Forward`].
+    sapi_ctx: *mut c_void,
+}
+
+/// Forwards SAPI callbacks to the host's current request.
+struct Forward<'h> {
+    host: *mut (dyn WorkerHost + 'h),
+}
+
+impl Forward<'_> {
+    fn current(&mut self) -> &mut dyn Sapi {
+        // SAFETY: `host` outlives the run (see `run_worker`); the shim calls one callback at a
+        // time on this thread, so no other reference to the host is live during this one.
+        unsafe { (*self.host).sapi() }
+    }
+}
+
+impl Sapi for Forward<'_> {
+    fn write(&mut self, data: &[u8]) -> bool {
+        self.current().write(data)
+    }
+    fn flush(&mut self) -> bool {
+        self.current().flush()
+    }
+    fn header(&mut self, line: &[u8]) {
+        self.current().header(line)
+    }
+    fn headers_done(&mut self, status: u16) -> bool {
+        self.current().headers_done(status)
+    }
+    fn read_body(&mut self, buf: &mut [u8]) -> usize {
+        self.current().read_body(buf)
+    }
+    fn finish_request(&mut self) -> bool {
+        self.current().finish_request()
+    }
+}
+
+/// Runs the worker script of `boot` (its C form, filled by the caller) until it ends: the
+/// script's `fephp_handle_request()` calls `host.next` / `host.done` for each request, and the
+/// SAPI callbacks go to `host.sapi()`. Run on the PHP thread of an executor process.
+pub(crate) fn run_worker(boot: &mut Request, host: &mut dyn WorkerHost) -> WorkerResult {
+    let host: *mut (dyn WorkerHost + '_) = host;
+    let mut forward = Forward { host };
+    let mut forward_ref: &mut dyn Sapi = &mut forward;
+    let sapi_ctx: *mut c_void = (&mut forward_ref as *mut &mut dyn Sapi).cast();
+    let mut ctx = WorkerCtx { host, req: Request::default(), raw: None, sapi_ctx };
+    let boot_raw = raw_request(boot, sapi_ctx);
+    let hooks = RawWorkerHooks { ctx: (&mut ctx as *mut WorkerCtx<'_>).cast(), next: cb_worker_next, done: cb_worker_done };
+    // SAFETY: `boot_raw` points into `boot` and at `forward_ref`; `hooks.ctx` at `ctx`; all live
+    // on this frame (or the caller's) until the call returns and are not touched meanwhile except
+    // through the callbacks. Bailouts are caught inside worker.c/shim.c: no longjmp crosses here.
+    let rc = unsafe { fephp_worker_run(&hooks, &boot_raw) };
+    match rc {
+        1 => WorkerResult::Stopped,
+        2 => WorkerResult::RequestFailed,
+        3 => WorkerResult::Exited,
+        4 => WorkerResult::Ended,
+        _ => WorkerResult::BootFailed,
+    }
+}
+
+/// # Safety
+/// `ctx` must be the `WorkerCtx` of the running [`run_worker`].
+unsafe fn worker_ctx<'a, 'h>(ctx: *mut c_void) -> &'a mut WorkerCtx<'h> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &mut *ctx.cast::<WorkerCtx<'h>>() }
+}
+
+extern "C" fn cb_worker_next(ctx: *mut c_void) -> *const RawRequest {
+    guard(std::ptr::null(), || {
+        // SAFETY: the shim passes back the ctx of `run_worker`'s hooks.
+        let w = unsafe { worker_ctx(ctx) };
+        w.raw = None;
+        // SAFETY: see `Forward::current`: no SAPI callback runs while `next` does.
+        if !unsafe { (*w.host).next(&mut w.req) } {
+            return std::ptr::null();
+        }
+        let raw = raw_request(&mut w.req, w.sapi_ctx);
+        // The request stays in `w.raw` (and its strings in `w.req`) until the next `next`.
+        &*w.raw.insert(raw) as *const RawRequest
+    })
+}
+
+extern "C" fn cb_worker_done(ctx: *mut c_void, failed: c_int, peak: usize) {
+    guard((), || {
+        // SAFETY: the shim passes back the ctx of `run_worker`'s hooks.
+        let w = unsafe { worker_ctx(ctx) };
+        // SAFETY: see `Forward::current`.
+        unsafe { (*w.host).done(failed != 0, peak as u64) }
+    })
 }

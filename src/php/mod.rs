@@ -15,7 +15,8 @@
 //! `zend_first_try`), `ffi.rs` (the extern block and callbacks; the only `unsafe`), `thread.rs`
 //! (the PHP thread), `job.rs` (one request on the PHP thread), `handoff.rs` (what one request
 //! shares between the PHP thread and its waiter), `watchdog.rs` (time limits),
-//! `log.rs` (PHP's log lines).
+//! `log.rs` (PHP's log lines), `process.rs` (PHP on an executor process's own thread),
+//! `worker.c`/`worker.h` + `worker.rs` (worker mode: `fephp_handle_request()`, see [`worker`]).
 //!
 //! # Semantics (the same as PHP-FPM behind nginx)
 //! `$_SERVER` is exactly the CGI params the FPM backend sends, plus `PHP_SELF`
@@ -136,6 +137,7 @@ mod log;
 pub mod process;
 mod thread;
 mod watchdog;
+pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

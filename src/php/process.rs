@@ -35,6 +35,24 @@ pub trait Output {
     fn fail(&mut self, message: &str);
 }
 
+impl<O: Output + ?Sized> Output for &mut O {
+    fn send(&mut self, head: Option<&ResponseHead>, chunk: &[u8], end: bool) -> bool {
+        (**self).send(head, chunk, end)
+    }
+    fn fail(&mut self, message: &str) {
+        (**self).fail(message)
+    }
+}
+
+impl<O: Output + ?Sized> Output for Box<O> {
+    fn send(&mut self, head: Option<&ResponseHead>, chunk: &[u8], end: bool) -> bool {
+        (**self).send(head, chunk, end)
+    }
+    fn fail(&mut self, message: &str) {
+        (**self).fail(message)
+    }
+}
+
 /// What [`run`] measured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunStats {
@@ -100,8 +118,7 @@ pub fn run_with(
     let clock = ffi::current_thread_cpu_clock();
     let cpu_before = clock.map(ffi::cpu_time).unwrap_or_default();
     super::job::fill_request(&mut request.0, params, script);
-    let mut running =
-        Running { out, head: None, lines: Vec::new(), buf: BytesMut::new(), gone: false, head_sent: false, finished: false, body };
+    let mut running = Running::new(out, body);
     let mut ini = ini.map(ffi::RequestIni::new);
     let outcome = ffi::execute(&mut request.0, &mut running, ini.as_mut());
     if let Some(ini) = &ini {
@@ -116,10 +133,12 @@ pub fn run_with(
 
 /// The C form of a request, kept across requests for its buffers.
 #[derive(Default)]
-pub struct Request(ffi::Request);
+pub struct Request(pub(super) ffi::Request);
 
-struct Running<'a> {
-    out: &'a mut dyn Output,
+/// The SAPI callbacks of one request whose response goes to an [`Output`] (borrowed by [`run`],
+/// owned by a worker-mode request).
+pub(super) struct Running<O: Output> {
+    out: O,
     head: Option<ResponseHead>,
     lines: Vec<Vec<u8>>,
     buf: BytesMut,
@@ -130,7 +149,12 @@ struct Running<'a> {
     body: BodyReader,
 }
 
-impl Running<'_> {
+impl<O: Output> Running<O> {
+    /// The callbacks of a request answering to `out` and reading `body`.
+    pub(super) fn new(out: O, body: BodyReader) -> Self {
+        Running { out, head: None, lines: Vec::new(), buf: BytesMut::new(), gone: false, head_sent: false, finished: false, body }
+    }
+
     fn send_buf(&mut self, end: bool) -> bool {
         if self.gone {
             return false;
@@ -150,7 +174,16 @@ impl Running<'_> {
         !self.gone
     }
 
-    fn finish(mut self, outcome: Outcome) {
+    /// A failed request (worker mode): a head PHP gave but that has not reached the client yet
+    /// becomes a 500 (PHP could not change it: its headers counted as sent at the first output).
+    pub(super) fn fail_unsent_head(&mut self) {
+        if let (Some(head), false) = (self.head.as_mut(), self.head_sent) {
+            head.set_status(500);
+        }
+    }
+
+    /// Ends the response after the script (`outcome`: how PHP's part ended).
+    pub(super) fn finish(mut self, outcome: Outcome) {
         if self.finished {
             return;
         }
@@ -175,7 +208,7 @@ impl Running<'_> {
     }
 }
 
-impl Sapi for Running<'_> {
+impl<O: Output> Sapi for Running<O> {
     fn write(&mut self, data: &[u8]) -> bool {
         if self.gone {
             return false;

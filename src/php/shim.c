@@ -4,6 +4,7 @@
  * per-request process state).
  */
 #include "shim.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -648,7 +649,7 @@ void fephp_shim_request_ini(fephp_ini_entry *entries, size_t count)
     fephp_req_ini_count = count;
 }
 
-static void fephp_ops_apply_ini(void)
+void fephp_shim_apply_request_ini(void)
 {
     size_t i;
     for (i = 0; i < fephp_req_ini_count; i++) {
@@ -671,7 +672,7 @@ static void fephp_ops_request_start(void)
 {
     fephp_finished = 0;
     zend_atomic_bool_store_ex(&fephp_slowlog_pending, false);
-    fephp_ops_apply_ini();
+    fephp_shim_apply_request_ini();
 }
 
 static void fephp_ops_request_end(void)
@@ -700,8 +701,15 @@ static PHP_FUNCTION(fastcgi_finish_request)
     RETURN_TRUE;
 }
 
+/* fephp_handle_request(callable $handler): bool, defined in worker.c (worker mode). */
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fephp_handle_request, 0, 1, _IS_BOOL, 0)
+    ZEND_ARG_TYPE_INFO(0, handler, IS_CALLABLE, 0)
+ZEND_END_ARG_INFO()
+PHP_FUNCTION(fephp_handle_request);
+
 static const zend_function_entry fephp_ops_functions[] = {
     ZEND_FE(fastcgi_finish_request, arginfo_fephp_finish_request)
+    ZEND_FE(fephp_handle_request, arginfo_fephp_handle_request)
     ZEND_FE_END
 };
 
@@ -930,4 +938,20 @@ static void fephp_ops_slowlog_install(void)
     zend_atomic_bool_store_ex(&fephp_slowlog_pending, false);
     fephp_prev_interrupt = zend_interrupt_function;
     zend_interrupt_function = fephp_ops_interrupt;
+}
+
+/* ---- worker mode (worker.c) ------------------------------------------------------------------- */
+
+void fephp_shim_enter_request(const fephp_request *req)
+{
+    fephp_current = req;
+    fephp_finished = 0;
+    fephp_fill_request_info(req);
+}
+
+void fephp_shim_arm_timer(int64_t seconds)
+{
+    if (fephp_cb.set_timer) {
+        fephp_cb.set_timer(seconds);
+    }
 }

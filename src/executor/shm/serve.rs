@@ -117,6 +117,11 @@ impl Source {
         }
     }
 
+    /// A request already queued, without waiting (`None`: the queue is empty).
+    pub fn try_next(&mut self) -> Option<ShmRequest> {
+        self.claim().map(|slot| ShmRequest::new(self.shared.clone(), slot))
+    }
+
     /// One pass over the queued bitmap, starting at the shared cursor (one past the last
     /// claimed slot, by any executor) and wrapping around: round robin over the slots, so a
     /// request is passed over at most once by each claim before it is taken (close to FIFO;
