@@ -22,6 +22,7 @@
 # WVC_SOAK=SECONDS (default 0: none): afterwards, the worker configuration alone under load for
 # that long; the worker pool's executors' RSS (summed) before and after, and the requests served
 # (a worker that does not leak keeps its RSS flat).
+# Writes its table into RESULTS.md too (WVC_OUT, default benches/; a section compare.sh keeps).
 # Needs: wrk, curl, php (CLI), php-fpm8.2, and the Debian packages
 # php-symfony-{http-foundation,routing,dependency-injection,event-dispatcher,config}
 # (installed with apt-get when missing and run as root).
@@ -211,14 +212,41 @@ def ms(s):
             return float(s[:-len(k)]) * f
 print(round(statistics.median(ms(s) for s in sys.argv[1:]), 2))" "$@"
 }
+table=$(
+    echo "| configuration (c = $CONC, $PROCS PHP processes) | RPS | CPU per request (µs) | p99 (ms) |"
+    echo "|---|---|---|---|"
+    for c in classic worker fpm; do
+        echo "| $c | $(median ${rps[$c]}) | $(median ${cpu[$c]}) | $(med_ms ${p99[$c]}) |"
+    done
+    echo
+    echo "RSS after the rounds: executors of both pools $(rss_kib fephp-executor) KiB, php-fpm $(rss_kib php-fpm8.2) KiB"
+)
 echo
-echo "| configuration (c = $CONC, $PROCS PHP processes) | RPS | CPU per request (µs) | p99 (ms) |"
-echo "|---|---|---|---|"
-for c in classic worker fpm; do
-    echo "| $c | $(median ${rps[$c]}) | $(median ${cpu[$c]}) | $(med_ms ${p99[$c]}) |"
-done
-echo
-echo "RSS after the rounds: executors of both pools $(rss_kib fephp-executor) KiB, php-fpm $(rss_kib php-fpm8.2) KiB"
+echo "$table"
+# The table also goes into RESULTS.md (WVC_OUT, default benches/), as a section that
+# benches/compare.sh keeps when it rewrites the file.
+results=${WVC_OUT:-$root/benches}/RESULTS.md
+python3 - "$results" "$table" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$ROUNDS" "$DUR" <<'PY'
+import os, re, sys
+path, table, when, rounds, dur = sys.argv[1:]
+block = "\n".join([
+    "<!-- kept: worker-vs-classic -->",
+    "## Worker mode vs classic (issue 15): `benches/worker-vs-classic.sh`",
+    "",
+    f"{when}; a framework-like app on Debian's Symfony components (benches/php/framework/), `GET "
+    f"/api/v1/section42/7`; classic = `fephp_pass executors` booting the app per request, worker = "
+    f"the same pool with `fephp_worker`, fpm = nginx `fastcgi_pass` + php-fpm; medians of {rounds} "
+    f"alternated rounds × {dur} s. See ANALYSIS.md (Issue 15) for what limits each.",
+    "",
+    table,
+    "<!-- /kept: worker-vs-classic -->",
+])
+old = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+pat = re.compile(r"<!-- kept: worker-vs-classic -->.*?<!-- /kept: worker-vs-classic -->", re.S)
+new = pat.sub(lambda m: block, old) if pat.search(old) else old.rstrip("\n") + "\n\n" + block + "\n"
+open(path, "w").write(new)
+PY
+echo "wrote $results (worker-vs-classic section)"
 soak=${WVC_SOAK:-0}
 if [ "$soak" -gt 0 ]; then
     before=$(tree_rss_kib "$(cat "$work/worker/pid")" fephp-executor)

@@ -14,6 +14,8 @@ packages=(
   wordpress wordpress-theme-twentytwentythree mediawiki mariadb-server
   php8.2-mbstring php8.2-intl php8.2-xml php8.2-mysql php8.2-curl php8.2-gd php8.2-zip
   php8.2-apcu
+  php-symfony-http-foundation php-symfony-routing php-symfony-dependency-injection
+  php-symfony-event-dispatcher php-symfony-config
   nginx nginx-dev lintian
 )
 

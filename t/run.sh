@@ -13,6 +13,7 @@
 #      listens on, TEST_NGINX_BLACKHOLE_TCP one that accepts and never answers); each pool sets env FEPHP_POOL (tests, recycle, tcp) for the upstream tests; a fourth pool, of one child, listens on TEST_NGINX_FPM_SINGLE_SOCKET;
 #   3. runs `prove -r t/` (or the files given as arguments), then stops php-fpm;
 #   4. without arguments, then runs the real-application tests t/realapp/dokuwiki.sh,
+#      framework.sh (worker mode on a Symfony-components app, issue 15),
 #      wordpress.sh and mediawiki.sh (each application through plain fastcgi_pass, the oracle,
 #      fephp_pass to php-fpm and fephp_pass embedded; each starts its own php-fpm, WordPress its
 #      own MariaDB) and the upstream failover test t/upstream/failover.sh (three php-fpm masters
@@ -135,7 +136,7 @@ for a in "$@"; do
 done
 if [ $# -eq 0 ]; then
     args=(-r t/)
-    scripts=(t/realapp/dokuwiki.sh t/realapp/wordpress.sh t/realapp/mediawiki.sh t/upstream/failover.sh)
+    scripts=(t/realapp/dokuwiki.sh t/realapp/wordpress.sh t/realapp/mediawiki.sh t/realapp/framework.sh t/upstream/failover.sh)
 fi
 if [ ${#args[@]} -gt 0 ]; then
     prove "${args[@]}"
