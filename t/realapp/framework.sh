@@ -91,6 +91,10 @@ for _ in $(seq 100); do [ -S "$tmp/php-fpm.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/php-fpm.sock" ] || fail "php-fpm did not start: $(cat "$tmp/php-fpm.out")"
 
 modes=(fastcgi embedded worker)
+# nginx's own fastcgi_params: next to the built nginx (conf/), or a system nginx's /etc/nginx.
+fastcgi_params=$(dirname "$nginx")/../conf/fastcgi_params
+[ -f "$fastcgi_params" ] || fastcgi_params=/etc/nginx/fastcgi_params
+[ -f "$fastcgi_params" ] || fail "no fastcgi_params next to $nginx or in /etc/nginx"
 declare -A port
 for m in "${modes[@]}"; do port[$m]=$(free_port); done
 
@@ -122,7 +126,7 @@ CONF
     echo "    access_log $tmp/logs/access.log; default_type text/plain;"
     for d in client_body proxy fastcgi uwsgi scgi; do echo "    ${d}_temp_path $tmp/tmp/$d;"; done
     echo "    fephp_executors 2;"
-    server fastcgi "            include $(dirname "$nginx")/../conf/fastcgi_params;
+    server fastcgi "            include $fastcgi_params;
             fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
             fastcgi_pass unix:$tmp/php-fpm.sock;" ""
     server embedded "            fephp_pass embedded;" ""
@@ -130,7 +134,7 @@ CONF
             fephp_pass executors;" "        location = /status { fephp_status; }"
     echo "}"
 } >"$tmp/nginx.conf"
-[ -f "$(dirname "$nginx")/../conf/fastcgi_params" ] || fail "no fastcgi_params next to $nginx"
+
 "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -t -q >"$tmp/nginx-t.out" 2>&1 || fail "nginx -t: $(cat "$tmp/nginx-t.out")"
 "$nginx" -p "$tmp" -c "$tmp/nginx.conf" >"$tmp/nginx.out" 2>&1 &
 nginx_pid=$!
