@@ -188,27 +188,22 @@ pub fn read_exact(fd: RawFd, buf: &mut [u8]) -> io::Result<()> {
 }
 
 /// Writes all of `buf` to a socket (`MSG_NOSIGNAL`: a gone peer is EPIPE, not SIGPIPE).
-pub fn send_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        // SAFETY: `buf` is valid for `buf.len()` bytes.
-        let rc = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        buf = &buf[rc as usize..];
-    }
-    Ok(())
+pub fn send_all(fd: RawFd, buf: &[u8]) -> io::Result<()> {
+    // SAFETY: `ptr` is valid for `len` bytes (a slice of `buf`).
+    write_loop(buf, |ptr, len| unsafe { libc::send(fd, ptr.cast(), len, libc::MSG_NOSIGNAL) })
 }
 
 /// Writes all of `buf` to a file descriptor.
-pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+pub fn write_all(fd: RawFd, buf: &[u8]) -> io::Result<()> {
+    // SAFETY: `ptr` is valid for `len` bytes (a slice of `buf`).
+    write_loop(buf, |ptr, len| unsafe { libc::write(fd, ptr.cast(), len) })
+}
+
+/// Calls `write_some(ptr, len)` on what is left of `buf` until all of it is written, retrying
+/// on EINTR.
+fn write_loop(mut buf: &[u8], write_some: impl Fn(*const u8, usize) -> isize) -> io::Result<()> {
     while !buf.is_empty() {
-        // SAFETY: `buf` is valid for `buf.len()` bytes.
-        let rc = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        let rc = write_some(buf.as_ptr(), buf.len());
         if rc < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
